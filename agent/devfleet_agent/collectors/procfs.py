@@ -1,0 +1,181 @@
+"""Pure parsers for Linux /proc and /sys text files (no I/O; tests feed them real captures)."""
+
+from __future__ import annotations
+
+import re
+
+KB = 1024
+
+
+def parse_kv_kb(text: str) -> dict[str, int]:
+    """Parse `Key:  123 kB` lines (meminfo, status) to bytes; unit-less values stay as is."""
+    out: dict[str, int] = {}
+    for line in text.splitlines():
+        key, sep, rest = line.partition(":")
+        if not sep:
+            continue
+        parts = rest.split()
+        if not parts:
+            continue
+        try:
+            value = int(parts[0])
+        except ValueError:
+            continue
+        if len(parts) > 1 and parts[1] == "kB":
+            value *= KB
+        out[key.strip()] = value
+    return out
+
+
+def parse_meminfo(text: str) -> dict[str, int]:
+    """/proc/meminfo → {"MemTotal": bytes, ...}."""
+    return parse_kv_kb(text)
+
+
+def parse_status(text: str) -> dict[str, object]:
+    """/proc/PID/status → name, ppid, uids, threads, vm_rss_bytes, vm_hwm_bytes."""
+    raw: dict[str, str] = {}
+    for line in text.splitlines():
+        key, sep, rest = line.partition(":")
+        if sep:
+            raw[key.strip()] = rest.strip()
+    kb = parse_kv_kb(text)
+    uid = raw.get("Uid", "").split()
+    return {
+        "name": raw.get("Name"),
+        "pid": _int(raw.get("Pid")),
+        "ppid": _int(raw.get("PPid")),
+        "uid": _int(uid[0]) if uid else None,
+        "threads": _int(raw.get("Threads")),
+        "vm_rss_bytes": kb.get("VmRSS"),
+        "vm_hwm_bytes": kb.get("VmHWM"),
+        "vm_swap_bytes": kb.get("VmSwap"),
+    }
+
+
+def parse_stat(text: str) -> dict[str, object]:
+    """/proc/PID/stat → pid, comm, state, ppid, utime/stime ticks, threads, starttime ticks."""
+    lparen, rparen = text.find("("), text.rfind(")")
+    if lparen < 0 or rparen < 0:
+        raise ValueError("not a /proc/PID/stat line")
+    fields = text[rparen + 2 :].split()
+    return {
+        "pid": int(text[:lparen].strip()),
+        "comm": text[lparen + 1 : rparen],
+        "state": fields[0],
+        "ppid": int(fields[1]),
+        "utime_ticks": int(fields[11]),
+        "stime_ticks": int(fields[12]),
+        "threads": int(fields[17]),
+        "starttime_ticks": int(fields[19]),
+        "rss_pages": int(fields[21]),
+    }
+
+
+def parse_cmdline(data: bytes) -> list[str]:
+    """NUL-separated /proc/PID/cmdline → argv (a trailing NUL is not an extra argument)."""
+    if not data:
+        return []
+    return [a.decode("utf-8", "replace") for a in data.rstrip(b"\0").split(b"\0")]
+
+
+def parse_environ(data: bytes, keep: frozenset[str] | set[str]) -> dict[str, str]:
+    """NUL-separated environ → only the whitelisted variables."""
+    out: dict[str, str] = {}
+    for item in data.split(b"\0"):
+        key, sep, value = item.partition(b"=")
+        if sep:
+            name = key.decode("utf-8", "replace")
+            if name in keep:
+                out[name] = value.decode("utf-8", "replace")[:1024]
+    return out
+
+
+def parse_limits(text: str) -> dict[str, tuple[int | None, int | None]]:
+    """/proc/PID/limits → {"Max open files": (soft, hard)}; None means unlimited."""
+    out: dict[str, tuple[int | None, int | None]] = {}
+    for line in text.splitlines()[1:]:
+        m = re.match(r"^(Max [a-z ]+?)\s{2,}(\S+)\s+(\S+)", line)
+        if m:
+            out[m.group(1)] = (_limit(m.group(2)), _limit(m.group(3)))
+    return out
+
+
+def parse_fd_links(text: str) -> dict[int, str]:
+    """`fd -> target` lines (a capture of readlink over /proc/PID/fd) → {fd: target}."""
+    out: dict[int, str] = {}
+    for line in text.splitlines():
+        fd, sep, target = line.partition(" -> ")
+        if sep and fd.strip().isdigit():
+            out[int(fd.strip())] = target.strip()
+    return out
+
+
+def count_inotify_watches(fdinfo: str) -> int:
+    """Number of `inotify wd:` lines in one /proc/PID/fdinfo/FD file."""
+    return sum(1 for line in fdinfo.splitlines() if line.startswith("inotify wd:"))
+
+
+def parse_loadavg(text: str) -> list[float]:
+    return [float(x) for x in text.split()[:3]]
+
+
+def parse_vmstat(text: str) -> dict[str, int]:
+    out: dict[str, int] = {}
+    for line in text.splitlines():
+        parts = line.split()
+        if len(parts) == 2 and parts[1].lstrip("-").isdigit():
+            out[parts[0]] = int(parts[1])
+    return out
+
+
+def parse_inotify_limits(text: str) -> dict[str, int]:
+    """`name value` lines (a capture of /proc/sys/fs/inotify/*) → {name: value}."""
+    return parse_vmstat(text)
+
+
+def parse_cgroup(text: str) -> str | None:
+    """/proc/PID/cgroup → the cgroup v2 path (the `0::` line), or None on a v1-only host."""
+    for line in text.splitlines():
+        if line.startswith("0::"):
+            return line[3:].strip() or "/"
+    return None
+
+
+def parse_cgroup_value(text: str) -> int | None:
+    """memory.max / memory.current → bytes; `max` → None (no limit)."""
+    value = text.strip()
+    if not value or value == "max":
+        return None
+    return int(value)
+
+
+def parse_oom_victims(kmsg: str, limit: int = 32) -> list[dict[str, object]]:
+    """`Out of memory: Killed process PID (name) ... anon-rss:NkB` kernel lines → victims."""
+    out: list[dict[str, object]] = []
+    pat = re.compile(
+        r"(?:\[\s*(?P<at>[\d.]+)\])?.*?Killed process (?P<pid>\d+) \((?P<name>[^)]*)\)"
+        r"(?:.*?anon-rss:(?P<rss>\d+)kB)?"
+    )
+    for line in kmsg.splitlines():
+        m = pat.search(line)
+        if m:
+            rss = m.group("rss")
+            out.append({
+                "pid": int(m.group("pid")),
+                "name": m.group("name")[:512],
+                "rss_bytes": int(rss) * KB if rss else None,
+                "at": m.group("at"),
+            })
+    return out[-limit:]
+
+
+def _int(value: str | None) -> int | None:
+    try:
+        return int(value) if value is not None else None
+    except ValueError:
+        return None
+
+
+def _limit(value: str) -> int | None:
+    return None if value == "unlimited" else int(value)

@@ -1,0 +1,1 @@
+"""devfleet server applications, split by domain; dependencies point one way."""

@@ -1,0 +1,1 @@
+"""Read-only JSON API for people and scripts, with its OpenAPI document."""

@@ -1,0 +1,1 @@
+"""Fleet inventory: teams, developers, projects, machines, gopls process lifetimes, tokens."""

@@ -1,0 +1,201 @@
+"""Admin for the fleet: machines with their lifetimes and inventory, teams, tokens (revocable)."""
+
+from __future__ import annotations
+
+from django.contrib import admin, messages
+from django.utils import timezone
+
+from apps.fleet.models import (
+    ApiToken,
+    EnrollmentToken,
+    GoplsProcess,
+    InventoryChange,
+    InventoryItem,
+    Machine,
+    MachineCredential,
+    MachineProject,
+    Membership,
+    Project,
+    ServiceHeartbeat,
+    Team,
+)
+from apps.fleet.services import create_api_token, create_enrollment_token
+
+
+@admin.action(description="Revoke selected")
+def revoke(modeladmin, request, queryset):
+    count = queryset.filter(revoked_at__isnull=True).update(revoked_at=timezone.now())
+    modeladmin.message_user(request, f"Revoked {count}.")
+
+
+class MembershipInline(admin.TabularInline):
+    model = Membership
+    extra = 0
+    autocomplete_fields = ["user"]
+
+
+@admin.register(Team)
+class TeamAdmin(admin.ModelAdmin):
+    list_display = ["name", "slug", "min_gopls_version", "created_at"]
+    search_fields = ["name"]
+    prepopulated_fields = {"slug": ["name"]}
+    inlines = [MembershipInline]
+
+
+@admin.register(Membership)
+class MembershipAdmin(admin.ModelAdmin):
+    list_display = ["user", "team", "role"]
+    list_filter = ["team", "role"]
+
+
+@admin.register(Project)
+class ProjectAdmin(admin.ModelAdmin):
+    list_display = ["module_path", "slug", "first_seen", "last_seen"]
+    search_fields = ["module_path"]
+
+
+class GoplsProcessInline(admin.TabularInline):
+    model = GoplsProcess
+    extra = 0
+    fields = ["pid", "start_time", "version", "go_version", "editor", "project", "last_seen"]
+    readonly_fields = fields
+    ordering = ["-last_seen"]
+    show_change_link = True
+
+    def has_add_permission(self, request, obj=None):
+        return False
+
+
+class InventoryInline(admin.TabularInline):
+    model = InventoryItem
+    extra = 0
+    fields = ["section", "value", "updated_at"]
+    readonly_fields = fields
+
+    def has_add_permission(self, request, obj=None):
+        return False
+
+
+class CredentialInline(admin.TabularInline):
+    model = MachineCredential
+    extra = 0
+    fields = ["prefix", "created_at", "revoked_at", "last_used_at"]
+    readonly_fields = ["prefix", "created_at", "last_used_at"]
+
+    def has_add_permission(self, request, obj=None):
+        return False
+
+
+@admin.register(Machine)
+class MachineAdmin(admin.ModelAdmin):
+    list_display = [
+        "__str__",
+        "machine_id",
+        "team",
+        "owner",
+        "os",
+        "wsl_version",
+        "agent_version",
+        "last_seen",
+    ]
+    list_filter = ["team", "os", "wsl_version"]
+    search_fields = ["hostname", "machine_id", "owner__username", "owner_hint"]
+    autocomplete_fields = ["owner"]
+    readonly_fields = [
+        "first_seen",
+        "last_seen",
+        "last_sample_at",
+        "clock_skew_s",
+        "latest",
+        "rate_tokens",
+        "rate_updated_at",
+    ]
+    inlines = [GoplsProcessInline, InventoryInline, CredentialInline]
+
+
+@admin.register(MachineProject)
+class MachineProjectAdmin(admin.ModelAdmin):
+    list_display = ["machine", "project", "root", "last_seen"]
+    list_filter = ["project"]
+
+
+@admin.register(GoplsProcess)
+class GoplsProcessAdmin(admin.ModelAdmin):
+    list_display = [
+        "pid",
+        "machine",
+        "version",
+        "go_version",
+        "editor",
+        "project",
+        "start_time",
+        "last_seen",
+    ]
+    list_filter = ["version", "editor"]
+    search_fields = ["machine__hostname", "machine__machine_id"]
+    raw_id_fields = ["machine", "project"]
+
+
+@admin.register(InventoryItem)
+class InventoryItemAdmin(admin.ModelAdmin):
+    list_display = ["machine", "section", "updated_at"]
+    list_filter = ["section"]
+    raw_id_fields = ["machine"]
+
+
+@admin.register(InventoryChange)
+class InventoryChangeAdmin(admin.ModelAdmin):
+    list_display = ["machine", "section", "changed_at"]
+    list_filter = ["section"]
+    raw_id_fields = ["machine"]
+
+
+class SecretAdmin(admin.ModelAdmin):
+    actions = [revoke]
+    readonly_fields = ["prefix", "token_hash", "created_at", "last_used_at"]
+    list_filter = [("revoked_at", admin.EmptyFieldListFilter)]
+
+
+@admin.register(EnrollmentToken)
+class EnrollmentTokenAdmin(SecretAdmin):
+    list_display = ["prefix", "team", "label", "enrollments", "created_at", "revoked_at"]
+    fields = ["team", "label", "prefix", "enrollments", "created_at", "revoked_at", "last_used_at"]
+    readonly_fields = [*SecretAdmin.readonly_fields, "enrollments"]
+
+    def save_model(self, request, obj, form, change):
+        if change:
+            return super().save_model(request, obj, form, change)
+        token, secret = create_enrollment_token(
+            obj.team.name, label=obj.label, created_by=request.user
+        )
+        obj.pk = token.pk
+        messages.warning(request, f"New enrollment token (shown once): {secret}")
+
+
+@admin.register(MachineCredential)
+class MachineCredentialAdmin(SecretAdmin):
+    list_display = ["prefix", "machine", "created_at", "revoked_at", "last_used_at"]
+    fields = ["machine", "prefix", "created_at", "revoked_at", "last_used_at"]
+    raw_id_fields = ["machine"]
+
+    def has_add_permission(self, request):
+        return False  # credentials come from enrollment only
+
+
+@admin.register(ApiToken)
+class ApiTokenAdmin(SecretAdmin):
+    list_display = ["name", "prefix", "user", "created_at", "revoked_at", "last_used_at"]
+    fields = ["user", "name", "prefix", "created_at", "revoked_at", "last_used_at"]
+    autocomplete_fields = ["user"]
+
+    def save_model(self, request, obj, form, change):
+        if change:
+            return super().save_model(request, obj, form, change)
+        token, secret = create_api_token(obj.user, obj.name)
+        obj.pk = token.pk
+        messages.warning(request, f"New API token (shown once): {secret}")
+
+
+@admin.register(ServiceHeartbeat)
+class ServiceHeartbeatAdmin(admin.ModelAdmin):
+    list_display = ["name", "beat_at"]

@@ -1,0 +1,215 @@
+"""Recording what agents report about a machine: identity, gopls lifetimes, projects, inventory."""
+
+from __future__ import annotations
+
+import hashlib
+from datetime import datetime
+
+import orjson
+from django.db import IntegrityError, transaction
+
+from apps.fleet.models import (
+    GoplsProcess,
+    InventoryChange,
+    InventoryItem,
+    Machine,
+    MachineProject,
+    Project,
+)
+
+IDENTITY_FIELDS = {
+    "hostname": 255,
+    "os_version": 255,
+    "arch": 64,
+    "kernel": 255,
+}
+INVENTORY_SECTIONS = (
+    "tools",
+    "gopls_binaries",
+    "go_env",
+    "goroot_check",
+    "editor_settings",
+    "wsl",
+    "limits",
+)
+
+
+def apply_identity(machine: Machine, facts: dict) -> list[str]:
+    """Copy identity facts onto the machine; returns the changed field names (not saved)."""
+    changed = []
+    for field, limit in IDENTITY_FIELDS.items():
+        value = facts.get(field)
+        if isinstance(value, str) and value[:limit] != getattr(machine, field):
+            setattr(machine, field, value[:limit])
+            changed.append(field)
+    if facts.get("os") in Machine.OS.values and facts["os"] != machine.os:
+        machine.os = facts["os"]
+        changed.append("os")
+    for field in ("cpu_count", "mem_total_bytes"):
+        if isinstance(facts.get(field), int) and facts[field] != getattr(machine, field):
+            setattr(machine, field, facts[field])
+            changed.append(field)
+    if "wsl" in facts:
+        wsl = facts.get("wsl") or {}
+        version = wsl.get("version") if wsl.get("version") in (1, 2) else None
+        distro = str(wsl.get("distro") or "")[:255]
+        if (version, distro) != (machine.wsl_version, machine.wsl_distro):
+            machine.wsl_version, machine.wsl_distro = version, distro
+            changed += ["wsl_version", "wsl_distro"]
+    return changed
+
+
+def _digest(value) -> str:
+    return hashlib.sha256(orjson.dumps(value, option=orjson.OPT_SORT_KEYS)).hexdigest()
+
+
+def record_inventory(machine: Machine, inventory: dict, at: datetime) -> int:
+    """Store each present section as current state; append a history row when it changed."""
+    current = {item.section: item for item in InventoryItem.objects.filter(machine=machine)}
+    changes = 0
+    for section in INVENTORY_SECTIONS:
+        if section not in inventory:
+            continue
+        value = inventory[section]
+        digest = _digest(value)
+        item = current.get(section)
+        if item is not None and item.digest == digest:
+            continue
+        InventoryChange.objects.create(
+            machine=machine,
+            section=section,
+            old_value=item.value if item else None,
+            new_value=value,
+            changed_at=at,
+        )
+        InventoryItem.objects.update_or_create(
+            machine=machine,
+            section=section,
+            defaults={"value": value, "digest": digest, "updated_at": at},
+        )
+        changes += 1
+    return changes
+
+
+def _project_for(module_path: str, at: datetime) -> Project:
+    module_path = module_path[:512]
+    project = Project.objects.filter(module_path=module_path).first()
+    if project is not None:
+        return project
+    base = Project.slug_for(module_path)
+    slug, n = base, 1
+    while Project.objects.filter(slug=slug).exists():
+        n += 1
+        slug = f"{base}-{n}"
+    try:
+        with transaction.atomic():
+            return Project.objects.create(
+                module_path=module_path, slug=slug, first_seen=at, last_seen=at
+            )
+    except IntegrityError:  # another upload created it first
+        return Project.objects.get(module_path=module_path)
+
+
+def _lifetime_fields(proc: dict) -> dict:
+    editor = proc.get("editor") or {}
+    debug = proc.get("debug") or {}
+    return {
+        "exe": str(proc.get("exe") or "")[:4096],
+        "argv": proc.get("argv") or [],
+        "version": str(proc.get("version") or "")[:64],
+        "version_source": str(proc.get("version_source") or "")[:128],
+        "go_version": str(proc.get("go_version") or "")[:64],
+        "editor": str(editor.get("kind") or "")[:32],
+        "editor_process": str(editor.get("process") or "")[:255],
+        "debug_addr": str(debug.get("addr") or "")[:255],
+        "env": proc.get("env") or {},
+        "cwd": str(proc.get("cwd") or "")[:4096],
+        "workspace_roots": proc.get("workspace_roots") or [],
+    }
+
+
+def resolve_processes(
+    machine: Machine, entries: list[tuple[dict, datetime, datetime]]
+) -> dict[tuple[int, datetime], GoplsProcess]:
+    """Find or create the lifetimes for (process entry, start time, sample time) triples.
+
+    Static facts come from the first entry that carries them; later samples may omit them.
+    first_seen/last_seen widen to the samples seen, and projects are linked to the machine.
+    """
+    keys = {(proc["pid"], start) for proc, start, _ in entries}
+    if not keys:
+        return {}
+    pids = {pid for pid, _ in keys}
+    existing = {
+        (p.pid, p.start_time): p
+        for p in GoplsProcess.objects.filter(machine=machine, pid__in=pids).select_related(
+            "project"
+        )
+        if (p.pid, p.start_time) in keys
+    }
+    seen: dict[tuple[int, datetime], tuple[datetime, datetime]] = {}
+    facts: dict[tuple[int, datetime], dict] = {}
+    for proc, start, ts in entries:
+        key = (proc["pid"], start)
+        lo, hi = seen.get(key, (ts, ts))
+        seen[key] = (min(lo, ts), max(hi, ts))
+        if proc.get("exe") or proc.get("argv") or proc.get("version") or proc.get("projects"):
+            facts.setdefault(key, proc)
+    for key, (lo, hi) in seen.items():
+        proc = facts.get(key)
+        process = existing.get(key)
+        is_new = process is None
+        if is_new:
+            fields = _lifetime_fields(proc or {})
+            process, _ = GoplsProcess.objects.get_or_create(
+                machine=machine,
+                pid=key[0],
+                start_time=key[1],
+                defaults={**fields, "first_seen": lo, "last_seen": hi},
+            )
+            existing[key] = process
+        update = {}
+        if hi > process.last_seen:
+            update["last_seen"] = hi
+        if lo < process.first_seen:
+            update["first_seen"] = lo
+        if proc is not None:
+            for field, value in _lifetime_fields(proc).items():
+                if value and value != getattr(process, field):
+                    update[field] = value
+            projects = [
+                p for p in proc.get("projects") or [] if isinstance(p, dict) and p.get("module")
+            ]
+            known = process.project.module_path if process.project_id else None
+            # Linking costs queries, so it runs when a lifetime starts or its project changes.
+            if projects and (is_new or projects[0]["module"][:512] != known):
+                project = link_projects(machine, projects, hi)
+                if project.pk != process.project_id:
+                    update["project"] = project
+        if update:
+            for field, value in update.items():
+                setattr(process, field, value)
+            GoplsProcess.objects.filter(pk=process.pk).update(**update)
+    return existing
+
+
+def link_projects(machine: Machine, projects: list[dict], at: datetime) -> Project:
+    """Create projects and machine links as needed; returns the first (primary) project."""
+    primary = None
+    for entry in projects:
+        project = _project_for(entry["module"], at)
+        primary = primary or project
+        link, created = MachineProject.objects.get_or_create(
+            machine=machine,
+            project=project,
+            defaults={
+                "root": str(entry.get("root") or "")[:4096],
+                "first_seen": at,
+                "last_seen": at,
+            },
+        )
+        if not created and link.last_seen < at:
+            MachineProject.objects.filter(pk=link.pk).update(last_seen=at)
+        if project.last_seen < at:
+            Project.objects.filter(pk=project.pk).update(last_seen=at)
+    return primary

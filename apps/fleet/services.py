@@ -1,0 +1,180 @@
+"""Fleet workflows: enrollment tokens, machine enrollment and credential checks."""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+
+from django.contrib.auth import get_user_model
+from django.db import transaction
+from django.utils import timezone
+
+from apps.fleet.models import (
+    ApiToken,
+    EnrollmentToken,
+    Machine,
+    MachineCredential,
+    Membership,
+    Team,
+)
+from apps.fleet.models.tokens import digest, new_secret
+
+MACHINE_ID_RE = re.compile(r"^[A-Za-z0-9._:-]{8,128}$")
+IDENTITY_TEXT_FIELDS = {
+    "hostname": 255,
+    "os_version": 255,
+    "arch": 64,
+    "kernel": 255,
+    "agent_version": 64,
+    "owner": 255,
+}
+
+
+class EnrollmentError(Exception):
+    """Enrollment refused; `status` is the HTTP status the API answers with."""
+
+    def __init__(self, message: str, *, status: int = 400, errors: list[dict] | None = None):
+        super().__init__(message)
+        self.status = status
+        self.errors = errors or []
+
+
+@dataclass(frozen=True)
+class Enrollment:
+    machine: Machine
+    credential: str
+    created: bool
+
+
+def create_enrollment_token(
+    team_name: str, *, label: str = "", created_by=None
+) -> tuple[EnrollmentToken, str]:
+    """Create the team if missing and a new enrollment token for it; returns (row, secret)."""
+    team_name = team_name.strip()
+    if not team_name:
+        raise ValueError("team name must not be empty")
+    team, _ = Team.objects.get_or_create(name=team_name)
+    secret = new_secret(EnrollmentToken.PREFIX)
+    token = EnrollmentToken(team=team, label=label, created_by=created_by)
+    token.set_secret(secret)
+    token.save()
+    return token, secret
+
+
+def validate_identity(identity: dict) -> dict:
+    """Check the identity an agent sends at enrollment; returns the cleaned fields."""
+    errors: list[dict] = []
+    machine_id = identity.get("machine_id")
+    if not isinstance(machine_id, str) or not MACHINE_ID_RE.match(machine_id):
+        errors.append(
+            {"path": "$.machine_id", "message": "must be 8-128 characters of A-Z a-z 0-9 . _ : -"}
+        )
+    os_name = identity.get("os", "other")
+    if os_name not in Machine.OS.values:
+        errors.append({"path": "$.os", "message": f"must be one of {', '.join(Machine.OS.values)}"})
+    cleaned = {"machine_id": machine_id, "os": os_name}
+    for field, limit in IDENTITY_TEXT_FIELDS.items():
+        value = identity.get(field)
+        if value is None:
+            cleaned[field] = ""
+        elif not isinstance(value, str) or len(value) > limit:
+            errors.append(
+                {"path": f"$.{field}", "message": f"must be a string of at most {limit} characters"}
+            )
+        else:
+            cleaned[field] = value
+    wsl = identity.get("wsl")
+    if wsl is not None and not isinstance(wsl, dict):
+        errors.append({"path": "$.wsl", "message": "must be an object or null"})
+    cleaned["wsl"] = wsl or {}
+    if errors:
+        raise EnrollmentError("invalid identity", status=400, errors=errors)
+    return cleaned
+
+
+def _resolve_owner(hint: str):
+    if not hint:
+        return None
+    users = get_user_model().objects
+    return users.filter(username=hint).first() or users.filter(email__iexact=hint).first()
+
+
+@transaction.atomic
+def enroll_machine(raw_token: str, identity: dict) -> Enrollment:
+    """Exchange a team enrollment token for a per-machine credential.
+
+    Re-enrolling a known machine id rotates its credential (the old ones are revoked) and
+    moves it to the token's team.
+    """
+    token = EnrollmentToken.objects.matching(raw_token or "").select_related("team").first()
+    if token is None:
+        raise EnrollmentError("unknown or revoked enrollment token", status=401)
+    fields = validate_identity(identity)
+    now = timezone.now()
+    wsl = fields["wsl"]
+    defaults = {
+        "hostname": fields["hostname"],
+        "os": fields["os"],
+        "os_version": fields["os_version"],
+        "arch": fields["arch"],
+        "kernel": fields["kernel"],
+        "agent_version": fields["agent_version"],
+        "owner_hint": fields["owner"],
+        "team": token.team,
+        "wsl_version": wsl.get("version") if wsl.get("version") in (1, 2) else None,
+        "wsl_distro": str(wsl.get("distro") or "")[:255],
+        "retired_at": None,
+    }
+    machine, created = Machine.objects.select_for_update().get_or_create(
+        machine_id=fields["machine_id"], defaults=defaults
+    )
+    if not created:
+        for key, value in defaults.items():
+            setattr(machine, key, value)
+    if machine.owner_id is None:
+        machine.owner = _resolve_owner(fields["owner"])
+    if (
+        machine.owner_id
+        and not Membership.objects.filter(user_id=machine.owner_id, team=token.team).exists()
+    ):
+        Membership.objects.create(user_id=machine.owner_id, team=token.team)
+    machine.save()
+    MachineCredential.objects.filter(machine=machine, revoked_at__isnull=True).update(
+        revoked_at=now
+    )
+    secret = new_secret(MachineCredential.PREFIX)
+    credential = MachineCredential(machine=machine, enrollment_token=token)
+    credential.set_secret(secret)
+    credential.save()
+    EnrollmentToken.objects.filter(pk=token.pk).update(
+        enrollments=token.enrollments + 1, last_used_at=now
+    )
+    return Enrollment(machine=machine, credential=secret, created=created)
+
+
+def machine_for_credential(secret: str) -> Machine | None:
+    """The machine an active credential belongs to, or None (unknown or revoked)."""
+    if not secret:
+        return None
+    return (
+        Machine.objects.filter(
+            credentials__token_hash=digest(secret), credentials__revoked_at__isnull=True
+        )
+        .select_related("team")
+        .first()
+    )
+
+
+def create_api_token(user, name: str) -> tuple[ApiToken, str]:
+    secret = new_secret(ApiToken.PREFIX)
+    token = ApiToken(user=user, name=name)
+    token.set_secret(secret)
+    token.save()
+    return token, secret
+
+
+def user_for_api_token(secret: str):
+    token = ApiToken.objects.matching(secret or "").select_related("user").first()
+    if token is None or not token.user.is_active:
+        return None
+    return token.user

@@ -1,0 +1,221 @@
+"""Ingest workflow: rate limit, validate, store a report durably and idempotently, answer."""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+
+from django.conf import settings
+from django.db import transaction
+from django.utils import timezone
+
+from apps.fleet.models import Machine
+from apps.fleet.recording import apply_identity, record_inventory, resolve_processes
+from apps.ingest.validation import parse_timestamp, validate_report
+from apps.metrics.columns import gopls_row, system_row
+from apps.metrics.models import GoplsSample, HeapProfile
+from apps.metrics.summary import latest_summary
+from apps.metrics.writer import insert_gopls_samples, insert_system_samples
+
+
+class ReportInvalid(Exception):
+    def __init__(self, errors: list[dict]):
+        super().__init__(f"{len(errors)} invalid field(s)")
+        self.errors = errors
+
+
+class RateLimited(Exception):
+    def __init__(self, retry_after: int):
+        super().__init__(f"retry after {retry_after} s")
+        self.retry_after = retry_after
+
+
+@dataclass
+class IngestResult:
+    accepted: int
+    duplicates: int
+    received_at: datetime
+    clock_skew_s: float | None
+    instructions: dict = field(default_factory=dict)
+    new_sample_ids: set[str] = field(default_factory=set)
+    oom_kills: bool = False
+
+    def as_response(self) -> dict:
+        return {
+            "accepted": self.accepted,
+            "duplicates": self.duplicates,
+            "received_at": self.received_at.isoformat().replace("+00:00", "Z"),
+            "clock_skew_s": self.clock_skew_s,
+            "instructions": self.instructions,
+        }
+
+
+def take_rate_token(machine: Machine, now: datetime) -> None:
+    """Token bucket per machine (state on the machine row); raises RateLimited when empty.
+
+    The caller saves rate_tokens/rate_updated_at together with the rest of the upload.
+    """
+    rate = settings.INGEST_RATE_PER_MINUTE / 60.0
+    burst = settings.INGEST_BURST
+    if machine.rate_updated_at is None:
+        tokens = burst
+    else:
+        elapsed = max(0.0, (now - machine.rate_updated_at).total_seconds())
+        tokens = min(burst, machine.rate_tokens + elapsed * rate)
+    if tokens < 1.0:
+        raise RateLimited(max(1, math.ceil((1.0 - tokens) / rate)))
+    machine.rate_tokens = tokens - 1.0
+    machine.rate_updated_at = now
+
+
+def _clock_offset(payload: dict, received_at: datetime) -> float:
+    return (received_at - parse_timestamp(payload["sent_at"])).total_seconds()
+
+
+def instructions_for(machine: Machine) -> dict:
+    return {
+        "collect_interval_s": settings.AGENT_COLLECT_INTERVAL_S,
+        "upload_interval_s": settings.AGENT_UPLOAD_INTERVAL_S,
+        "capture_profiles": list(machine.pending_instructions.get("capture_profiles", [])),
+    }
+
+
+def ingest_report(
+    machine: Machine, payload, *, received_at: datetime | None = None
+) -> IngestResult:
+    """Validate and store one report for `machine`; durable when it returns.
+
+    Idempotent: samples already stored (same id and collection time) count as duplicates and
+    are not stored again, so agents may resend freely. Raises ReportInvalid with every bad
+    field's JSON path, or RateLimited.
+    """
+    errors = validate_report(payload)
+    if errors:
+        raise ReportInvalid(errors)
+    received_at = received_at or timezone.now()
+    offset = _clock_offset(payload, received_at)
+    skewed = abs(offset) > settings.INGEST_CLOCK_SKEW_WARN_S
+    shift = timedelta(seconds=offset) if skewed else timedelta(0)
+
+    rows, by_uid, seen_uids = [], {}, set()
+    for sample in payload["samples"]:
+        uid = sample["id"]
+        collected_at = parse_timestamp(sample["collected_at"])
+        if uid in seen_uids:
+            continue  # repeated inside one upload: a duplicate, stored once
+        seen_uids.add(uid)
+        columns, detail = system_row(sample)
+        columns.update(
+            machine_id=machine.pk,
+            sample_uid=uid,
+            collected_at=collected_at,
+            ts=collected_at + shift,
+            received_at=received_at,
+            clock_skew_s=round(-offset, 3) if skewed else None,
+            detail=detail,
+        )
+        rows.append(columns)
+        by_uid[uid] = (sample, columns["ts"])
+
+    with transaction.atomic():
+        take_rate_token(machine, received_at)
+        new_ids = insert_system_samples(rows)
+        _store_gopls(machine, [by_uid[uid] for uid in new_ids], shift)
+        if payload.get("inventory"):
+            record_inventory(machine, payload["inventory"], received_at)
+        if payload.get("profiles"):
+            _store_profiles(machine, payload["profiles"], received_at)
+        update = _machine_update(machine, payload, rows, new_ids, received_at, offset, skewed)
+        Machine.objects.filter(pk=machine.pk).update(**update)
+
+    oom = any((by_uid[uid][0].get("system") or {}).get("oom_victims") for uid in new_ids)
+    return IngestResult(
+        accepted=len(new_ids),
+        duplicates=len(payload["samples"]) - len(new_ids),
+        received_at=received_at,
+        clock_skew_s=round(-offset, 3) if skewed else None,
+        instructions=instructions_for(machine),
+        new_sample_ids=new_ids,
+        oom_kills=bool(oom),
+    )
+
+
+def lifetime_start(proc: dict) -> datetime:
+    """Start time of a gopls lifetime, to the second: agents derive it from boot time plus
+    clock ticks, and sub-second jitter between samples must not split one lifetime in two."""
+    return parse_timestamp(proc["start_time"]).replace(microsecond=0)
+
+
+def _store_gopls(machine: Machine, samples: list[tuple[dict, datetime]], shift: timedelta) -> None:
+    entries = []
+    for sample, ts in samples:
+        for proc in sample.get("gopls") or []:
+            entries.append((proc, lifetime_start(proc), ts))
+    if not entries:
+        return
+    lifetimes = resolve_processes(machine, entries)
+    rows = []
+    for proc, start, ts in entries:
+        columns, detail = gopls_row(proc)
+        rows.append(
+            GoplsSample(
+                machine_id=machine.pk,
+                process=lifetimes[(proc["pid"], start)],
+                collected_at=ts - shift,
+                ts=ts,
+                detail=detail,
+                **columns,
+            )
+        )
+    insert_gopls_samples(rows)
+
+
+def _store_profiles(machine: Machine, profiles: list[dict], received_at: datetime) -> None:
+    pending = machine.pending_instructions.get("capture_profiles", [])
+    done = {p["request_id"] for p in profiles}
+    for profile in profiles:
+        captured = profile.get("captured_at")
+        HeapProfile.objects.update_or_create(
+            machine=machine,
+            request_id=profile["request_id"],
+            kind=profile["kind"],
+            defaults={
+                "captured_at": parse_timestamp(captured) if captured else None,
+                "received_at": received_at,
+                "text": profile["text"],
+                "truncated": bool(profile.get("truncated")),
+                "error": str(profile.get("error") or ""),
+            },
+        )
+    remaining = [req for req in pending if req.get("request_id") not in done]
+    if len(remaining) != len(pending):
+        machine.pending_instructions = {
+            **machine.pending_instructions,
+            "capture_profiles": remaining,
+        }
+
+
+def _machine_update(machine, payload, rows, new_ids, received_at, offset, skewed) -> dict:
+    update = {
+        "last_seen": received_at,
+        "rate_tokens": machine.rate_tokens,
+        "rate_updated_at": machine.rate_updated_at,
+        "clock_skew_s": round(-offset, 3) if skewed else None,
+        "pending_instructions": machine.pending_instructions,
+    }
+    agent_version = (payload.get("agent") or {}).get("version")
+    if agent_version and agent_version != machine.agent_version:
+        update["agent_version"] = agent_version[:64]
+    facts = payload.get("machine")
+    if isinstance(facts, dict):
+        for name in apply_identity(machine, facts):
+            update[name] = getattr(machine, name)
+    new_rows = [row for row in rows if row["sample_uid"] in new_ids]
+    if new_rows:
+        newest = max(new_rows, key=lambda row: row["ts"])
+        if machine.last_sample_at is None or newest["ts"] >= machine.last_sample_at:
+            sample = next(s for s in payload["samples"] if s["id"] == newest["sample_uid"])
+            update["last_sample_at"] = newest["ts"]
+            update["latest"] = latest_summary(sample, newest)
+    return update

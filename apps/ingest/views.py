@@ -1,0 +1,99 @@
+"""Agent-facing endpoints: POST /api/v1/enroll and POST /api/v1/reports."""
+
+from __future__ import annotations
+
+import orjson
+from django.http import HttpRequest, HttpResponse
+from django.utils import timezone
+from django.views.decorators.csrf import csrf_exempt
+from django.views.decorators.http import require_POST
+
+from apps.fleet.services import EnrollmentError, enroll_machine, machine_for_credential
+from apps.ingest.body import BodyError, read_json_body
+from apps.ingest.services import RateLimited, ReportInvalid, ingest_report, instructions_for
+from apps.ingest.tasks import after_ingest
+
+
+def json_response(data, status: int = 200, headers: dict | None = None) -> HttpResponse:
+    return HttpResponse(
+        orjson.dumps(data), status=status, content_type="application/json", headers=headers
+    )
+
+
+def error_response(status: int, code: str, message: str, errors=None, headers=None) -> HttpResponse:
+    body = {"error": code, "detail": message}
+    if errors is not None:
+        body["errors"] = errors
+    return json_response(body, status=status, headers=headers)
+
+
+def bearer_token(request: HttpRequest) -> str:
+    header = request.META.get("HTTP_AUTHORIZATION", "")
+    scheme, _, token = header.partition(" ")
+    return token.strip() if scheme.lower() == "bearer" else ""
+
+
+@csrf_exempt
+@require_POST
+def enroll(request: HttpRequest) -> HttpResponse:
+    try:
+        body = read_json_body(request)
+    except BodyError as exc:
+        return error_response(exc.status, exc.code, exc.message)
+    if not isinstance(body, dict):
+        return error_response(
+            400,
+            "invalid_request",
+            "body must be a JSON object",
+            [{"path": "$", "message": "must be an object"}],
+        )
+    token = body.get("token") or bearer_token(request)
+    try:
+        enrollment = enroll_machine(token if isinstance(token, str) else "", body)
+    except EnrollmentError as exc:
+        code = "unauthorized" if exc.status == 401 else "invalid_request"
+        return error_response(exc.status, code, str(exc), exc.errors or None)
+    instructions = instructions_for(enrollment.machine)
+    return json_response(
+        {
+            "machine_id": enrollment.machine.machine_id,
+            "credential": enrollment.credential,
+            "report_url": "/api/v1/reports",
+            "collect_interval_s": instructions["collect_interval_s"],
+            "upload_interval_s": instructions["upload_interval_s"],
+            "server_time": timezone.now().isoformat().replace("+00:00", "Z"),
+        },
+        status=201,
+    )
+
+
+@csrf_exempt
+@require_POST
+def reports(request: HttpRequest) -> HttpResponse:
+    machine = machine_for_credential(bearer_token(request))
+    if machine is None:
+        return error_response(
+            401,
+            "unauthorized",
+            "unknown or revoked machine credential; re-enroll with devfleet-agent enroll",
+            headers={"WWW-Authenticate": 'Bearer realm="devfleet"'},
+        )
+    try:
+        payload = read_json_body(request)
+        result = ingest_report(machine, payload)
+    except BodyError as exc:
+        errors = [{"path": "$", "message": exc.message}] if exc.status == 400 else None
+        return error_response(
+            exc.status, "invalid_report" if exc.status == 400 else exc.code, exc.message, errors
+        )
+    except ReportInvalid as exc:
+        return error_response(400, "invalid_report", str(exc), exc.errors)
+    except RateLimited as exc:
+        return error_response(
+            429,
+            "rate_limited",
+            f"too many uploads from this machine; {exc}",
+            headers={"Retry-After": str(exc.retry_after)},
+        )
+    after_ingest(machine.pk, result)
+    return json_response(result.as_response())

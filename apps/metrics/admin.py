@@ -1,0 +1,54 @@
+"""Read-only admin views of stored samples and profiles."""
+
+from __future__ import annotations
+
+from django.contrib import admin
+
+from apps.metrics.models import GoplsSample, HeapProfile, SystemSample
+
+
+class ReadOnlyAdmin(admin.ModelAdmin):
+    def has_add_permission(self, request):
+        return False
+
+    def has_change_permission(self, request, obj=None):
+        return False
+
+
+@admin.register(SystemSample)
+class SystemSampleAdmin(ReadOnlyAdmin):
+    list_display = [
+        "machine",
+        "ts",
+        "mem_available_bytes",
+        "gopls_count",
+        "gopls_rss_bytes",
+        "inotify_watches_used",
+        "clock_skew_s",
+    ]
+    raw_id_fields = ["machine"]
+    search_fields = ["machine__hostname", "machine__machine_id", "sample_uid"]
+    date_hierarchy = "ts"
+    show_full_result_count = False
+
+
+@admin.register(GoplsSample)
+class GoplsSampleAdmin(ReadOnlyAdmin):
+    list_display = [
+        "process",
+        "machine",
+        "ts",
+        "rss_bytes",
+        "heap_inuse_bytes",
+        "cpu_percent",
+        "goroutines",
+    ]
+    raw_id_fields = ["machine", "process"]
+    date_hierarchy = "ts"
+    show_full_result_count = False
+
+
+@admin.register(HeapProfile)
+class HeapProfileAdmin(ReadOnlyAdmin):
+    list_display = ["machine", "process", "kind", "request_id", "captured_at", "truncated"]
+    raw_id_fields = ["machine", "process"]

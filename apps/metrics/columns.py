@@ -1,0 +1,141 @@
+"""Pure mapping from report-v1 samples to storage columns; what is not a column goes to detail."""
+
+from __future__ import annotations
+
+from typing import Any
+
+# (column, section, key) — the section of a sample and the key inside it.
+SYSTEM_COLUMNS: list[tuple[str, str, str]] = [
+    ("mem_total_bytes", "system", "mem_total_bytes"),
+    ("mem_available_bytes", "system", "mem_available_bytes"),
+    ("mem_cached_bytes", "system", "mem_cached_bytes"),
+    ("swap_total_bytes", "system", "swap_total_bytes"),
+    ("swap_used_bytes", "system", "swap_used_bytes"),
+    ("cpu_percent", "system", "cpu_percent"),
+    ("oom_kill_count", "system", "oom_kill_count"),
+    ("inotify_watches_used", "inotify", "watches_used"),
+    ("inotify_watches_max", "inotify", "max_user_watches"),
+    ("inotify_instances_used", "inotify", "instances_used"),
+    ("inotify_instances_max", "inotify", "max_user_instances"),
+    ("wsl_mem_total_bytes", "wsl", "mem_total_bytes"),
+    ("agent_cpu_ms", "agent", "cpu_ms"),
+    ("agent_rss_bytes", "agent", "rss_bytes"),
+    ("spool_depth", "agent", "spool_depth"),
+    ("dropped_samples", "agent", "dropped_samples"),
+]
+CACHE_COLUMNS = ["gocache_bytes", "gomodcache_bytes", "gopls_cache_bytes", "goimports_cache_bytes"]
+
+GOPLS_COLUMNS: list[tuple[str, tuple[str, ...]]] = [
+    ("rss_bytes", ("rss_bytes",)),
+    ("cpu_percent", ("cpu_percent",)),
+    ("threads", ("threads",)),
+    ("open_fds", ("open_fds",)),
+    ("fd_limit", ("fd_limit",)),
+    ("heap_inuse_bytes", ("debug", "heap_inuse_bytes")),
+    ("heap_alloc_bytes", ("debug", "heap_alloc_bytes")),
+    ("sys_bytes", ("debug", "sys_bytes")),
+    ("next_gc_bytes", ("debug", "next_gc_bytes")),
+    ("num_gc", ("debug", "num_gc")),
+    ("gc_cpu_fraction", ("debug", "gc_cpu_fraction")),
+    ("goroutines", ("debug", "goroutines")),
+    ("children_count", ("children", "count")),
+    ("children_cpu_percent", ("children", "cpu_percent")),
+    ("cgroup_memory_max_bytes", ("cgroup", "memory_max_bytes")),
+    ("cgroup_memory_current_bytes", ("cgroup", "memory_current_bytes")),
+]
+# Static facts of a gopls lifetime: stored once on GoplsProcess, not repeated per sample.
+GOPLS_LIFETIME_KEYS = {
+    "pid",
+    "start_time",
+    "exe",
+    "argv",
+    "version",
+    "version_source",
+    "go_version",
+    "editor",
+    "cwd",
+    "workspace_roots",
+    "projects",
+    "env",
+}
+
+
+def _section(sample: dict, name: str) -> dict:
+    value = sample.get(name)
+    return value if isinstance(value, dict) else {}
+
+
+def _dig(data: dict, path: tuple[str, ...]) -> Any:
+    for key in path:
+        if not isinstance(data, dict):
+            return None
+        data = data.get(key)
+    return data
+
+
+def system_row(sample: dict) -> tuple[dict, dict]:
+    """Return (columns, detail) for one sample; detail keeps every value not in a column."""
+    columns: dict[str, Any] = {}
+    for column, section, key in SYSTEM_COLUMNS:
+        columns[column] = _section(sample, section).get(key)
+    system = _section(sample, "system")
+    load = system.get("load")
+    columns["load1"] = load[0] if isinstance(load, list) and load else None
+    caches = _section(_section(sample, "go"), "caches")
+    for column in CACHE_COLUMNS:
+        columns[column] = caches.get(column)
+    disks = [d for d in system.get("disks") or [] if isinstance(d, dict)]
+    free = [d.get("free_bytes") for d in disks if isinstance(d.get("free_bytes"), int)]
+    columns["disk_free_min_bytes"] = min(free) if free else None
+    processes = [p for p in sample.get("gopls") or [] if isinstance(p, dict)]
+    columns["gopls_count"] = len(processes)
+    rss = [p.get("rss_bytes") for p in processes if isinstance(p.get("rss_bytes"), int)]
+    columns["gopls_rss_bytes"] = sum(rss) if rss else None
+    columns["error_count"] = len(sample.get("errors") or [])
+
+    detail = {
+        key: value
+        for key, value in sample.items()
+        if key not in {"id", "collected_at", "system", "inotify", "wsl", "gopls", "go", "agent"}
+    }
+    _keep_rest(detail, "system", system, {c[2] for c in SYSTEM_COLUMNS if c[1] == "system"})
+    for section in ("inotify", "wsl", "agent"):
+        keys = {c[2] for c in SYSTEM_COLUMNS if c[1] == section}
+        _keep_rest(detail, section, _section(sample, section), keys)
+    go = {k: v for k, v in _section(sample, "go").items() if k != "caches"}
+    rest_caches = {k: v for k, v in caches.items() if k not in CACHE_COLUMNS}
+    if rest_caches:
+        go["caches"] = rest_caches
+    if go:
+        detail["go"] = go
+    return columns, detail
+
+
+def _keep_rest(detail: dict, name: str, section: dict, stored: set[str]) -> None:
+    rest = {k: v for k, v in section.items() if k not in stored}
+    if rest:
+        detail[name] = rest
+
+
+def gopls_row(process: dict) -> tuple[dict, dict]:
+    """Return (columns, detail) for one gopls process entry of a sample."""
+    columns = {column: _dig(process, path) for column, path in GOPLS_COLUMNS}
+    rpc = _dig(process, ("debug", "rpc")) or {}
+    completion = rpc.get("textDocument/completion") if isinstance(rpc, dict) else None
+    columns["completion_p95_ms"] = (
+        completion.get("p95_ms") if isinstance(completion, dict) else None
+    )
+    stored_top = {path[0] for _, path in GOPLS_COLUMNS if len(path) == 1}
+    detail = {
+        k: v
+        for k, v in process.items()
+        if k not in stored_top
+        and k not in GOPLS_LIFETIME_KEYS
+        and k not in {"debug", "children", "cgroup"}
+    }
+    for name in ("debug", "children", "cgroup"):
+        stored = {path[1] for _, path in GOPLS_COLUMNS if len(path) == 2 and path[0] == name}
+        rest = {k: v for k, v in (process.get(name) or {}).items() if k not in stored}
+        if rest:
+            detail[name] = rest
+    return columns, detail

@@ -1,0 +1,132 @@
+"""Sample storage: one wide row per machine sample, one row per gopls process per sample.
+
+`collected_at` is the agent's clock and, with the sample id, makes a sample unique (retries
+carry both unchanged). `ts` is the time series use: `collected_at` corrected by the clock
+offset measured at upload when that offset is large, so a skewed clock never loses a sample
+or puts it in the wrong place on a chart. Fields that are not columns (lists, maps, unknown
+fields from newer agents) are kept in `detail`.
+"""
+
+from __future__ import annotations
+
+from django.db import models
+
+
+class SampleQuerySet(models.QuerySet):
+    def for_machine(self, machine) -> SampleQuerySet:
+        return self.filter(machine=machine)
+
+    def window(self, since=None, until=None) -> SampleQuerySet:
+        qs = self
+        if since is not None:
+            qs = qs.filter(ts__gte=since)
+        if until is not None:
+            qs = qs.filter(ts__lte=until)
+        return qs
+
+
+class SystemSample(models.Model):
+    machine = models.ForeignKey("fleet.Machine", on_delete=models.CASCADE, db_index=False)
+    sample_uid = models.CharField(max_length=64)
+    collected_at = models.DateTimeField()
+    ts = models.DateTimeField()
+    received_at = models.DateTimeField()
+    clock_skew_s = models.FloatField(null=True)
+    mem_total_bytes = models.BigIntegerField(null=True)
+    mem_available_bytes = models.BigIntegerField(null=True)
+    mem_cached_bytes = models.BigIntegerField(null=True)
+    swap_total_bytes = models.BigIntegerField(null=True)
+    swap_used_bytes = models.BigIntegerField(null=True)
+    cpu_percent = models.FloatField(null=True)
+    load1 = models.FloatField(null=True)
+    oom_kill_count = models.BigIntegerField(null=True)
+    inotify_watches_used = models.IntegerField(null=True)
+    inotify_watches_max = models.IntegerField(null=True)
+    inotify_instances_used = models.IntegerField(null=True)
+    inotify_instances_max = models.IntegerField(null=True)
+    wsl_mem_total_bytes = models.BigIntegerField(null=True)
+    disk_free_min_bytes = models.BigIntegerField(null=True)
+    gocache_bytes = models.BigIntegerField(null=True)
+    gomodcache_bytes = models.BigIntegerField(null=True)
+    gopls_cache_bytes = models.BigIntegerField(null=True)
+    goimports_cache_bytes = models.BigIntegerField(null=True)
+    gopls_count = models.SmallIntegerField(default=0)
+    gopls_rss_bytes = models.BigIntegerField(null=True, help_text="Sum over gopls servers.")
+    agent_cpu_ms = models.FloatField(null=True)
+    agent_rss_bytes = models.BigIntegerField(null=True)
+    spool_depth = models.IntegerField(null=True)
+    dropped_samples = models.BigIntegerField(null=True)
+    error_count = models.SmallIntegerField(default=0)
+    detail = models.JSONField(default=dict)
+
+    objects = SampleQuerySet.as_manager()
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(
+                fields=["machine", "sample_uid", "collected_at"], name="uniq_system_sample"
+            )
+        ]
+        indexes = [models.Index(fields=["machine", "ts"], name="system_sample_machine_ts")]
+
+    def __str__(self) -> str:
+        return f"{self.machine_id}@{self.ts:%Y-%m-%d %H:%M:%S}"
+
+
+class GoplsSample(models.Model):
+    machine = models.ForeignKey("fleet.Machine", on_delete=models.CASCADE, db_index=False)
+    process = models.ForeignKey("fleet.GoplsProcess", on_delete=models.CASCADE, db_index=False)
+    collected_at = models.DateTimeField()
+    ts = models.DateTimeField()
+    rss_bytes = models.BigIntegerField(null=True)
+    cpu_percent = models.FloatField(null=True)
+    threads = models.IntegerField(null=True)
+    open_fds = models.IntegerField(null=True)
+    fd_limit = models.BigIntegerField(null=True)
+    heap_inuse_bytes = models.BigIntegerField(null=True)
+    heap_alloc_bytes = models.BigIntegerField(null=True)
+    sys_bytes = models.BigIntegerField(null=True)
+    next_gc_bytes = models.BigIntegerField(null=True)
+    num_gc = models.BigIntegerField(null=True)
+    gc_cpu_fraction = models.FloatField(null=True)
+    goroutines = models.IntegerField(null=True)
+    children_count = models.IntegerField(null=True)
+    children_cpu_percent = models.FloatField(null=True)
+    completion_p95_ms = models.FloatField(null=True)
+    cgroup_memory_max_bytes = models.BigIntegerField(null=True)
+    cgroup_memory_current_bytes = models.BigIntegerField(null=True)
+    detail = models.JSONField(default=dict)
+
+    objects = SampleQuerySet.as_manager()
+
+    class Meta:
+        indexes = [
+            models.Index(fields=["process", "ts"], name="gopls_sample_process_ts"),
+            models.Index(fields=["machine", "ts"], name="gopls_sample_machine_ts"),
+        ]
+
+    def __str__(self) -> str:
+        return f"gopls {self.process_id}@{self.ts:%Y-%m-%d %H:%M:%S}"
+
+
+class HeapProfile(models.Model):
+    """A symbolized text profile a gopls debug server gave on request (leak evidence)."""
+
+    machine = models.ForeignKey("fleet.Machine", on_delete=models.CASCADE, related_name="profiles")
+    process = models.ForeignKey("fleet.GoplsProcess", null=True, on_delete=models.SET_NULL)
+    request_id = models.CharField(max_length=64)
+    kind = models.CharField(max_length=16)
+    captured_at = models.DateTimeField(null=True)
+    received_at = models.DateTimeField()
+    text = models.TextField()
+    truncated = models.BooleanField(default=False)
+    error = models.TextField(blank=True)
+
+    class Meta:
+        ordering = ["-received_at"]
+        constraints = [
+            models.UniqueConstraint(fields=["machine", "request_id", "kind"], name="uniq_profile")
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.kind} profile {self.request_id} of {self.machine}"

@@ -1,0 +1,54 @@
+"""The compact summary of a machine's newest sample, kept on the machine for fleet-wide views."""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+
+def latest_summary(sample: dict, columns: dict) -> dict:
+    """Pure: report-v1 sample + its storage columns → small JSON for lists and health badges."""
+    ts: datetime = columns["ts"]
+    processes = []
+    for proc in sample.get("gopls") or []:
+        debug = proc.get("debug") or {}
+        editor = proc.get("editor") or {}
+        projects = proc.get("projects") or []
+        processes.append(
+            {
+                "pid": proc.get("pid"),
+                "rss_bytes": proc.get("rss_bytes"),
+                "cpu_percent": proc.get("cpu_percent"),
+                "heap_inuse_bytes": debug.get("heap_inuse_bytes"),
+                "goroutines": debug.get("goroutines"),
+                "version": proc.get("version"),
+                "editor": editor.get("kind"),
+                "project": projects[0].get("module")
+                if projects and isinstance(projects[0], dict)
+                else None,
+            }
+        )
+    keys = [
+        "mem_total_bytes",
+        "mem_available_bytes",
+        "swap_used_bytes",
+        "cpu_percent",
+        "oom_kill_count",
+        "inotify_watches_used",
+        "inotify_watches_max",
+        "inotify_instances_used",
+        "inotify_instances_max",
+        "wsl_mem_total_bytes",
+        "disk_free_min_bytes",
+        "gocache_bytes",
+        "gomodcache_bytes",
+        "gopls_cache_bytes",
+        "gopls_count",
+        "gopls_rss_bytes",
+        "agent_rss_bytes",
+        "spool_depth",
+        "dropped_samples",
+    ]
+    summary = {key: columns.get(key) for key in keys}
+    summary["ts"] = ts.isoformat().replace("+00:00", "Z")
+    summary["gopls"] = processes[:16]
+    return summary

@@ -1,0 +1,1 @@
+"""Fleet simulator: realistic agent reports for demo fleets, benchmarks and tests."""

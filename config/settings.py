@@ -1,0 +1,218 @@
+"""devfleet settings: one module, every deployment difference comes from the environment."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import dj_database_url
+from celery.schedules import crontab
+from django.core.exceptions import ImproperlyConfigured
+
+from config.env import env_bool, env_float, env_int, env_list, env_str
+
+BASE_DIR = Path(__file__).resolve().parent.parent
+VAR_DIR = Path(env_str("DEVFLEET_VAR_DIR", str(BASE_DIR / "var")))
+VAR_DIR.mkdir(parents=True, exist_ok=True)
+
+DEBUG = env_bool("DEBUG", False)
+SECRET_KEY = env_str("SECRET_KEY")
+if not SECRET_KEY:
+    if not (DEBUG or env_bool("DEVFLEET_INSECURE_DEV_KEY", True)):
+        raise ImproperlyConfigured("SECRET_KEY must be set in production")
+    # A fixed development key keeps sessions valid across restarts of the quick start;
+    # deploy/.env.example tells production to set SECRET_KEY.
+    SECRET_KEY = "devfleet-insecure-development-key-change-me-in-production-0123456789"
+ALLOWED_HOSTS = env_list("ALLOWED_HOSTS", ["localhost", "127.0.0.1", "[::1]", "testserver"])
+CSRF_TRUSTED_ORIGINS = env_list("CSRF_TRUSTED_ORIGINS", [])
+DEVFLEET_BASE_URL = env_str("DEVFLEET_BASE_URL", "http://127.0.0.1:8000").rstrip("/")
+
+INSTALLED_APPS = [
+    "django.contrib.admin",
+    "django.contrib.auth",
+    "django.contrib.contenttypes",
+    "django.contrib.sessions",
+    "django.contrib.messages",
+    "django.contrib.staticfiles",
+    "apps.fleet",
+    "apps.metrics",
+    "apps.ingest",
+    "apps.api",
+    "apps.simulator",
+]
+
+MIDDLEWARE = [
+    "django.middleware.security.SecurityMiddleware",
+    "whitenoise.middleware.WhiteNoiseMiddleware",
+    "django.contrib.sessions.middleware.SessionMiddleware",
+    "django.middleware.common.CommonMiddleware",
+    "django.middleware.csrf.CsrfViewMiddleware",
+    "django.contrib.auth.middleware.AuthenticationMiddleware",
+    "django.contrib.messages.middleware.MessageMiddleware",
+    "django.middleware.clickjacking.XFrameOptionsMiddleware",
+]
+
+ROOT_URLCONF = "config.urls"
+WSGI_APPLICATION = "config.wsgi.application"
+
+TEMPLATES = [
+    {
+        "BACKEND": "django.template.backends.django.DjangoTemplates",
+        "DIRS": [BASE_DIR / "templates"],
+        "APP_DIRS": True,
+        "OPTIONS": {
+            "context_processors": [
+                "django.template.context_processors.request",
+                "django.contrib.auth.context_processors.auth",
+                "django.contrib.messages.context_processors.messages",
+            ],
+        },
+    },
+]
+
+# --- Database: SQLite by default, DATABASE_URL for PostgreSQL -------------------------------
+DATABASE_URL = env_str("DATABASE_URL")
+if DATABASE_URL:
+    DATABASES = {"default": dj_database_url.parse(DATABASE_URL, conn_max_age=600)}
+    DATABASES["default"].setdefault("OPTIONS", {})
+else:
+    DATABASES = {
+        "default": {
+            "ENGINE": "django.db.backends.sqlite3",
+            "NAME": env_str("SQLITE_PATH", str(VAR_DIR / "devfleet.sqlite3")),
+            "OPTIONS": {
+                # WAL lets the web server, worker and beat read while one of them writes;
+                # IMMEDIATE transactions take the write lock up front instead of failing
+                # half-way with "database is locked".
+                "init_command": "PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL;",
+                "transaction_mode": "IMMEDIATE",
+                "timeout": 30,
+            },
+        }
+    }
+DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
+
+# --- Cache: Redis when REDIS_URL is set, else per-process memory ----------------------------
+REDIS_URL = env_str("REDIS_URL")
+if REDIS_URL:
+    CACHES = {
+        "default": {"BACKEND": "django.core.cache.backends.redis.RedisCache", "LOCATION": REDIS_URL}
+    }
+else:
+    CACHES = {"default": {"BACKEND": "django.core.cache.backends.locmem.LocMemCache"}}
+
+# --- Celery: Redis broker with REDIS_URL, else a filesystem broker that needs no server -----
+CELERY_BROKER_DIR = VAR_DIR / "broker"
+if REDIS_URL:
+    CELERY_BROKER_URL = REDIS_URL
+    CELERY_BROKER_TRANSPORT_OPTIONS = {"visibility_timeout": 3600}
+else:
+    for _sub in ("queue", "processed"):
+        (CELERY_BROKER_DIR / _sub).mkdir(parents=True, exist_ok=True)
+    CELERY_BROKER_URL = "filesystem://"
+    CELERY_BROKER_TRANSPORT_OPTIONS = {
+        "data_folder_in": str(CELERY_BROKER_DIR / "queue"),
+        "data_folder_out": str(CELERY_BROKER_DIR / "queue"),
+        "processed_folder": str(CELERY_BROKER_DIR / "processed"),
+        "store_processed": False,
+    }
+CELERY_TASK_ALWAYS_EAGER = env_bool("CELERY_TASK_ALWAYS_EAGER", False)
+CELERY_TASK_EAGER_PROPAGATES = True
+CELERY_ACCEPT_CONTENT = ["json"]
+CELERY_TASK_SERIALIZER = "json"
+CELERY_RESULT_SERIALIZER = "json"
+CELERY_TASK_IGNORE_RESULT = True
+CELERY_TASK_ACKS_LATE = True
+CELERY_TASK_REJECT_ON_WORKER_LOST = True
+CELERY_WORKER_PREFETCH_MULTIPLIER = 1
+CELERY_TASK_TIME_LIMIT = env_int("CELERY_TASK_TIME_LIMIT", 600, minimum=10)
+CELERY_TASK_SOFT_TIME_LIMIT = max(5, CELERY_TASK_TIME_LIMIT - 30)
+CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
+CELERY_BEAT_SCHEDULE_FILENAME = str(VAR_DIR / "celerybeat-schedule")
+CELERY_TIMEZONE = "UTC"
+
+
+def _beat(task: str, cron: str, expires: int) -> dict:
+    fields = cron.split()
+    if len(fields) != 5:
+        raise ImproperlyConfigured(f"cron string {cron!r} for {task} needs 5 fields")
+    minute, hour, day, month, dow = fields
+    return {
+        "task": task,
+        "schedule": crontab(
+            minute=minute, hour=hour, day_of_month=day, month_of_year=month, day_of_week=dow
+        ),
+        "options": {"expires": expires},
+    }
+
+
+# Each entry: (name, task, env var for the cron string, default cron, expiry in seconds).
+_BEAT_TABLE = [
+    (
+        "fleet-heartbeat",
+        "apps.fleet.tasks.record_heartbeat_task",
+        "CRON_HEARTBEAT",
+        "* * * * *",
+        55,
+    ),
+]
+CELERY_BEAT_SCHEDULE = {
+    name: _beat(task, env_str(var, default), expires)
+    for name, task, var, default, expires in _BEAT_TABLE
+}
+
+# --- Ingest ----------------------------------------------------------------------------------
+INGEST_MAX_BODY_BYTES = env_int("INGEST_MAX_BODY_BYTES", 4 * 1024 * 1024, minimum=1024)
+INGEST_MAX_DECOMPRESSED_BYTES = env_int(
+    "INGEST_MAX_DECOMPRESSED_BYTES", 16 * 1024 * 1024, minimum=1024
+)
+INGEST_RATE_PER_MINUTE = env_float("INGEST_RATE_PER_MINUTE", 12.0)
+INGEST_BURST = env_float("INGEST_BURST", 30.0)
+INGEST_CLOCK_SKEW_WARN_S = env_float("INGEST_CLOCK_SKEW_WARN_S", 120.0)
+AGENT_COLLECT_INTERVAL_S = env_int("AGENT_COLLECT_INTERVAL_S", 15, minimum=1)
+AGENT_UPLOAD_INTERVAL_S = env_int("AGENT_UPLOAD_INTERVAL_S", 60, minimum=1)
+MACHINE_STALE_AFTER_S = env_int("MACHINE_STALE_AFTER_S", 15 * 60, minimum=60)
+REPORT_SCHEMA_PATH = BASE_DIR / "docs" / "report.schema.json"
+
+# --- Auth, i18n, static ----------------------------------------------------------------------
+AUTH_PASSWORD_VALIDATORS = [
+    {"NAME": "django.contrib.auth.password_validation.UserAttributeSimilarityValidator"},
+    {"NAME": "django.contrib.auth.password_validation.MinimumLengthValidator"},
+    {"NAME": "django.contrib.auth.password_validation.CommonPasswordValidator"},
+]
+LOGIN_URL = "/admin/login/"
+LANGUAGE_CODE = "en-us"
+TIME_ZONE = "UTC"
+USE_I18N = True
+USE_TZ = True
+STATIC_URL = "/static/"
+STATIC_ROOT = VAR_DIR / "static"
+STATIC_ROOT.mkdir(parents=True, exist_ok=True)
+STORAGES = {
+    "default": {"BACKEND": "django.core.files.storage.FileSystemStorage"},
+    "staticfiles": {"BACKEND": "whitenoise.storage.CompressedStaticFilesStorage"},
+}
+WHITENOISE_USE_FINDERS = True
+
+# --- Security (production hardening is driven by DEVFLEET_SECURE) ---------------------------
+DEVFLEET_SECURE = env_bool("DEVFLEET_SECURE", False)
+SESSION_COOKIE_HTTPONLY = True
+SESSION_COOKIE_SECURE = DEVFLEET_SECURE
+CSRF_COOKIE_SECURE = DEVFLEET_SECURE
+SECURE_SSL_REDIRECT = DEVFLEET_SECURE and env_bool("SECURE_SSL_REDIRECT", True)
+SECURE_HSTS_SECONDS = env_int("SECURE_HSTS_SECONDS", 31536000 if DEVFLEET_SECURE else 0)
+SECURE_HSTS_INCLUDE_SUBDOMAINS = DEVFLEET_SECURE
+SECURE_HSTS_PRELOAD = DEVFLEET_SECURE
+SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https") if DEVFLEET_SECURE else None
+SECURE_CONTENT_TYPE_NOSNIFF = True
+SECURE_REFERRER_POLICY = "same-origin"
+X_FRAME_OPTIONS = "DENY"
+
+LOG_LEVEL = env_str("LOG_LEVEL", "INFO")
+LOGGING = {
+    "version": 1,
+    "disable_existing_loggers": False,
+    "formatters": {"plain": {"format": "%(asctime)s %(levelname)s %(name)s %(message)s"}},
+    "handlers": {"console": {"class": "logging.StreamHandler", "formatter": "plain"}},
+    "root": {"handlers": ["console"], "level": LOG_LEVEL},
+    "loggers": {"django.db.backends": {"level": "WARNING"}},
+}
