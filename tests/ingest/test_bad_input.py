@@ -1,0 +1,184 @@
+"""Malformed, oversized, missing and hostile input to the ingest API: clear errors, nothing lost."""
+
+from __future__ import annotations
+
+import gzip
+import json
+
+import pytest
+
+from apps.metrics.models import SystemSample
+from tests.factories import make_report
+from tests.ingest.test_contract import post_report
+
+pytestmark = pytest.mark.django_db
+
+
+def error_paths(response) -> list[str]:
+    return [error["path"] for error in response.json()["errors"]]
+
+
+@pytest.mark.parametrize(
+    ("body", "message"),
+    [
+        (b"{not json", "not valid JSON"),
+        (b"   ", "not valid JSON"),
+        (b"\xff\xfe\x00garbage", "not valid JSON"),
+        (b"[" * 5000 + b"]" * 5000, "not valid JSON"),
+    ],
+)
+def test_it_rejects_bodies_that_are_not_json(client, enrolled, body, message):
+    response = post_report(client, enrolled[1], body)
+    assert response.status_code == 400
+    assert message in response.json()["detail"]
+    assert error_paths(response) == ["$"]
+
+
+def test_it_names_every_bad_field(client, enrolled):
+    report = make_report(2)
+    report["samples"][0]["system"]["mem_total_bytes"] = -5
+    report["samples"][1]["gopls"][0]["pid"] = "seventeen"
+    del report["samples"][1]["id"]
+    response = post_report(client, enrolled[1], report)
+    assert response.status_code == 400
+    paths = error_paths(response)
+    assert "$.samples[0].system.mem_total_bytes" in paths
+    assert "$.samples[1].gopls[0].pid" in paths
+    assert "$.samples[1]" in paths  # the missing id is reported on its object
+    assert SystemSample.objects.count() == 0  # an invalid batch stores nothing
+
+
+@pytest.mark.parametrize(
+    ("mutate", "path"),
+    [
+        (lambda r: r.pop("schema_version"), "$"),
+        (lambda r: r.update(schema_version=2), "$.schema_version"),
+        (lambda r: r.update(samples=[]), "$.samples"),
+        (lambda r: r.pop("sent_at"), "$"),
+        (lambda r: r.update(sent_at="2026-02-30T10:00:00Z"), "$.sent_at"),
+        (lambda r: r["samples"][0].update(id="../../etc/passwd"), "$.samples[0].id"),
+        (
+            lambda r: r["samples"][0].update(collected_at="2026-11-23 10:00"),
+            "$.samples[0].collected_at",
+        ),
+        (
+            lambda r: r["samples"][0]["gopls"][0].update(env={"LD_PRELOAD": "/x.so"}),
+            "$.samples[0].gopls[0].env",
+        ),
+        (
+            lambda r: r["samples"][0]["gopls"][0].update(version="v" * 5000),
+            "$.samples[0].gopls[0].version",
+        ),
+        (lambda r: r.update(samples=[r["samples"][0]] * 1001), "$.samples"),
+    ],
+)
+def test_it_rejects_invalid_reports_with_the_field_path(client, enrolled, mutate, path):
+    report = make_report(1)
+    mutate(report)
+    response = post_report(client, enrolled[1], report)
+    assert response.status_code == 400
+    assert any(p == path or p.startswith(path) for p in error_paths(response)), error_paths(
+        response
+    )
+
+
+def test_a_json_array_body_is_a_400_not_a_crash(client, enrolled):
+    response = post_report(client, enrolled[1], [1, 2, 3])
+    assert response.status_code == 400
+
+
+def test_a_sample_repeated_inside_one_upload_is_stored_once(client, enrolled):
+    report = make_report(1)
+    report["samples"] = report["samples"] * 3
+    response = post_report(client, enrolled[1], report)
+    assert response.json()["accepted"] == 1
+    assert response.json()["duplicates"] == 2
+    assert SystemSample.objects.count() == 1
+
+
+def test_gzip_bodies_are_accepted(client, enrolled):
+    body = gzip.compress(json.dumps(make_report(3)).encode())
+    response = post_report(client, enrolled[1], body, HTTP_CONTENT_ENCODING="gzip")
+    assert response.status_code == 200
+    assert response.json()["accepted"] == 3
+
+
+@pytest.mark.parametrize("body", [b"not gzip at all", gzip.compress(b'{"a": 1}')[:-12]])
+def test_broken_gzip_is_a_400(client, enrolled, body):
+    response = post_report(client, enrolled[1], body, HTTP_CONTENT_ENCODING="gzip")
+    assert response.status_code == 400
+
+
+def test_unknown_content_encoding_is_a_415(client, enrolled):
+    response = post_report(client, enrolled[1], make_report(1), HTTP_CONTENT_ENCODING="br")
+    assert response.status_code == 415
+
+
+def test_a_declared_length_over_the_cap_is_refused_before_reading(client, enrolled, settings):
+    response = post_report(
+        client, enrolled[1], make_report(1), CONTENT_LENGTH=str(settings.INGEST_MAX_BODY_BYTES + 1)
+    )
+    assert response.status_code == 413
+
+
+@pytest.mark.parametrize("header", ["", "Bearer", "Basic dXNlcjpwYXNz", "Bearer " + "x" * 5000])
+def test_missing_or_malformed_credentials_get_401(client, enrolled, header):
+    response = client.post(
+        "/api/v1/reports",
+        data=json.dumps(make_report(1)),
+        content_type="application/json",
+        HTTP_AUTHORIZATION=header,
+    )
+    assert response.status_code == 401
+    assert response["WWW-Authenticate"].startswith("Bearer")
+
+
+def test_reports_only_accepts_post(client, enrolled):
+    assert client.get("/api/v1/reports").status_code == 405
+
+
+@pytest.mark.parametrize(
+    ("identity", "path"),
+    [
+        ({"machine_id": "short"}, "$.machine_id"),
+        ({"machine_id": "has spaces in it"}, "$.machine_id"),
+        ({"machine_id": "x" * 200}, "$.machine_id"),
+        ({"machine_id": "good-machine-id", "os": "plan9"}, "$.os"),
+        ({"machine_id": "good-machine-id", "hostname": 42}, "$.hostname"),
+        ({"machine_id": "good-machine-id", "hostname": "h" * 300}, "$.hostname"),
+    ],
+)
+def test_enrollment_rejects_bad_identity_with_the_field(client, identity, path):
+    from apps.fleet.services import create_enrollment_token
+
+    _, token = create_enrollment_token("Platform")
+    response = client.post(
+        "/api/v1/enroll",
+        data=json.dumps({"token": token, **identity}),
+        content_type="application/json",
+    )
+    assert response.status_code == 400
+    assert path in error_paths(response)
+
+
+def test_enrollment_with_a_missing_or_wrong_token_is_401(client, db):
+    for body in (
+        {"machine_id": "good-machine-id"},
+        {"token": 5, "machine_id": "good-machine-id"},
+        {"token": "dfe_wrong", "machine_id": "good-machine-id"},
+    ):
+        response = client.post(
+            "/api/v1/enroll", data=json.dumps(body), content_type="application/json"
+        )
+        assert response.status_code == 401
+
+
+def test_re_enrolling_rotates_the_credential(client, db):
+    from apps.fleet.services import create_enrollment_token, enroll_machine
+
+    _, token = create_enrollment_token("Platform")
+    first = enroll_machine(token, {"machine_id": "rotating-machine-1"})
+    second = enroll_machine(token, {"machine_id": "rotating-machine-1"})
+    assert first.machine.pk == second.machine.pk
+    assert post_report(client, first.credential, make_report(1)).status_code == 401
+    assert post_report(client, second.credential, make_report(1)).status_code == 200
