@@ -1,0 +1,20 @@
+# Shared by run.sh and test.sh: create the virtualenv and install what the given requirements need.
+# usage: . scripts/_env.sh REQUIREMENTS_FILE
+set -euo pipefail
+ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
+cd "$ROOT"
+PYTHON=${PYTHON:-python3}
+if ! "$PYTHON" -c 'import sys; sys.exit(sys.version_info < (3, 10))'; then
+  echo "devfleet needs Python 3.10 or newer (found: $("$PYTHON" --version 2>&1))" >&2
+  exit 1
+fi
+[ -x .venv/bin/python ] || "$PYTHON" -m venv .venv
+# Re-install only when the requirements changed since the last successful install.
+stamp=.venv/.installed-$(cat "$1" requirements.txt agent/pyproject.toml 2>/dev/null | sha256sum | cut -c1-16)
+if [ ! -f "$stamp" ]; then
+  echo "Installing dependencies into .venv …"
+  .venv/bin/pip install -q --disable-pip-version-check -r "$1" -e ./agent
+  rm -f .venv/.installed-*
+  touch "$stamp"
+fi
+export PATH="$ROOT/.venv/bin:$PATH"

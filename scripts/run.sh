@@ -1,0 +1,43 @@
+#!/usr/bin/env bash
+# Quick start: set up devfleet and run web server + Celery worker + beat with a demo fleet.
+# Embedded defaults: SQLite and a filesystem broker (no server needed). Set DATABASE_URL and
+# REDIS_URL to run the same thing on PostgreSQL and Redis. Ctrl-C stops everything.
+. "$(dirname "$0")/_env.sh" requirements.txt
+PORT=${PORT:-8000}
+DEMO_MACHINES=${DEMO_MACHINES:-40}
+DEMO_HOURS=${DEMO_HOURS:-6}
+export DEVFLEET_BASE_URL=${DEVFLEET_BASE_URL:-http://127.0.0.1:$PORT}
+LOG_DIR=${DEVFLEET_VAR_DIR:-$ROOT/var}/log
+mkdir -p "$LOG_DIR"
+
+python manage.py migrate --noinput
+python manage.py collectstatic --noinput -v 0
+python manage.py setup_demo
+
+pids=()
+cleanup() { trap - INT TERM EXIT; kill "${pids[@]}" 2>/dev/null || true; wait 2>/dev/null || true; }
+trap cleanup INT TERM EXIT
+
+celery -A config worker --loglevel=INFO --concurrency=2 >"$LOG_DIR/worker.log" 2>&1 &
+pids+=($!)
+celery -A config beat --loglevel=INFO >"$LOG_DIR/beat.log" 2>&1 &
+pids+=($!)
+gunicorn config.wsgi:application --bind "127.0.0.1:$PORT" --workers 2 --threads 4 \
+  --access-logfile "$LOG_DIR/access.log" --error-logfile "$LOG_DIR/web.log" &
+pids+=($!)
+
+for _ in $(seq 1 60); do
+  curl -fsS -o /dev/null "http://127.0.0.1:$PORT/api/v1/openapi.json" && break
+  sleep 0.5
+done
+echo "devfleet is up at $DEVFLEET_BASE_URL (logs in $LOG_DIR)"
+
+# The demo fleet: history through the real ingest path, then live agents posting over HTTP.
+python manage.py simulate_fleet --machines "$DEMO_MACHINES" --hours "$DEMO_HOURS" --seed 1 \
+  --manifest "$LOG_DIR/demo-manifest.json"
+python manage.py simulate_fleet --machines "$DEMO_MACHINES" --hours 0 --seed 1 --live \
+  --server "http://127.0.0.1:$PORT" >"$LOG_DIR/live-agents.log" 2>&1 &
+pids+=($!)
+python manage.py setup_demo --summary
+echo "Press Ctrl-C to stop."
+wait -n "${pids[@]}"
