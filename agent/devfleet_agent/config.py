@@ -5,9 +5,10 @@ from __future__ import annotations
 import dataclasses
 import difflib
 import os
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Mapping
+from typing import Any
 from urllib.parse import urlparse
 
 from devfleet_agent import paths, tomlmini
@@ -153,13 +154,15 @@ def validate(values: Mapping[str, Any], source: str = "config") -> AgentConfig:
     for key, value in values.items():
         if key not in _FIELDS:
             hint = difflib.get_close_matches(key, list(_FIELDS), n=1)
-            problems.append(f"unknown key {key!r}" + (f" (did you mean {hint[0]!r}?)" if hint else ""))
+            problems.append(f"unknown key {key!r}"
+                            + (f" (did you mean {hint[0]!r}?)" if hint else ""))
             continue
         ftype = _FIELDS[key].type
         ok = (
             (ftype == "bool" and isinstance(value, bool))
             or (ftype == "int" and isinstance(value, int) and not isinstance(value, bool))
-            or (ftype == "float" and isinstance(value, (int, float)) and not isinstance(value, bool))
+            or (ftype == "float" and isinstance(value, (int, float))
+                and not isinstance(value, bool))
             or (ftype == "str" and isinstance(value, str))
             or (ftype.startswith("list") and isinstance(value, list)
                 and all(isinstance(x, str) for x in value))

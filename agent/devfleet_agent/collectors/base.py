@@ -84,7 +84,8 @@ class Collector:
     name: str
     func: Callable[[CollectorContext], dict[str, Any]]
     section: str = SAMPLE
-    interval_key: str | None = None  # AgentConfig attribute holding the interval; None = every cycle
+    # AgentConfig attribute holding the interval; None = every cycle
+    interval_key: str | None = None
     budget_ms: float = 50.0
     platforms: frozenset[str] | None = None
     description: str = ""

@@ -141,7 +141,8 @@ def _quantile_cumulative(cum: list[tuple[float, float]], q: float) -> float | No
 
 _RPC_BLOCK = re.compile(r"<b>([^<]+)</b>\s*(\d+)\s*<a[^>]*>traces</a>(.*?)</P>", re.S | re.I)
 _DURATION = re.compile(r"([\d.]+)\s*(ns|μs|µs|us|ms|s|m|h)\b")
-_UNIT_MS = {"ns": 1e-6, "μs": 1e-3, "µs": 1e-3, "us": 1e-3, "ms": 1.0, "s": 1e3, "m": 6e4, "h": 3.6e6}
+_UNIT_MS = {"ns": 1e-6, "μs": 1e-3, "µs": 1e-3, "us": 1e-3, "ms": 1.0, "s": 1e3, "m": 6e4,
+            "h": 3.6e6}
 
 
 def parse_duration_ms(text: str) -> float | None:
@@ -213,7 +214,8 @@ def _round(value: float | None) -> float | None:
 def parse_view_roots(page: str) -> list[str]:
     """`View N ... in file:///path` entries of the / page → local paths of the gopls views."""
     roots: list[str] = []
-    for uri in re.findall(r"View \d+[^<]*? in (file://[^\s<\"]+)", html.unescape(page)):
+    text = html.unescape(re.sub(r"<[^>]+>", "", page))
+    for uri in re.findall(r"View \d+.*? in (file://[^\s<\"]+)", text):
         path = unquote(urlparse(uri).path)
         if re.match(r"^/[A-Za-z]:/", path):  # file:///C:/x on Windows
             path = path[1:]

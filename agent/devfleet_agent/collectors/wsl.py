@@ -1,0 +1,179 @@
+"""WSL collectors: WSL1/2 detection, VM memory cap, .wslconfig and /etc/wsl.conf, 9P workspaces."""
+
+from __future__ import annotations
+
+import os
+import re
+from pathlib import Path
+from typing import Any
+
+from devfleet_agent.collectors.base import (
+    INVENTORY,
+    CollectorContext,
+    CollectorUnsupported,
+    collector,
+)
+
+WSL_CONF_SECTIONS = {"boot", "automount", "network", "interop", "user", "gpu", "time"}
+VM_SECTIONS = {"wsl2", "experimental"}
+_DRVFS = re.compile(r"^/mnt/[a-zA-Z](/|$)")
+
+
+def detect_wsl(kernel_release: str, environ: dict[str, str], interop_present: bool) -> dict | None:
+    """WSL identity from the kernel string, WSL_* env and binfmt_misc; None outside WSL."""
+    low = kernel_release.lower()
+    if "microsoft" not in low and "wsl" not in low and not environ.get("WSL_DISTRO_NAME"):
+        return None
+    version = None
+    if "microsoft-standard" in low or "wsl2" in low:
+        version = 2
+    elif re.search(r"-microsoft\b", kernel_release) and "standard" not in low:
+        version = 1
+    elif environ.get("WSL_INTEROP"):
+        version = 2
+    m = re.search(r"Linux version (\S+)", kernel_release)
+    return {"version": version, "distro": environ.get("WSL_DISTRO_NAME"),
+            "kernel": (m.group(1) if m else kernel_release.strip())[:512],
+            "interop": interop_present or bool(environ.get("WSL_INTEROP"))}
+
+
+def decode_config(data: bytes) -> tuple[str, str]:
+    """Bytes of an INI-ish file → (text, encoding); UTF-16 with or without BOM is common."""
+    if data.startswith(b"\xef\xbb\xbf"):
+        return data[3:].decode("utf-8"), "utf-8-sig"
+    if data.startswith((b"\xff\xfe", b"\xfe\xff")):
+        return data.decode("utf-16"), "utf-16-le" if data[:2] == b"\xff\xfe" else "utf-16-be"
+    if len(data) >= 4 and data[1:2] == b"\0" and data[3:4] == b"\0":
+        return data.decode("utf-16-le"), "utf-16-le (no BOM)"
+    if b"\0" in data:
+        raise ValueError("binary content (NUL bytes), not a text config file")
+    try:
+        return data.decode("utf-8"), "utf-8"
+    except UnicodeDecodeError as exc:
+        raise ValueError(f"not UTF-8 or UTF-16 text: {exc}") from exc
+
+
+def parse_ini(text: str) -> dict[str, dict[str, str]]:
+    """WSL-style INI: [section] / key = value, `#` and `;` comments; keys before a header → ``."""
+    sections: dict[str, dict[str, str]] = {}
+    current = ""
+    for raw in text.splitlines():
+        line = raw.strip()
+        if not line or line[0] in "#;":
+            continue
+        m = re.match(r"^\[([^\]]+)\]", line)
+        if m:
+            current = m.group(1).strip()
+            sections.setdefault(current, {})
+            continue
+        key, sep, value = line.partition("=")
+        if sep:
+            value = re.split(r"\s[#;]", value, maxsplit=1)[0].strip().strip('"')
+            sections.setdefault(current, {})[key.strip()[:256]] = value[:1024]
+    return {k: dict(list(v.items())[:64]) for k, v in list(sections.items())[:16]}
+
+
+def misplaced_wsl_conf_keys(sections: dict[str, dict[str, str]]) -> list[str]:
+    """Keys in /etc/wsl.conf that do nothing there (VM settings belong in .wslconfig)."""
+    out = []
+    for section, keys in sections.items():
+        if section.lower() not in WSL_CONF_SECTIONS:
+            out.extend(f"{section}.{k}" if section else k for k in keys)
+    return out[:64]
+
+
+def _identity(ctx: CollectorContext) -> dict | None:
+    st = ctx.cache("wsl")
+    if "identity" not in st:
+        try:
+            version = ctx.read_text(ctx.proc_root / "version", 4096)
+        except OSError:
+            version = ""
+        binfmt = ctx.proc_root / "sys" / "fs" / "binfmt_misc"
+        interop = any((binfmt / n).exists() for n in ("WSLInterop", "WSLInterop-late"))
+        st["identity"] = detect_wsl(version, ctx.environ, interop)
+    return st["identity"]
+
+
+@collector("wsl", budget_ms=10.0, platforms={"linux"})
+def collect_wsl(ctx: CollectorContext) -> dict[str, Any]:
+    """WSL version, the VM's MemTotal (its effective cap), page cache, workspaces on /mnt/<x>."""
+    ident = _identity(ctx)
+    if not ident:
+        raise CollectorUnsupported("not running under WSL")
+    mem = ctx.shared.get("meminfo") or {}
+    roots: list[str] = []
+    for proc in ctx.cache("gopls").get("procs", {}).values():
+        for root in proc.get("roots") or ([proc["cwd"]] if proc.get("cwd") else []):
+            if _DRVFS.match(root) and root not in roots:
+                roots.append(root)
+    return {"wsl": {"version": ident["version"], "mem_total_bytes": mem.get("mem_total_bytes"),
+                    "mem_cached_bytes": mem.get("mem_cached_bytes"),
+                    "workspaces_on_drvfs": roots[:32]}}
+
+
+@collector("wsl_config", section=INVENTORY, interval_key="inventory_interval_s",
+           budget_ms=50.0, platforms={"linux"})
+def collect_wsl_config(ctx: CollectorContext) -> dict[str, Any]:
+    """.wslconfig (Windows profile, any encoding) and /etc/wsl.conf with misplaced keys."""
+    if not _identity(ctx):
+        raise CollectorUnsupported("not running under WSL")
+    return {"wsl": {"wslconfig": read_wslconfig(ctx), "wsl_conf": read_wsl_conf(ctx)}}
+
+
+def read_wsl_conf(ctx: CollectorContext) -> dict[str, Any]:
+    path = ctx.host_path("/etc/wsl.conf")
+    out: dict[str, Any] = {"found": path.exists(), "sections": {}, "misplaced_keys": [],
+                           "error": None}
+    if not out["found"]:
+        return out
+    try:
+        text, _ = decode_config(ctx.read_bytes(path, 1 << 20))
+        out["sections"] = parse_ini(text)
+        out["misplaced_keys"] = misplaced_wsl_conf_keys(out["sections"])
+    except (OSError, ValueError) as exc:
+        out["error"] = str(exc)[:2000]
+    return out
+
+
+def find_wslconfig(ctx: CollectorContext) -> Path | None:
+    profile = ctx.environ.get("USERPROFILE")
+    if profile and re.match(r"^[A-Za-z]:\\", profile):
+        return Path(f"/mnt/{profile[0].lower()}/" + profile[3:].replace("\\", "/")) / ".wslconfig"
+    users = ctx.host_path("/mnt/c/Users")
+    try:
+        names = sorted(os.listdir(users))
+    except OSError:
+        return None
+    skip = {"public", "default", "default user", "all users", "desktop.ini"}
+    candidates = [n for n in names if n.lower() not in skip]
+    me = ctx.environ.get("USER", "")
+    candidates.sort(key=lambda n: (n.lower() != me.lower(), n))
+    for name in candidates:
+        if (users / name / ".wslconfig").exists():
+            return Path("/mnt/c/Users") / name / ".wslconfig"
+    return Path("/mnt/c/Users") / candidates[0] / ".wslconfig" if candidates else None
+
+
+def read_wslconfig(ctx: CollectorContext) -> dict[str, Any]:
+    path = find_wslconfig(ctx)
+    out: dict[str, Any] = {"path": str(path) if path else None, "found": False,
+                           "encoding": None, "sections": {}, "error": None}
+    if path is None:
+        out["error"] = "Windows user profile not reachable under /mnt/c"
+        return out
+    host = ctx.host_path(path)
+    if not host.exists():
+        return out
+    out["found"] = True
+    try:
+        text, out["encoding"] = decode_config(ctx.read_bytes(host, 1 << 20))
+        sections = parse_ini(text)
+        out["sections"] = {k: v for k, v in sections.items()}
+        stray = [k for k in sections if k.lower() not in VM_SECTIONS]
+        if stray:
+            out["error"] = "keys outside [wsl2]/[experimental]: " + ", ".join(
+                f"[{k}]" if k else "(no section header)" for k in stray)
+    except (OSError, ValueError) as exc:
+        out["error"] = str(exc)[:2000]
+    return out
