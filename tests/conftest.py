@@ -20,6 +20,9 @@ def _fast_and_eager(settings):
     from config.celery import app
 
     app.conf.task_always_eager = True
+    from apps.fleet.recording import forget_lifetimes
+
+    forget_lifetimes()
 
 
 @pytest.fixture

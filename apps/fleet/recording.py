@@ -128,25 +128,43 @@ def _lifetime_fields(proc: dict) -> dict:
     }
 
 
+# Lifetimes this worker process has already resolved: (machine pk, pid, start) → (process pk,
+# digest of its static facts). A hit saves a SELECT per upload; a change of facts misses.
+_LIFETIME_CACHE: dict[tuple[int, int, datetime], tuple[int, str]] = {}
+_LIFETIME_CACHE_MAX = 50_000
+
+
+def _facts_digest(proc: dict | None) -> str:
+    if proc is None:
+        return ""
+    facts = {
+        k: proc.get(k)
+        for k in (
+            "exe",
+            "argv",
+            "version",
+            "version_source",
+            "go_version",
+            "editor",
+            "env",
+            "cwd",
+            "workspace_roots",
+            "projects",
+        )
+    }
+    facts["debug_addr"] = (proc.get("debug") or {}).get("addr")
+    return _digest(facts)
+
+
 def resolve_processes(
     machine: Machine, entries: list[tuple[dict, datetime, datetime]]
-) -> dict[tuple[int, datetime], GoplsProcess]:
+) -> dict[tuple[int, datetime], int]:
     """Find or create the lifetimes for (process entry, start time, sample time) triples.
 
-    Static facts come from the first entry that carries them; later samples may omit them.
-    first_seen/last_seen widen to the samples seen, and projects are linked to the machine.
+    Returns {(pid, start): GoplsProcess pk}. Static facts come from the first entry that
+    carries them (later samples may omit them); first_seen/last_seen widen to the samples seen;
+    projects are linked to the machine when a lifetime starts or its project changes.
     """
-    keys = {(proc["pid"], start) for proc, start, _ in entries}
-    if not keys:
-        return {}
-    pids = {pid for pid, _ in keys}
-    existing = {
-        (p.pid, p.start_time): p
-        for p in GoplsProcess.objects.filter(machine=machine, pid__in=pids).select_related(
-            "project"
-        )
-        if (p.pid, p.start_time) in keys
-    }
     seen: dict[tuple[int, datetime], tuple[datetime, datetime]] = {}
     facts: dict[tuple[int, datetime], dict] = {}
     for proc, start, ts in entries:
@@ -155,7 +173,39 @@ def resolve_processes(
         seen[key] = (min(lo, ts), max(hi, ts))
         if proc.get("exe") or proc.get("argv") or proc.get("version") or proc.get("projects"):
             facts.setdefault(key, proc)
-    for key, (lo, hi) in seen.items():
+    resolved: dict[tuple[int, datetime], int] = {}
+    slow: list[tuple[int, datetime]] = []
+    for key in seen:
+        cached = _LIFETIME_CACHE.get((machine.pk, *key))
+        if cached and (key not in facts or cached[1] == _facts_digest(facts[key])):
+            resolved[key] = cached[0]
+        else:
+            slow.append(key)
+    if slow:
+        resolved.update(_resolve_slow(machine, slow, seen, facts))
+    fast = [key for key in seen if key not in slow]
+    if fast:
+        _widen_last_seen([(resolved[key], seen[key][1]) for key in fast])
+    return resolved
+
+
+def _widen_last_seen(pairs: list[tuple[int, datetime]]) -> None:
+    # One statement; only ever moves last_seen forward, so replays and races are harmless.
+    for pk, hi in pairs:
+        GoplsProcess.objects.filter(pk=pk, last_seen__lt=hi).update(last_seen=hi)
+
+
+def _resolve_slow(machine, keys, seen, facts) -> dict[tuple[int, datetime], int]:
+    pids = {pid for pid, _ in keys}
+    existing = {
+        (p.pid, p.start_time): p
+        for p in GoplsProcess.objects.filter(machine=machine, pid__in=pids).select_related(
+            "project"
+        )
+    }
+    resolved = {}
+    for key in keys:
+        lo, hi = seen[key]
         proc = facts.get(key)
         process = existing.get(key)
         is_new = process is None
@@ -167,7 +217,6 @@ def resolve_processes(
                 start_time=key[1],
                 defaults={**fields, "first_seen": lo, "last_seen": hi},
             )
-            existing[key] = process
         update = {}
         if hi > process.last_seen:
             update["last_seen"] = hi
@@ -187,10 +236,24 @@ def resolve_processes(
                 if project.pk != process.project_id:
                     update["project"] = project
         if update:
-            for field, value in update.items():
-                setattr(process, field, value)
             GoplsProcess.objects.filter(pk=process.pk).update(**update)
-    return existing
+        resolved[key] = process.pk
+        if proc is not None or is_new:
+            # Only after commit: a rolled-back upload must not leave a pk that never existed.
+            entry = ((machine.pk, *key), (process.pk, _facts_digest(proc)))
+            transaction.on_commit(lambda entry=entry: _remember(*entry))
+    return resolved
+
+
+def _remember(key: tuple[int, int, datetime], value: tuple[int, str]) -> None:
+    if len(_LIFETIME_CACHE) >= _LIFETIME_CACHE_MAX:
+        _LIFETIME_CACHE.clear()
+    _LIFETIME_CACHE[key] = value
+
+
+def forget_lifetimes() -> None:
+    """Drop the lifetime cache (tests, and after retention deletes lifetimes)."""
+    _LIFETIME_CACHE.clear()
 
 
 def link_projects(machine: Machine, projects: list[dict], at: datetime) -> Project:

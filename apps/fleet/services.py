@@ -154,15 +154,16 @@ def enroll_machine(raw_token: str, identity: dict) -> Enrollment:
 
 def machine_for_credential(secret: str) -> Machine | None:
     """The machine an active credential belongs to, or None (unknown or revoked)."""
-    if not secret:
+    if not secret or len(secret) > 200:
         return None
-    return (
-        Machine.objects.filter(
-            credentials__token_hash=digest(secret), credentials__revoked_at__isnull=True
-        )
-        .select_related("team")
-        .first()
+    # Raw SQL: this runs on every upload and the ORM's query compilation is a measurable part
+    # of an upload's cost; the join and index are the same the ORM would use.
+    machines = Machine.objects.raw(
+        f"SELECT m.* FROM {Machine._meta.db_table} m JOIN {MachineCredential._meta.db_table} c"
+        " ON c.machine_id = m.id WHERE c.token_hash = %s AND c.revoked_at IS NULL LIMIT 1",
+        [digest(secret)],
     )
+    return next(iter(machines), None)
 
 
 def create_api_token(user, name: str) -> tuple[ApiToken, str]:

@@ -14,7 +14,7 @@ from apps.fleet.models import Machine
 from apps.fleet.recording import apply_identity, record_inventory, resolve_processes
 from apps.ingest.validation import parse_timestamp, validate_report
 from apps.metrics.columns import gopls_row, system_row
-from apps.metrics.models import GoplsSample, HeapProfile
+from apps.metrics.models import HeapProfile
 from apps.metrics.summary import latest_summary
 from apps.metrics.writer import insert_gopls_samples, insert_system_samples
 
@@ -158,16 +158,14 @@ def _store_gopls(machine: Machine, samples: list[tuple[dict, datetime]], shift: 
     rows = []
     for proc, start, ts in entries:
         columns, detail = gopls_row(proc)
-        rows.append(
-            GoplsSample(
-                machine_id=machine.pk,
-                process=lifetimes[(proc["pid"], start)],
-                collected_at=ts - shift,
-                ts=ts,
-                detail=detail,
-                **columns,
-            )
+        columns.update(
+            machine_id=machine.pk,
+            process_id=lifetimes[(proc["pid"], start)],
+            collected_at=ts - shift,
+            ts=ts,
+            detail=detail,
         )
+        rows.append(columns)
     insert_gopls_samples(rows)
 
 

@@ -9,7 +9,8 @@ from django.db import connection
 
 from apps.metrics.models import GoplsSample, SystemSample
 
-SYSTEM_FIELDS = [f.column for f in SystemSample._meta.concrete_fields if f.column not in ("id",)]
+SYSTEM_FIELDS = [f.column for f in SystemSample._meta.concrete_fields if f.column != "id"]
+GOPLS_FIELDS = [f.column for f in GoplsSample._meta.concrete_fields if f.column != "id"]
 
 
 # SQLite allows 32,766 parameters per statement; 500 rows of ~35 columns stay well below.
@@ -33,27 +34,34 @@ def insert_system_samples(rows: list[dict]) -> set[str]:
     """
     new: set[str] = set()
     for start in range(0, len(rows), CHUNK_ROWS):
-        new |= _insert_chunk(rows[start : start + CHUNK_ROWS])
+        cursor_rows = _insert(
+            SystemSample,
+            SYSTEM_FIELDS,
+            rows[start : start + CHUNK_ROWS],
+            " ON CONFLICT (machine_id, sample_uid, collected_at) DO NOTHING RETURNING sample_uid",
+        )
+        new |= {row[0] for row in cursor_rows}
     return new
 
 
-def _insert_chunk(rows: list[dict]) -> set[str]:
-    table = connection.ops.quote_name(SystemSample._meta.db_table)
-    columns = ", ".join(connection.ops.quote_name(c) for c in SYSTEM_FIELDS)
-    placeholders = "(" + ", ".join(["%s"] * len(SYSTEM_FIELDS)) + ")"
+def insert_gopls_samples(rows: list[dict]) -> None:
+    """Insert gopls sample rows (dicts keyed by column); only ever called for new samples."""
+    for start in range(0, len(rows), CHUNK_ROWS):
+        _insert(GoplsSample, GOPLS_FIELDS, rows[start : start + CHUNK_ROWS], "")
+
+
+def _insert(model, fields: list[str], rows: list[dict], suffix: str) -> list[tuple]:
+    # Hand-built SQL: the ORM's per-row model instances and query compilation cost more than
+    # the database work itself on this hot path (measured with bench/ingest.py).
+    table = connection.ops.quote_name(model._meta.db_table)
+    columns = ", ".join(connection.ops.quote_name(c) for c in fields)
+    placeholders = "(" + ", ".join(["%s"] * len(fields)) + ")"
     params: list = []
     for row in rows:
-        params.extend(_adapt(row.get(column)) for column in SYSTEM_FIELDS)
+        params.extend(_adapt(row.get(column)) for column in fields)
     sql = (
-        f"INSERT INTO {table} ({columns}) VALUES "
-        + ", ".join([placeholders] * len(rows))
-        + " ON CONFLICT (machine_id, sample_uid, collected_at) DO NOTHING RETURNING sample_uid"
+        f"INSERT INTO {table} ({columns}) VALUES " + ", ".join([placeholders] * len(rows)) + suffix
     )
     with connection.cursor() as cursor:
         cursor.execute(sql, params)
-        return {row[0] for row in cursor.fetchall()}
-
-
-def insert_gopls_samples(rows: list[GoplsSample]) -> None:
-    if rows:
-        GoplsSample.objects.bulk_create(rows, batch_size=500)
+        return cursor.fetchall() if "RETURNING" in suffix else []
