@@ -34,8 +34,6 @@ class CacheWalk:
         while self.pending:
             purpose, stack = self.pending[0]
             while stack:
-                if time.perf_counter() > deadline:
-                    return
                 directory = stack.pop()
                 try:
                     with os.scandir(directory) as it:
@@ -55,7 +53,11 @@ class CacheWalk:
                     if directory == self.roots[purpose]:
                         self.sizes[purpose] = None  # the cache does not exist
                 except OSError:
-                    continue
+                    pass
+                if time.perf_counter() > deadline:
+                    if not stack:
+                        self.pending.pop(0)
+                    return
             self.pending.pop(0)
 
 

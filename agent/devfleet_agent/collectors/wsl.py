@@ -27,7 +27,7 @@ def detect_wsl(kernel_release: str, environ: dict[str, str], interop_present: bo
     version = None
     if "microsoft-standard" in low or "wsl2" in low:
         version = 2
-    elif re.search(r"-microsoft\b", kernel_release) and "standard" not in low:
+    elif re.search(r"-microsoft\b", kernel_release, re.I) and "standard" not in low:
         version = 1
     elif environ.get("WSL_INTEROP"):
         version = 2
