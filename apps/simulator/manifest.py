@@ -1,0 +1,87 @@
+"""Ground truth of a run: which machine got which injected problem, with parameters and onset."""
+
+from __future__ import annotations
+
+import collections
+
+from apps.simulator.fleet import MachineSpec
+from apps.simulator.reports import iso_s
+from apps.simulator.timeline import kills, lifetimes
+
+MANIFEST_VERSION = 1
+
+
+def onset(spec: MachineSpec, scenario: str, t0: float, t1: float) -> float:
+    """When the problem's signature first shows in the window (the window start if it already
+    shows there)."""
+    main = spec.slots[0]
+    params = spec.problem(scenario) or {}
+    lives = lifetimes(spec, main, t0, t1)
+    if scenario == "oom_kill":
+        inside = [k for k in kills(spec, t0, t1).tolist() if t0 < k <= t1]
+        return inside[0] if inside else t1
+    if scenario == "crash_loop":
+        return max(t0, lives[0].start) if lives else t1
+    delay = {
+        "gopls_leak": main.load_s + params.get("after_load_s", 0),
+        "cpu_pegged": main.load_s + params.get("after_start_s", 0),
+    }.get(scenario)
+    if delay is not None and lives:
+        return max(t0, min(lt.start + delay for lt in lives))
+    return t0
+
+
+def machine_entry(spec: MachineSpec, t0: float, t1: float) -> dict:
+    problems = []
+    for problem in spec.problems:
+        problem.onset = iso_s(onset(spec, problem.scenario, t0, t1))
+        problems.append(problem.as_dict())
+    return {
+        "machine_id": spec.machine_id,
+        "index": spec.index,
+        "hostname": spec.hostname,
+        "team": spec.team,
+        "owner": spec.owner,
+        "platform": spec.platform,
+        "os": spec.os,
+        "editor": spec.editor,
+        "gopls_version": spec.gopls_version,
+        "go_version": spec.go_version,
+        "mem_total_bytes": spec.mem_total,
+        "cpu_count": spec.cpu_count,
+        "projects": sorted({s.project for s in spec.slots}),
+        "gopls_servers": len(spec.slots),
+        "healthy": not spec.problems,
+        "problems": problems,
+    }
+
+
+def build(specs: list[MachineSpec], seed: int, t0: float, t1: float, interval: int) -> dict:
+    machines = [machine_entry(spec, t0, t1) for spec in specs]
+    by_scenario: dict[str, list[str]] = collections.defaultdict(list)
+    for entry in machines:
+        for problem in entry["problems"]:
+            by_scenario[problem["scenario"]].append(entry["machine_id"])
+    return {
+        "manifest_version": MANIFEST_VERSION,
+        "seed": seed,
+        "window": {"start": iso_s(t0), "end": iso_s(t1)},
+        "interval_s": interval,
+        "machines": machines,
+        "scenarios": dict(sorted(by_scenario.items())),
+        "healthy": [m["machine_id"] for m in machines if m["healthy"]],
+    }
+
+
+def summary_lines(manifest: dict) -> list[str]:
+    """A fixed-width table: one line per machine, then counts per scenario."""
+    lines = [f"{'machine':<16} {'platform':<8} {'editor':<13} {'gopls':<8} {'team':<15} problems"]
+    for m in manifest["machines"]:
+        problems = ", ".join(p["scenario"] for p in m["problems"]) or "-"
+        lines.append(
+            f"{m['machine_id']:<16} {m['platform']:<8} {m['editor']:<13} "
+            f"{m['gopls_version']:<8} {m['team'][:15]:<15} {problems}"
+        )
+    counts = ", ".join(f"{k}={len(v)}" for k, v in manifest["scenarios"].items())
+    lines.append(f"healthy: {len(manifest['healthy'])}/{len(manifest['machines'])}; {counts}")
+    return lines
