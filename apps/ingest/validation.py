@@ -6,6 +6,7 @@ a bad report pays for the full validator that lists every error.
 
 from __future__ import annotations
 
+import copy
 import functools
 import json
 from datetime import datetime, timezone
@@ -25,12 +26,13 @@ def report_schema() -> dict:
 
 @functools.cache
 def _fast_validator():
-    return fastjsonschema.compile(report_schema())
+    # fastjsonschema annotates the schema it compiles: give it a copy of the shared one.
+    return fastjsonschema.compile(copy.deepcopy(report_schema()))
 
 
 @functools.cache
 def _full_validator() -> Draft202012Validator:
-    return Draft202012Validator(report_schema(), format_checker=FormatChecker())
+    return Draft202012Validator(copy.deepcopy(report_schema()), format_checker=FormatChecker())
 
 
 def json_path(parts) -> str:
