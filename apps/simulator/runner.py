@@ -65,10 +65,10 @@ class Progress:
     def line(self) -> str:
         left = max(0, self.total_samples - self.samples)
         eta = int(left / self.rate) if self.rate > 0 else 0
+        when = f"ETA {eta // 60}:{eta % 60:02d}" if self.total_samples else "live"
         return (
             f"[{self.machines}/{self.total_machines} machines] {self.samples:,} samples "
-            f"({self.stored:,} new), {self.rate:,.0f} samples/s, "
-            f"ETA {eta // 60}:{eta % 60:02d}"
+            f"({self.stored:,} new), {self.rate:,.0f} samples/s, {when}"
         )
 
     def elapsed(self) -> float:
