@@ -150,15 +150,13 @@ def _beat(task: str, cron: str, expires: int) -> dict:
 
 
 # Each entry: (name, task, env var for the cron string, default cron, expiry in seconds).
+# fmt: off
 _BEAT_TABLE = [
-    (
-        "fleet-heartbeat",
-        "apps.fleet.tasks.record_heartbeat_task",
-        "CRON_HEARTBEAT",
-        "* * * * *",
-        55,
-    ),
+    ("heartbeat", "apps.fleet.tasks.record_heartbeat_task", "CRON_HEARTBEAT", "* * * * *", 55),
+    ("roll-up-recent", "apps.metrics.tasks.roll_up_recent_task", "CRON_ROLLUP", "* * * * *", 55),
+    ("prune-old-data", "apps.metrics.tasks.prune_task", "CRON_PRUNE", "17 3 * * *", 3600),
 ]
+# fmt: on
 CELERY_BEAT_SCHEDULE = {
     name: _beat(task, env_str(var, default), expires)
     for name, task, var, default, expires in _BEAT_TABLE
@@ -176,6 +174,11 @@ AGENT_COLLECT_INTERVAL_S = env_int("AGENT_COLLECT_INTERVAL_S", 15, minimum=1)
 AGENT_UPLOAD_INTERVAL_S = env_int("AGENT_UPLOAD_INTERVAL_S", 60, minimum=1)
 MACHINE_STALE_AFTER_S = env_int("MACHINE_STALE_AFTER_S", 15 * 60, minimum=60)
 REPORT_SCHEMA_PATH = BASE_DIR / "docs" / "report.schema.json"
+
+# --- Retention tiers ---------------------------------------------------------------------------
+RETENTION_RAW_DAYS = env_int("RETENTION_RAW_DAYS", 14, minimum=1)
+RETENTION_5M_DAYS = env_int("RETENTION_5M_DAYS", 90, minimum=1)
+RETENTION_1H_DAYS = env_int("RETENTION_1H_DAYS", 730, minimum=1)
 
 # --- Auth, i18n, static ----------------------------------------------------------------------
 AUTH_PASSWORD_VALIDATORS = [

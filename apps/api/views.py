@@ -16,7 +16,7 @@ from apps.fleet.models import Machine
 from apps.ingest.validation import parse_timestamp
 from apps.ingest.views import error_response, json_response
 from apps.metrics.catalog import METRICS
-from apps.metrics.series import MAX_POINTS, read_series
+from apps.metrics.series import MAX_POINTS, read_series, resolution_for
 
 PAGE_SIZE = 100
 
@@ -100,6 +100,7 @@ def machine_series(request: HttpRequest, machine_id: str) -> HttpResponse:
             "unit": metric.unit,
             "since": serializers.iso(since),
             "until": serializers.iso(until),
+            "resolution_s": resolution_for(since, until, metric),
             "series": read_series(machine, metric, since, until, max_points),
         }
     )

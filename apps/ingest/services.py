@@ -40,6 +40,8 @@ class IngestResult:
     instructions: dict = field(default_factory=dict)
     new_sample_ids: set[str] = field(default_factory=set)
     oom_kills: bool = False
+    oldest_new_ts: datetime | None = None
+    newest_new_ts: datetime | None = None
 
     def as_response(self) -> dict:
         return {
@@ -129,6 +131,7 @@ def ingest_report(
         update = _machine_update(machine, payload, rows, new_ids, received_at, offset, skewed)
         Machine.objects.filter(pk=machine.pk).update(**update)
 
+    new_ts = [by_uid[uid][1] for uid in new_ids]
     oom = any((by_uid[uid][0].get("system") or {}).get("oom_victims") for uid in new_ids)
     return IngestResult(
         accepted=len(new_ids),
@@ -138,6 +141,8 @@ def ingest_report(
         instructions=instructions_for(machine),
         new_sample_ids=new_ids,
         oom_kills=bool(oom),
+        oldest_new_ts=min(new_ts, default=None),
+        newest_new_ts=max(new_ts, default=None),
     )
 
 

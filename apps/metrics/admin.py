@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from django.contrib import admin
 
-from apps.metrics.models import GoplsSample, HeapProfile, SystemSample
+from apps.metrics.models import GoplsRollup, GoplsSample, HeapProfile, SystemRollup, SystemSample
 
 
 class ReadOnlyAdmin(admin.ModelAdmin):
@@ -52,3 +52,19 @@ class GoplsSampleAdmin(ReadOnlyAdmin):
 class HeapProfileAdmin(ReadOnlyAdmin):
     list_display = ["machine", "process", "kind", "request_id", "captured_at", "truncated"]
     raw_id_fields = ["machine", "process"]
+
+
+@admin.register(SystemRollup)
+class SystemRollupAdmin(ReadOnlyAdmin):
+    list_display = ["machine", "resolution", "bucket", "n", "mem_available_min", "gopls_rss_max"]
+    list_filter = ["resolution"]
+    raw_id_fields = ["machine"]
+    show_full_result_count = False
+
+
+@admin.register(GoplsRollup)
+class GoplsRollupAdmin(ReadOnlyAdmin):
+    list_display = ["process", "resolution", "bucket", "n", "rss_max", "heap_inuse_max"]
+    list_filter = ["resolution"]
+    raw_id_fields = ["machine", "process"]
+    show_full_result_count = False

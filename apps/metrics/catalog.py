@@ -12,6 +12,40 @@ class Metric:
     unit: str
     per_process: bool
     description: str
+    rollup_column: str | None = None  # the rollup column long ranges read, when there is one
+
+
+# Raw column → the rollup column that best keeps its meaning over a bucket: lows for available
+# memory and free disk (what runs out), highs for usage and counters, averages for CPU.
+ROLLUP_COLUMNS = {
+    "mem_total_bytes": "mem_total_bytes",
+    "mem_available_bytes": "mem_available_min",
+    "swap_used_bytes": "swap_used_max",
+    "cpu_percent": "cpu_percent_avg",
+    "oom_kill_count": "oom_kill_count_max",
+    "inotify_watches_used": "inotify_watches_max",
+    "inotify_watches_max": "inotify_watches_limit",
+    "inotify_instances_used": "inotify_instances_max",
+    "inotify_instances_max": "inotify_instances_limit",
+    "wsl_mem_total_bytes": "wsl_mem_total_bytes",
+    "disk_free_min_bytes": "disk_free_min",
+    "gocache_bytes": "gocache_max",
+    "gomodcache_bytes": "gomodcache_max",
+    "gopls_cache_bytes": "gopls_cache_max",
+    "gopls_count": "gopls_count_max",
+    "gopls_rss_bytes": "gopls_rss_max",
+    "agent_cpu_ms": "agent_cpu_ms_avg",
+    "agent_rss_bytes": "agent_rss_max",
+}
+GOPLS_ROLLUP_COLUMNS = {
+    "rss_bytes": "rss_max",
+    "heap_inuse_bytes": "heap_inuse_max",
+    "cpu_percent": "cpu_percent_avg",
+    "goroutines": "goroutines_max",
+    "children_cpu_percent": "children_cpu_avg",
+    "completion_p95_ms": "completion_p95_max",
+    "open_fds": "open_fds_max",
+}
 
 
 _SYSTEM = [
@@ -94,6 +128,6 @@ _GOPLS = [
 ]
 
 METRICS: dict[str, Metric] = {
-    **{n: Metric(n, c, u, False, d) for n, c, u, d in _SYSTEM},
-    **{n: Metric(n, c, u, True, d) for n, c, u, d in _GOPLS},
+    **{n: Metric(n, c, u, False, d, ROLLUP_COLUMNS.get(c)) for n, c, u, d in _SYSTEM},
+    **{n: Metric(n, c, u, True, d, GOPLS_ROLLUP_COLUMNS.get(c)) for n, c, u, d in _GOPLS},
 }

@@ -130,3 +130,83 @@ class HeapProfile(models.Model):
 
     def __str__(self) -> str:
         return f"{self.kind} profile {self.request_id} of {self.machine}"
+
+
+class Resolution(models.IntegerChoices):
+    FIVE_MINUTES = 300, "5 minutes"
+    ONE_HOUR = 3600, "1 hour"
+
+
+class SystemRollup(models.Model):
+    """Aggregates of SystemSample per machine and time bucket (5 min or 1 h)."""
+
+    machine = models.ForeignKey("fleet.Machine", on_delete=models.CASCADE, db_index=False)
+    resolution = models.PositiveIntegerField(choices=Resolution.choices)
+    bucket = models.DateTimeField()
+    n = models.IntegerField()
+    mem_total_bytes = models.BigIntegerField(null=True)
+    mem_available_min = models.BigIntegerField(null=True)
+    mem_available_avg = models.FloatField(null=True)
+    swap_used_max = models.BigIntegerField(null=True)
+    cpu_percent_avg = models.FloatField(null=True)
+    cpu_percent_max = models.FloatField(null=True)
+    oom_kill_count_max = models.BigIntegerField(null=True)
+    inotify_watches_max = models.IntegerField(null=True)
+    inotify_watches_limit = models.IntegerField(null=True)
+    inotify_instances_max = models.IntegerField(null=True)
+    inotify_instances_limit = models.IntegerField(null=True)
+    wsl_mem_total_bytes = models.BigIntegerField(null=True)
+    disk_free_min = models.BigIntegerField(null=True)
+    gocache_max = models.BigIntegerField(null=True)
+    gomodcache_max = models.BigIntegerField(null=True)
+    gopls_cache_max = models.BigIntegerField(null=True)
+    gopls_count_max = models.SmallIntegerField(null=True)
+    gopls_rss_max = models.BigIntegerField(null=True)
+    gopls_rss_avg = models.FloatField(null=True)
+    agent_cpu_ms_avg = models.FloatField(null=True)
+    agent_rss_max = models.BigIntegerField(null=True)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(
+                fields=["machine", "resolution", "bucket"], name="uniq_system_rollup"
+            )
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.machine_id} {self.resolution}s @ {self.bucket:%Y-%m-%d %H:%M}"
+
+
+class GoplsRollup(models.Model):
+    """Aggregates of GoplsSample per gopls lifetime and time bucket (5 min or 1 h)."""
+
+    machine = models.ForeignKey("fleet.Machine", on_delete=models.CASCADE, db_index=False)
+    process = models.ForeignKey("fleet.GoplsProcess", on_delete=models.CASCADE, db_index=False)
+    resolution = models.PositiveIntegerField(choices=Resolution.choices)
+    bucket = models.DateTimeField()
+    n = models.IntegerField()
+    rss_min = models.BigIntegerField(null=True)
+    rss_avg = models.FloatField(null=True)
+    rss_max = models.BigIntegerField(null=True)
+    heap_inuse_min = models.BigIntegerField(null=True)
+    heap_inuse_avg = models.FloatField(null=True)
+    heap_inuse_max = models.BigIntegerField(null=True)
+    cpu_percent_avg = models.FloatField(null=True)
+    cpu_percent_max = models.FloatField(null=True)
+    goroutines_max = models.IntegerField(null=True)
+    children_cpu_avg = models.FloatField(null=True)
+    completion_p95_max = models.FloatField(null=True)
+    open_fds_max = models.IntegerField(null=True)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(
+                fields=["process", "resolution", "bucket"], name="uniq_gopls_rollup"
+            )
+        ]
+        indexes = [
+            models.Index(fields=["machine", "resolution", "bucket"], name="gopls_rollup_machine")
+        ]
+
+    def __str__(self) -> str:
+        return f"gopls {self.process_id} {self.resolution}s @ {self.bucket:%Y-%m-%d %H:%M}"

@@ -1,0 +1,48 @@
+"""Retention: delete raw samples and rollups older than their tier's limit, in bounded batches."""
+
+from __future__ import annotations
+
+from datetime import datetime, timedelta
+
+from django.conf import settings
+
+from apps.metrics.models import (
+    GoplsRollup,
+    GoplsSample,
+    HeapProfile,
+    Resolution,
+    SystemRollup,
+    SystemSample,
+)
+
+BATCH = 20_000
+
+
+def _delete_older(qs, time_field: str, cutoff: datetime) -> int:
+    """Delete in batches of primary keys so one pass never holds a huge lock or transaction."""
+    total = 0
+    while True:
+        ids = list(qs.filter(**{f"{time_field}__lt": cutoff}).values_list("pk", flat=True)[:BATCH])
+        if not ids:
+            return total
+        total += qs.filter(pk__in=ids).delete()[0]
+
+
+def prune(now: datetime) -> dict[str, int]:
+    """Apply every retention tier; returns rows deleted per table."""
+    raw_cutoff = now - timedelta(days=settings.RETENTION_RAW_DAYS)
+    five_cutoff = now - timedelta(days=settings.RETENTION_5M_DAYS)
+    hour_cutoff = now - timedelta(days=settings.RETENTION_1H_DAYS)
+    deleted = {
+        "system_samples": _delete_older(SystemSample.objects.all(), "ts", raw_cutoff),
+        "gopls_samples": _delete_older(GoplsSample.objects.all(), "ts", raw_cutoff),
+        "profiles": _delete_older(HeapProfile.objects.all(), "received_at", five_cutoff),
+    }
+    for name, model in (("system", SystemRollup), ("gopls", GoplsRollup)):
+        deleted[f"{name}_rollups_5m"] = _delete_older(
+            model.objects.filter(resolution=Resolution.FIVE_MINUTES), "bucket", five_cutoff
+        )
+        deleted[f"{name}_rollups_1h"] = _delete_older(
+            model.objects.filter(resolution=Resolution.ONE_HOUR), "bucket", hour_cutoff
+        )
+    return deleted

@@ -1,0 +1,145 @@
+"""Rollups: 5-minute aggregates from raw samples and 1-hour aggregates from 5-minute ones.
+
+Each pass recomputes whole buckets with one INSERT … SELECT … GROUP BY … ON CONFLICT DO UPDATE
+statement per table, so it is idempotent and a late sample is folded in by re-running the
+pass over its time range.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime, timedelta
+
+from django.db import connection
+
+from apps.metrics.models import (
+    GoplsRollup,
+    GoplsSample,
+    Resolution,
+    SystemRollup,
+    SystemSample,
+)
+
+# (rollup column, aggregate, raw column)
+SYSTEM_AGGREGATES = [
+    ("mem_total_bytes", "max", "mem_total_bytes"),
+    ("mem_available_min", "min", "mem_available_bytes"),
+    ("mem_available_avg", "avg", "mem_available_bytes"),
+    ("swap_used_max", "max", "swap_used_bytes"),
+    ("cpu_percent_avg", "avg", "cpu_percent"),
+    ("cpu_percent_max", "max", "cpu_percent"),
+    ("oom_kill_count_max", "max", "oom_kill_count"),
+    ("inotify_watches_max", "max", "inotify_watches_used"),
+    ("inotify_watches_limit", "max", "inotify_watches_max"),
+    ("inotify_instances_max", "max", "inotify_instances_used"),
+    ("inotify_instances_limit", "max", "inotify_instances_max"),
+    ("wsl_mem_total_bytes", "max", "wsl_mem_total_bytes"),
+    ("disk_free_min", "min", "disk_free_min_bytes"),
+    ("gocache_max", "max", "gocache_bytes"),
+    ("gomodcache_max", "max", "gomodcache_bytes"),
+    ("gopls_cache_max", "max", "gopls_cache_bytes"),
+    ("gopls_count_max", "max", "gopls_count"),
+    ("gopls_rss_max", "max", "gopls_rss_bytes"),
+    ("gopls_rss_avg", "avg", "gopls_rss_bytes"),
+    ("agent_cpu_ms_avg", "avg", "agent_cpu_ms"),
+    ("agent_rss_max", "max", "agent_rss_bytes"),
+]
+GOPLS_AGGREGATES = [
+    ("rss_min", "min", "rss_bytes"),
+    ("rss_avg", "avg", "rss_bytes"),
+    ("rss_max", "max", "rss_bytes"),
+    ("heap_inuse_min", "min", "heap_inuse_bytes"),
+    ("heap_inuse_avg", "avg", "heap_inuse_bytes"),
+    ("heap_inuse_max", "max", "heap_inuse_bytes"),
+    ("cpu_percent_avg", "avg", "cpu_percent"),
+    ("cpu_percent_max", "max", "cpu_percent"),
+    ("goroutines_max", "max", "goroutines"),
+    ("children_cpu_avg", "avg", "children_cpu_percent"),
+    ("completion_p95_max", "max", "completion_p95_ms"),
+    ("open_fds_max", "max", "open_fds"),
+]
+
+
+def bucket_sql(column: str, seconds: int) -> str:
+    if connection.vendor == "postgresql":
+        return f"date_bin(INTERVAL '{seconds} seconds', {column}, TIMESTAMPTZ '2000-01-01')"
+    epoch = f"CAST(strftime('%%s', {column}) AS INTEGER)"
+    return f"datetime(({epoch} / {seconds}) * {seconds}, 'unixepoch')"
+
+
+def floor_time(value: datetime, seconds: int) -> datetime:
+    epoch = int(value.timestamp())
+    return value - timedelta(seconds=epoch % seconds, microseconds=value.microsecond)
+
+
+def _upsert(target, keys: list[str], aggregates, source_sql: str, params: list) -> int:
+    columns = [*keys, "resolution", "bucket", "n", *[a[0] for a in aggregates]]
+    conflict = (
+        ", ".join(k for k in keys if k != "machine_id") if "process_id" in keys else "machine_id"
+    )
+    updates = ", ".join(f"{c} = excluded.{c}" for c in columns[len(keys) + 2 :])
+    sql = (
+        f"INSERT INTO {target._meta.db_table} ({', '.join(columns)}) {source_sql} "
+        f"ON CONFLICT ({conflict}, resolution, bucket) DO UPDATE SET {updates}"
+    )
+    with connection.cursor() as cursor:
+        cursor.execute(sql, params)
+        return cursor.rowcount
+
+
+def _range_params(since: datetime, until: datetime) -> list:
+    adapt = connection.ops.adapt_datetimefield_value
+    return [adapt(since), adapt(until)]
+
+
+def roll_up_raw(since: datetime, until: datetime, machine_ids: list[int] | None = None) -> int:
+    """Recompute the 5-minute buckets touching [since, until) from raw samples."""
+    step = Resolution.FIVE_MINUTES
+    since, until = floor_time(since, step), floor_time(until, step) + timedelta(seconds=step)
+    params = _range_params(since, until)
+    only = ""
+    if machine_ids:
+        only = f" AND machine_id IN ({', '.join(['%s'] * len(machine_ids))})"
+        params += list(machine_ids)
+    written = 0
+    for target, source, keys, aggregates in (
+        (SystemRollup, SystemSample, ["machine_id"], SYSTEM_AGGREGATES),
+        (GoplsRollup, GoplsSample, ["machine_id", "process_id"], GOPLS_AGGREGATES),
+    ):
+        bucket = bucket_sql("ts", step)
+        selects = ", ".join(f"{agg}({col})" for _, agg, col in aggregates)
+        group = ", ".join(keys)
+        source_sql = (
+            f"SELECT {group}, {int(step)}, {bucket}, count(*), {selects} "
+            f"FROM {source._meta.db_table} WHERE ts >= %s AND ts < %s{only} "
+            f"GROUP BY {group}, {bucket}"
+        )
+        written += _upsert(target, keys, aggregates, source_sql, params)
+    return written
+
+
+def _merge(agg: str, column: str) -> str:
+    if agg == "avg":
+        return f"sum({column} * n) / nullif(sum(CASE WHEN {column} IS NULL THEN 0 ELSE n END), 0)"
+    return f"{agg}({column})"
+
+
+def roll_up_hours(since: datetime, until: datetime) -> int:
+    """Recompute the 1-hour buckets touching [since, until) from the 5-minute rollups."""
+    step = Resolution.ONE_HOUR
+    since, until = floor_time(since, step), floor_time(until, step) + timedelta(seconds=step)
+    params = [int(Resolution.FIVE_MINUTES), *_range_params(since, until)]
+    written = 0
+    for target, keys, aggregates in (
+        (SystemRollup, ["machine_id"], SYSTEM_AGGREGATES),
+        (GoplsRollup, ["machine_id", "process_id"], GOPLS_AGGREGATES),
+    ):
+        bucket = bucket_sql("bucket", step)
+        selects = ", ".join(_merge(agg, col) for col, agg, _ in aggregates)
+        group = ", ".join(keys)
+        source_sql = (
+            f"SELECT {group}, {int(step)}, {bucket}, sum(n), {selects} "
+            f"FROM {target._meta.db_table} WHERE resolution = %s AND bucket >= %s AND bucket < %s "
+            f"GROUP BY {group}, {bucket}"
+        )
+        written += _upsert(target, keys, aggregates, source_sql, params)
+    return written
