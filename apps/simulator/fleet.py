@@ -8,7 +8,7 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from apps.simulator import catalog as C
-from apps.simulator.scenarios import SCENARIOS, Problem, assign, by_id
+from apps.simulator.scenarios import SCENARIOS, Problem, assign, by_id, expand
 
 
 def rng_for(seed: int, *key) -> np.random.Generator:
@@ -120,12 +120,23 @@ def _inotify_max(rng, platform: str, kernel: str, mem: int) -> int | None:
     return int(min(1048576, max(8192, mem // 100 // 1338)))
 
 
-def build_machine(seed: int, index: int, teams: list[str], prefix: str = "sim") -> MachineSpec:
-    """Everything about machine `index` of the fleet `seed`; pure and reproducible."""
+def build_machine(
+    seed: int, index: int, teams: list[str], prefix: str = "sim", force: list[str] | None = None
+) -> MachineSpec:
+    """Everything about machine `index` of the fleet `seed`; pure and reproducible.
+
+    `force` injects exactly these scenarios (and their companions) instead of drawing them.
+    """
     rng = rng_for(seed, "machine", index)
     platform = _weighted(rng, C.PLATFORMS, lambda v: v[0])
+    if force:
+        allowed = set.intersection(*(set(SCENARIOS[s].platforms) for s in force))
+        platform = platform if platform in allowed else sorted(allowed)[0]
     _, os_name, versions, kernels = C.PLATFORMS[platform]
-    problems = assign(rng, platform)
+    if force is None:
+        problems = assign(rng, platform)
+    else:
+        problems = expand(rng, [(s, SCENARIOS[s].params(rng)) for s in force], platform)
     needs_vscode = any(SCENARIOS[p.scenario].needs_vscode for p in problems)
     editor = _editor_for(rng, platform, needs_vscode)
     user = C.FIRST_NAMES[index % len(C.FIRST_NAMES)]

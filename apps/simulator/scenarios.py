@@ -206,7 +206,7 @@ SCENARIOS: dict[str, Scenario] = {
         ),
         Scenario("workspace_on_drvfs", "wsl", 0.8, ("wsl2", "wsl1"), lambda r: {"drive": "/mnt/c"}),
         Scenario("old_gopls", "version", 1.0, ALL, lambda r: {"version": _pick(r, OLD_GOPLS)}),
-        Scenario("no_debug_server", "process", 0.8, ALL, lambda r: {}),
+        Scenario("no_debug_server", "process", 0.8, ALL, lambda r: {"debug_flag": None}),
         Scenario(
             "orphan_gopls",
             "process",
