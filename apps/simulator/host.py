@@ -17,7 +17,7 @@ def host_series(
     gopls_rss: np.ndarray,
     gopls_cpu: np.ndarray,
     act: np.ndarray,
-    boot: int,
+    boot: np.ndarray,
     kill_times: np.ndarray,
     editor_start: np.ndarray,
     interval: int,

@@ -12,7 +12,7 @@ from apps.simulator import inventory as inv
 from apps.simulator.catalog import AGENT_VERSION, MiB
 from apps.simulator.fleet import MachineSpec
 from apps.simulator.host import host_series
-from apps.simulator.timeline import activity, boot_time, grid, kills, lifetimes
+from apps.simulator.timeline import activity, boot_at, boot_time, grid, kills, lifetimes
 from apps.simulator.traces import fd_limit, gopls_series
 
 AGENT = {
@@ -55,8 +55,8 @@ class MachineSim:
         rss_sum = np.zeros(len(T))
         cpu_sum = np.zeros(len(T))
         procs: list[list[dict]] = [[] for _ in T]
-        boot = boot_time(spec, t0)
-        editor_start = np.full(len(T), boot + 600)
+        boot = boot_at(spec, T)
+        editor_start = boot + 600
         victims: dict[int, dict] = {}
         for slot in spec.slots:
             for life in lifetimes(spec, slot, t0, t1):
@@ -68,7 +68,7 @@ class MachineSim:
                 cols = gopls_series(spec, slot, life, T[idx], interval)
                 rss_sum[idx] += cols["rss"]
                 cpu_sum[idx] += cols["cpu"]
-                self._emit(slot, life, idx, cols, procs)
+                self._emit(slot, life, idx, cols, procs, T)
                 if life.killed:
                     victims[life.end] = {
                         "pid": life.pid,
@@ -81,7 +81,7 @@ class MachineSim:
         )
         return self._assemble(T, host, procs, victims)
 
-    def _emit(self, slot, life, idx, cols, procs) -> None:
+    def _emit(self, slot, life, idx, cols, procs, T) -> None:
         spec = self.spec
         root = inv.repo_root(spec, slot.project)
         static = {
@@ -103,6 +103,7 @@ class MachineSim:
         addr = inv.debug_addr(spec, slot, life.pid)
         cgroup = self._cgroup()
         lists = {k: v.tolist() for k, v in cols.items()}
+        rpc_due = ((T[idx] // self.interval) % 4 == 0).tolist()  # RPC stats every 4th cycle
         for j, i in enumerate(idx.tolist()):
             proc = dict(static)
             proc.update(
@@ -138,7 +139,7 @@ class MachineSim:
                     "max_rss_bytes": lists["rss"][j],
                     "goroutines": lists["goroutines"][j],
                 }
-                if i % 4 == 0:
+                if rpc_due[j]:
                     proc["debug"]["rpc"] = _rpc(slot.size, lists["act"][j], lists["completions"][j])
             if cgroup is not None:
                 current = lists["rss"][j] + 40 * MiB

@@ -212,7 +212,7 @@ SCENARIOS: dict[str, Scenario] = {
             "process",
             0.7,
             ("linux", "darwin", "wsl2"),
-            lambda r: {"age_h": _u(r, 8, 72), "editor_kind": "none"},
+            lambda r: {"editor_kind": "none", "since": "the first editor session after boot"},
         ),
         Scenario("too_many_gopls", "process", 0.7, ALL, lambda r: {"count": _u(r, 6, 10)}),
         Scenario(

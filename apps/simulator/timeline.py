@@ -6,6 +6,7 @@ two runs, or the backfill and the live part of one run, produce the very same sa
 
 from __future__ import annotations
 
+import functools
 from dataclasses import dataclass
 
 import numpy as np
@@ -22,11 +23,26 @@ def grid(start: float, end: float, interval: int) -> np.ndarray:
     return np.arange(first, int(end) + 1, interval, dtype=np.int64)
 
 
-def boot_time(spec: MachineSpec, t0: float) -> int:
-    """Last boot: a few days before the window (the day of the window start keys it)."""
-    day = int(t0) // DAY
-    r = rng_for(spec.seed, spec.index, "boot", day)
-    return (day - int(r.integers(2, 6))) * DAY + int(r.integers(6 * HOUR, 10 * HOUR))
+def _boot_cadence(spec: MachineSpec) -> tuple[int, int]:
+    r = rng_for(spec.seed, spec.index, "boots")
+    return int(r.integers(3, 15)) * DAY, int(r.integers(0, 14 * DAY))
+
+
+def boot_at(spec: MachineSpec, t):
+    """Last boot at or before t (scalar or array): machines reboot every 3-14 days."""
+    period, offset = _boot_cadence(spec)
+    return (np.floor((np.asarray(t) - offset) / period) * period + offset).astype(np.int64)
+
+
+def boot_time(spec: MachineSpec, t: float) -> int:
+    return int(boot_at(spec, t))
+
+
+def _boots(spec: MachineSpec, t0: float, t1: float) -> list[int]:
+    """The boot in effect at t0 and every boot up to t1."""
+    period, _ = _boot_cadence(spec)
+    first = boot_time(spec, t0)
+    return list(range(first, int(t1) + 1, period))
 
 
 @dataclass(frozen=True)
@@ -43,48 +59,50 @@ def _pid(spec: MachineSpec, slot: Slot, start: int) -> int:
 
 def lifetimes(spec: MachineSpec, slot: Slot, t0: float, t1: float) -> list[Lifetime]:
     """The gopls lifetimes of a slot that overlap [t0, t1]."""
-    boot = boot_time(spec, t0)
     if slot.role == "crash":
         starts = _crash_bursts(spec, slot, t0, t1)
-    elif slot.role == "orphan":
-        age = (spec.problem("orphan_gopls") or {}).get("age_h", 24)
-        starts = [(max(boot + 600, int(t0) // DAY * DAY - age * HOUR), 1 << 40, False)]
     else:
-        starts = _restarts(spec, slot, boot, t1)
+        starts = _restarts(spec, slot, t0, t1)
     found = [Lifetime(s, e, _pid(spec, slot, s), k) for s, e, k in starts]
     return [lt for lt in found if lt.end > t0 and lt.start <= t1]
 
 
-def _restarts(spec: MachineSpec, slot: Slot, boot: int, t1: float) -> list[tuple[int, int, bool]]:
-    """Editor restarts (Poisson) and, on OOM machines, kills followed by a quick restart."""
-    events: list[tuple[int, bool]] = []
+def _restarts(spec: MachineSpec, slot: Slot, t0: float, t1: float):
+    """Per boot: editor restarts (Poisson) and, on OOM machines, kills then a quick restart.
+
+    An orphan is left over from the session's first editor: it lives until the next reboot.
+    """
+    boots = _boots(spec, t0, t1)
     oom = spec.problem("oom_kill") if slot.role == "main" else None
-    for day in range(boot // DAY, int(t1) // DAY + 1):
-        r = rng_for(spec.seed, spec.index, slot.name, "restarts", day)
-        for _ in range(int(r.poisson(DAY / slot.mean_life_s))):
-            events.append((day * DAY + int(r.integers(0, DAY)), False))
-        if oom:
-            k = rng_for(spec.seed, spec.index, "oom", day)
-            for _ in range(int(k.poisson(DAY / oom["every_s"]))):
-                events.append((day * DAY + int(k.integers(0, DAY)), True))
-    events = sorted(e for e in events if e[0] > boot + 300)
-    starts = [(boot + 240, False)] + [(t + (15 if killed else 4), killed) for t, killed in events]
-    out = []
-    for i, (start, _) in enumerate(starts):
-        if i + 1 < len(starts):
-            nxt, killed = events[i]
-            out.append((start, max(start + 1, nxt), killed))
-        else:
-            out.append((start, 1 << 40, False))
+    out: list[tuple[int, int, bool]] = []
+    for k, boot in enumerate(boots):
+        shutdown = boots[k + 1] - 60 if k + 1 < len(boots) else 1 << 40
+        if slot.role == "orphan":
+            out.append((boot + 1800, shutdown, False))
+            continue
+        events: list[tuple[int, bool]] = []
+        for day in range(boot // DAY, int(min(t1, shutdown)) // DAY + 1):
+            r = rng_for(spec.seed, spec.index, slot.name, "restarts", day)
+            for _ in range(int(r.poisson(DAY / slot.mean_life_s))):
+                events.append((day * DAY + int(r.integers(0, DAY)), False))
+            if oom:
+                r = rng_for(spec.seed, spec.index, "oom", day)
+                for _ in range(int(r.poisson(DAY / oom["every_s"]))):
+                    events.append((day * DAY + int(r.integers(0, DAY)), True))
+        events = sorted(e for e in events if boot + 300 < e[0] < shutdown)
+        starts = [boot + 240] + [t + (15 if killed else 4) for t, killed in events]
+        for i, start in enumerate(starts):
+            end, killed = events[i] if i < len(events) else (shutdown, False)
+            out.append((start, max(start + 1, end), killed))
     return out
 
 
 def kills(spec: MachineSpec, t0: float, t1: float) -> np.ndarray:
-    """OOM kill times since boot up to t1 (for the cumulative oom_kill counter)."""
+    """OOM kill times from the boot in effect at t0 up to t1 (for the oom_kill counter)."""
     main = next((s for s in spec.slots if s.role == "main"), None)
     if main is None or not spec.problem("oom_kill"):
         return np.zeros(0, dtype=np.int64)
-    ends = [e for _, e, k in _restarts(spec, main, boot_time(spec, t0), t1) if k]
+    ends = [e for _, e, k in _restarts(spec, main, t0, t1) if k and e <= t1]
     return np.array(sorted(ends), dtype=np.int64)
 
 
@@ -122,19 +140,37 @@ def uniform(spec: MachineSpec, name: str, T: np.ndarray, interval: int) -> np.nd
     return 0.5 * (1 + np.tanh(noise(spec, name, T, interval) * 0.8))
 
 
-def activity(spec: MachineSpec, T: np.ndarray) -> np.ndarray:
-    """Typing intensity 0..1 per sample: 15-minute blocks, likelier in local working hours."""
-    quarter = T // 900
-    local_hour = ((T + spec.tz_offset_h * HOUR) % DAY) // HOUR
-    p = np.where(
-        (local_hour >= 9) & (local_hour < 18) & (local_hour != 12),
-        0.55,
-        np.where((local_hour >= 7) & (local_hour < 22), 0.2, 0.02),
+@functools.lru_cache(maxsize=500_000)
+def _quarter_level(seed: int, index: int, tz_offset_h: int, quarter: int) -> float:
+    """Typing intensity of one 15-minute block; likelier in local working hours."""
+    local_hour = ((quarter * 900 + tz_offset_h * HOUR) % DAY) // HOUR
+    working = 9 <= local_hour < 18 and local_hour != 12
+    p = 0.55 if working else (0.2 if 7 <= local_hour < 22 else 0.02)
+    r = rng_for(seed, index, "act", quarter)
+    roll, level = r.random(), r.uniform(0.25, 1.0)
+    return level if roll < p else 0.0
+
+
+def _levels(spec: MachineSpec, q0: int, q1: int) -> np.ndarray:
+    return np.array(
+        [_quarter_level(spec.seed, spec.index, spec.tz_offset_h, q) for q in range(q0, q1 + 1)]
     )
-    out = np.zeros(len(T))
-    for q in np.unique(quarter):
-        mask = quarter == q
-        r = rng_for(spec.seed, spec.index, "act", int(q))
-        roll, level = r.random(), r.uniform(0.25, 1.0)
-        out[mask] = np.where(roll < p[mask], level, 0.0)
-    return out
+
+
+def activity(spec: MachineSpec, T: np.ndarray) -> np.ndarray:
+    """Typing intensity 0..1 per sample (constant over 15-minute blocks)."""
+    q0 = int(T.min()) // 900
+    return _levels(spec, q0, int(T.max()) // 900)[T // 900 - q0]
+
+
+def activity_integral(spec: MachineSpec, T: np.ndarray, since: int) -> np.ndarray:
+    """Integral of the typing intensity from `since` to each T (seconds × intensity)."""
+    q0 = since // 900
+    levels = _levels(spec, q0, int(T.max()) // 900)
+    cum = np.concatenate([[0.0], np.cumsum(levels * 900)])
+
+    def upto(t):
+        k = t // 900 - q0
+        return cum[k] + levels[k] * (t - (q0 + k) * 900)
+
+    return upto(T) - upto(np.array([since]))[0]

@@ -11,7 +11,7 @@ import numpy as np
 
 from apps.simulator.catalog import MiB
 from apps.simulator.fleet import MachineSpec, Slot
-from apps.simulator.timeline import DAY, Lifetime, activity, grid, noise, uniform
+from apps.simulator.timeline import Lifetime, activity, activity_integral, noise, uniform
 
 FORCED_GC_S = 120  # the Go runtime forces a GC every 2 minutes when nothing else triggers one
 
@@ -32,16 +32,9 @@ def gopls_series(
 ) -> dict[str, np.ndarray]:
     """Columns for one lifetime at sample times T (all inside the lifetime).
 
-    Cumulative counters (NumGC, completions) are summed from the lifetime start, or from the
-    day before the window's day for very long lifetimes, so any window gives the same values.
+    Every value is a closed form of absolute time (counters integrate the typing intensity
+    from the lifetime start), so any window of any run gives the same values.
     """
-    since = max(life.start, (int(T[0]) // DAY - 1) * DAY)
-    full = grid(since - 1, float(T[-1]), interval)
-    cols = _series(spec, slot, life, full, interval)
-    return {k: v[-len(T) :] for k, v in cols.items()}
-
-
-def _series(spec, slot, life, T, interval) -> dict[str, np.ndarray]:
     key = f"{slot.name}:{life.start}"
     age = (T - life.start).astype(float)
     n = len(T)
@@ -71,8 +64,12 @@ def _series(spec, slot, life, T, interval) -> dict[str, np.ndarray]:
     rss = clean * 1.78 + 22 * MiB + 2 * MiB * np.abs(noise(spec, key + "rss", T, interval))
     sys = clean * 1.85 + 30 * MiB
     # GCs: forced every 2 min when idle, several per second while typing, ~1 per 5 s loading
-    rate = np.where(in_load, interval / 5, interval / FORCED_GC_S + 55 * act * interval / 15)
-    num_gc = 4 + int(max(0, T[0] - life.start) / FORCED_GC_S) + np.cumsum(rate).astype(np.int64)
+    typed = (
+        np.zeros(n) if slot.role in ("orphan", "crash") else activity_integral(spec, T, life.start)
+    )
+    load_end = slot.load_s * 1.2
+    gcs = np.minimum(age, load_end) / 5 + np.maximum(0, age - load_end) / FORCED_GC_S
+    num_gc = 4 + (gcs + typed * 55 / 15).astype(np.int64)
     gc_cpu = np.clip(0.004 + 0.12 * act + 0.05 * in_load, 0, 1)
     gr = uniform(spec, key + "gr", T, interval)
     goroutines = 13 + (gr * 5).astype(int) + np.where(in_load, (gr * 1100).astype(int), 0)
@@ -97,7 +94,7 @@ def _series(spec, slot, life, T, interval) -> dict[str, np.ndarray]:
         "children": np.where(in_load, 2, 0),
         "children_cpu": np.where(in_load, np.round(40 + 60 * gr, 1), 0.0),
         "act": act,
-        "completions": 12 + np.cumsum(act * 9).astype(np.int64),
+        "completions": 12 + (typed * 9 / 15).astype(np.int64),
     }
 
 

@@ -33,3 +33,13 @@ def test_overlapping_windows_produce_the_same_samples():
     whole = sim.samples(END - 2 * 3600, END)
     tail = sim.samples(END - 3600, END)
     assert whole[-240:] == tail
+
+
+@pytest.mark.parametrize("force", [[], ["oom_kill"], ["orphan_gopls"], ["gopls_leak"]])
+def test_consecutive_windows_join_seamlessly_across_midnight_and_reboots(force):
+    # what --live relies on: a minute at a time gives what one long window gives
+    sim = MachineSim(build_machine(9, 1, TEAMS, force=force))
+    whole = sim.samples(END - 30 * 3600, END)
+    cuts = [END - 30 * 3600, END - 20 * 3600 + 7, END - 3 * 3600 - 41, END]
+    pieces = [s for a, b in zip(cuts, cuts[1:]) for s in sim.samples(a, b)]
+    assert pieces == whole
