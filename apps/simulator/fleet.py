@@ -28,6 +28,7 @@ class Slot:
     load_s: float
     editor: str
     mean_life_s: float
+    restart_every_s: float | None = None  # fixed restarts (a user restarting a leaking gopls)
     debug: bool = True
     role: str = "main"  # main | extra | orphan | crash
 
@@ -215,8 +216,7 @@ def _slot(rng, spec: MachineSpec, name: str, project: tuple[str, str], role: str
 
 def _add_slots(rng, spec: MachineSpec, projects: list[tuple[str, str]]) -> None:
     # Healthy machines keep big projects for big machines: RSS stays a small share of RAM.
-    fits = [p for p in projects if p[1] != "huge" or spec.mem_total >= 30 * C.GiB]
-    fits = [p for p in fits if p[1] not in ("large", "huge") or spec.mem_total >= 14 * C.GiB]
+    fits = [p for p in projects if spec.mem_total >= C.SIZE_MIN_MEM[p[1]]]
     fits = fits or [p for p in C.PROJECTS if p[1] == "small"]
     order = rng.permutation(len(fits))
     count = 2 if rng.random() < 0.3 and len(fits) > 1 else 1
@@ -239,6 +239,20 @@ def _add_slots(rng, spec: MachineSpec, projects: list[tuple[str, str]]) -> None:
     if spec.problem("no_debug_server"):
         for slot in spec.slots:
             slot.debug = False
-    leaky = spec.problem("gopls_leak") or spec.problem("cpu_pegged") or spec.problem("oom_kill")
-    if leaky or spec.problem("memory_outlier"):
-        spec.slots[0].mean_life_s = 4 * 86400.0  # restarts would hide the slope
+    outlier = spec.problem("memory_outlier")
+    if outlier:  # several times its peers, yet still below half of this machine's memory
+        by_size = sorted(fits, key=lambda p: C.SIZE_MIN_MEM[p[1]])
+        for candidate in [spec.slots[0], *(_slot(rng, spec, "s0", p, "main") for p in by_size)]:
+            factor = 0.45 * spec.mem_total / (C.RSS_PER_LIVE * candidate.plateau)
+            if factor >= 3.0:
+                break
+        spec.slots[0] = candidate
+        outlier["factor_vs_peers"] = round(min(outlier["factor_vs_peers"], factor), 2)
+    main = spec.slots[0]
+    if spec.problem("cpu_pegged") or spec.problem("oom_kill") or outlier:
+        main.mean_life_s = 4 * 86400.0  # restarts would hide the problem
+    leak = spec.problem("gopls_leak")
+    if leak:  # the developer restarts gopls once it has eaten ~40 % of the memory
+        room = 0.4 * spec.mem_total / C.RSS_PER_LIVE - main.plateau
+        hours = min(30.0, max(6.0, room / (leak["heap_slope_mb_per_h"] * C.MiB)))
+        main.restart_every_s = hours * 3600 + main.load_s + leak["after_load_s"]

@@ -11,30 +11,32 @@ from apps.simulator.timeline import kills, lifetimes
 MANIFEST_VERSION = 1
 
 
-def onset(spec: MachineSpec, scenario: str, t0: float, t1: float) -> float:
-    """When the problem's signature first shows in the window (the window start if it already
-    shows there)."""
+def onset(spec: MachineSpec, scenario: str, t0: float, t1: float) -> float | None:
+    """When the problem's signature first shows in the window: the window start if it already
+    shows there, None if it does not show in this window at all (e.g. no OOM kill yet)."""
     main = spec.slots[0]
     params = spec.problem(scenario) or {}
     lives = lifetimes(spec, main, t0, t1)
     if scenario == "oom_kill":
         inside = [k for k in kills(spec, t0, t1).tolist() if t0 < k <= t1]
-        return inside[0] if inside else t1
+        return inside[0] if inside else None
     if scenario == "crash_loop":
-        return max(t0, lives[0].start) if lives else t1
+        return max(t0, lives[0].start) if lives else None
     delay = {
         "gopls_leak": main.load_s + params.get("after_load_s", 0),
         "cpu_pegged": main.load_s + params.get("after_start_s", 0),
     }.get(scenario)
-    if delay is not None and lives:
-        return max(t0, min(lt.start + delay for lt in lives))
+    if delay is not None:
+        starts = [lt.start + delay for lt in lives if lt.start + delay < min(lt.end, t1)]
+        return max(t0, min(starts)) if starts else None
     return t0
 
 
 def machine_entry(spec: MachineSpec, t0: float, t1: float) -> dict:
     problems = []
     for problem in spec.problems:
-        problem.onset = iso_s(onset(spec, problem.scenario, t0, t1))
+        at = onset(spec, problem.scenario, t0, t1)
+        problem.onset = iso_s(at) if at is not None else None
         problems.append(problem.as_dict())
     return {
         "machine_id": spec.machine_id,

@@ -28,6 +28,7 @@ class Scenario:
     params: Callable[[np.random.Generator], dict]
     needs_vscode: bool = False  # shows up in VS Code-family settings.json
     companions: tuple[str, ...] = ()
+    may_also_show: tuple[str, ...] = ()  # findings a detector may fairly add (not required)
     blocks: tuple[str, ...] = ()  # groups that cannot co-occur (e.g. dead processes)
 
 
@@ -54,6 +55,7 @@ SCENARIOS: dict[str, Scenario] = {
                 "goroutines_per_h": _pick(r, [0, 0, 40, 150]),
             },
             blocks=("startup",),
+            may_also_show=("memory_outlier",),
         ),
         Scenario(
             "cpu_pegged",
@@ -100,11 +102,12 @@ SCENARIOS: dict[str, Scenario] = {
             0.7,
             LINUXISH,
             lambda r: {
-                "every_s": _u(r, 3 * 3600, 6 * 3600),
+                "every_s": _u(r, 2 * 3600, 4 * 3600),
                 "victim": "gopls",
                 "spike_s": _pick(r, [45, 60, 90]),
             },
             blocks=("startup",),
+            may_also_show=("memory_outlier",),
         ),
         Scenario(
             "cache_bloat",
@@ -260,6 +263,8 @@ class Problem:
             "params": self.params,
             "caused_by": self.caused_by,
             "onset": self.onset,
+            "in_window": self.onset is not None,
+            "may_also_show": list(SCENARIOS[self.scenario].may_also_show),
         }
 
 

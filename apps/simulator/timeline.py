@@ -81,14 +81,21 @@ def _restarts(spec: MachineSpec, slot: Slot, t0: float, t1: float):
             out.append((boot + 1800, shutdown, False))
             continue
         events: list[tuple[int, bool]] = []
+        if slot.restart_every_s:
+            step = int(slot.restart_every_s)
+            events += [(t, False) for t in range(boot + 240 + step, int(min(t1, shutdown)), step)]
         for day in range(boot // DAY, int(min(t1, shutdown)) // DAY + 1):
+            if slot.restart_every_s:
+                break
             r = rng_for(spec.seed, spec.index, slot.name, "restarts", day)
             for _ in range(int(r.poisson(DAY / slot.mean_life_s))):
                 events.append((day * DAY + int(r.integers(0, DAY)), False))
-            if oom:
-                r = rng_for(spec.seed, spec.index, "oom", day)
-                for _ in range(int(r.poisson(DAY / oom["every_s"]))):
-                    events.append((day * DAY + int(r.integers(0, DAY)), True))
+        if oom:  # spikes at roughly regular intervals (±30 %)
+            every, k = oom["every_s"], 1
+            while boot + k * every < min(t1, shutdown):
+                jitter = rng_for(spec.seed, spec.index, "oom", boot, k).uniform(-0.3, 0.3)
+                events.append((int(boot + (k + jitter) * every), True))
+                k += 1
         events = sorted(e for e in events if boot + 300 < e[0] < shutdown)
         starts = [boot + 240] + [t + (15 if killed else 4) for t, killed in events]
         for i, start in enumerate(starts):

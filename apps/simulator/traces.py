@@ -102,7 +102,7 @@ def _cpu(spec, slot, age, act, in_load, gr, T, interval) -> np.ndarray:
     """Percent of one core: idle 0–3 %, typing bursts, ~1–2 cores loading, pegged, busy-idle."""
     cores = spec.cpu_count * 100.0
     idle = 0.2 + 2.6 * uniform(spec, f"{slot.name}cpu", T, interval) ** 3
-    typing = act * (35 + 95 * gr)
+    typing = act * 140 * gr**1.5  # bursty: keystroke bursts between quiet reading
     cpu = np.where(in_load, np.minimum(cores * 0.9, 110 + 80 * gr), idle + typing)
     if slot.role == "main":
         busy = spec.problem("cpu_busy_idle")

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from datetime import datetime
+
 import numpy as np
 import pytest
 
@@ -64,13 +66,23 @@ def test_initial_workspace_load_climbs_then_plateaus():
     assert abs(climbs[0][-1] - climbs[0][-20]) < climbs[0][-1] * 0.1
 
 
+def epoch(text: str) -> float:
+    return datetime.fromisoformat(text).timestamp()
+
+
 def test_leak_grows_the_heap_at_the_injected_slope_after_onset():
-    spec, samples = simulate(["gopls_leak"], hours=8)
-    slope = spec.problem("gopls_leak")["heap_slope_mb_per_h"]
-    pairs = main_procs(spec, samples)
-    t = np.arange(len(pairs)) * 15 / 3600
-    fit = np.polyfit(t[-960:], heap(pairs)[-960:] / MiB, 1)[0]
-    assert 0.6 * slope < fit < 1.6 * slope
+    spec, samples = simulate(["gopls_leak"], hours=12)
+    leak = spec.problem("gopls_leak")
+    settle = spec.slots[0].load_s + leak["after_load_s"]
+    lives = {}
+    for s, p in main_procs(spec, samples):
+        if epoch(s["collected_at"]) - epoch(p["start_time"]) > settle:
+            lives.setdefault(p["start_time"], []).append((s, p))
+    leaking = max(lives.values(), key=len)
+    assert len(leaking) > 240
+    t = np.array([epoch(s["collected_at"]) for s, _ in leaking]) / 3600
+    fit = np.polyfit(t - t[0], heap(leaking) / MiB, 1)[0]
+    assert 0.7 * leak["heap_slope_mb_per_h"] < fit < 1.4 * leak["heap_slope_mb_per_h"]
 
 
 def test_pegged_cpu_stays_above_95_percent_of_a_core():
@@ -107,8 +119,8 @@ def test_wsl_memory_pressure_caps_memtotal_at_half_the_host_and_fills_the_cache(
 def test_oom_kills_increment_the_counter_and_name_gopls_as_victim():
     _spec, samples = simulate(["oom_kill"], hours=24)
     counts = [s["system"]["oom_kill_count"] for s in samples]
-    assert counts[-1] > counts[0]
-    assert counts == sorted(counts)
+    steps = [b - a for a, b in zip(counts, counts[1:]) if b != a]
+    assert steps.count(1) >= 4  # a kill every 2-4 hours, counted once each
     victims = [v for s in samples for v in s["system"].get("oom_victims", [])]
     assert victims
     assert {v["name"] for v in victims} == {"gopls"}
