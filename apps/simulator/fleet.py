@@ -8,7 +8,8 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from apps.simulator import catalog as C
-from apps.simulator.scenarios import SCENARIOS, Problem, assign, by_id, expand
+from apps.simulator.problems import Problem, assign, by_id, expand
+from apps.simulator.scenarios import SCENARIOS
 
 
 def rng_for(seed: int, *key) -> np.random.Generator:

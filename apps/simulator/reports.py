@@ -9,6 +9,7 @@ import uuid
 import numpy as np
 
 from apps.simulator import inventory as inv
+from apps.simulator import sections
 from apps.simulator.catalog import AGENT_VERSION, MiB
 from apps.simulator.fleet import MachineSpec
 from apps.simulator.host import host_series
@@ -140,7 +141,9 @@ class MachineSim:
                     "goroutines": lists["goroutines"][j],
                 }
                 if rpc_due[j]:
-                    proc["debug"]["rpc"] = _rpc(slot.size, lists["act"][j], lists["completions"][j])
+                    proc["debug"]["rpc"] = sections.rpc_stats(
+                        slot.size, lists["act"][j], lists["completions"][j]
+                    )
             if cgroup is not None:
                 current = lists["rss"][j] + 40 * MiB
                 if cgroup["memory_max_bytes"]:
@@ -163,7 +166,7 @@ class MachineSim:
     def _assemble(self, T, host, procs, victims) -> list[dict]:
         spec, interval = self.spec, self.interval
         h = {k: v.tolist() for k, v in host.items()}
-        disks = _disks(spec)
+        disks = sections.disks(spec)
         wsl = spec.wsl_version
         drvfs = [inv.repo_root(spec, s.project) for s in spec.slots[:1]]
         drvfs = drvfs if spec.problem("workspace_on_drvfs") else []
@@ -216,7 +219,7 @@ class MachineSim:
                 "errors": [],
             }
             if spec.inotify_max:
-                sample["inotify"] = _inotify(spec, h["watches"][i], procs[i])
+                sample["inotify"] = sections.inotify(spec, h["watches"][i], procs[i])
             if wsl:
                 sample["wsl"] = {
                     "version": wsl,
@@ -246,73 +249,3 @@ def report(sim: MachineSim, samples: list[dict], sent_at: float, first: bool) ->
         payload["machine"] = sim.identity_facts(sent_at)
         payload["inventory"] = inv.inventory(sim.spec, samples[0]["collected_at"])
     return payload
-
-
-def _rpc(size: str, act: float, count: int) -> dict:
-    p50 = {"small": 25.0, "medium": 60.0, "large": 140.0, "huge": 420.0}[size] * (1 + act)
-    return {
-        "textDocument/completion": {
-            "count": count,
-            "errors": 0,
-            "mean_ms": round(p50 * 1.3, 1),
-            "p50_ms": round(p50, 1),
-            "p95_ms": round(p50 * 3.2, 1),
-            "p99_ms": round(p50 * 6, 1),
-        }
-    }
-
-
-def _disks(spec: MachineSpec) -> list[dict]:
-    purposes = ["gocache", "gomodcache", "gopls_cache", "workspace", "home"]
-    if spec.platform == "darwin":
-        return [
-            {
-                "path": "/System/Volumes/Data",
-                "purposes": purposes,
-                "fstype": "apfs",
-                "total_bytes": spec.disk_total,
-            }
-        ]
-    if spec.platform == "windows":
-        return [
-            {"path": "C:\\", "purposes": purposes, "fstype": "NTFS", "total_bytes": spec.disk_total}
-        ]
-    disks = [{"path": "/", "purposes": purposes, "fstype": "ext4", "total_bytes": spec.disk_total}]
-    if spec.problem("workspace_on_drvfs"):
-        disks[0]["purposes"] = [*purposes[:3], "home"]
-        disks.append(
-            {
-                "path": "/mnt/c",
-                "purposes": ["workspace"],
-                "fstype": "9p",
-                "total_bytes": spec.disk_total,
-            }
-        )
-    return disks
-
-
-def _inotify(spec: MachineSpec, used: int, procs: list[dict]) -> dict:
-    editor = (
-        "node"
-        if spec.editor == "vscode-server"
-        else {"vscode": "code", "cursor": "cursor", "neovim": "nvim"}.get(spec.editor, "code")
-    )
-    gopls_pid = procs[0]["pid"] if procs else 0
-    gopls_w = 2 * len(procs)
-    node_w = used // 9
-    top = [
-        {"pid": 2211, "name": editor, "watches": max(0, used - gopls_w - node_w), "instances": 2},
-        {"pid": 2388, "name": "node", "watches": node_w, "instances": 1},
-    ]
-    if procs:
-        top.insert(1, {"pid": gopls_pid, "name": "gopls", "watches": gopls_w, "instances": 1})
-    if spec.problem("inotify_exhaustion"):
-        top[0]["name"] = "code" if editor == "node" else editor
-    return {
-        "max_user_watches": spec.inotify_max,
-        "max_user_instances": 128,
-        "max_queued_events": 16384,
-        "watches_used": used,
-        "instances_used": 3 + len(procs),
-        "top": top,
-    }
