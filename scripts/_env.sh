@@ -13,7 +13,10 @@ fi
 stamp=.venv/.installed-$(cat "$1" requirements.txt agent/pyproject.toml 2>/dev/null | sha256sum | cut -c1-16)
 if [ ! -f "$stamp" ]; then
   echo "Installing dependencies into .venv …"
-  .venv/bin/pip install -q --disable-pip-version-check -r "$1" -e ./agent
+  # (grep drops the "Location … is ignored" noise some pip configurations print)
+  .venv/bin/pip install -q --disable-pip-version-check -r "$1" -e ./agent 2>&1 \
+    | { grep -v "^WARNING: Location" || true; }
+  [ "${PIPESTATUS[0]}" = 0 ] || { echo "pip install failed" >&2; exit 1; }
   rm -f .venv/.installed-*
   touch "$stamp"
 fi

@@ -33,8 +33,9 @@ done
 echo "devfleet is up at $DEVFLEET_BASE_URL (logs in $LOG_DIR)"
 
 # The demo fleet: history through the real ingest path, then live agents posting over HTTP.
+# History arrives in 10-minute batches, the way an agent drains its spool after an outage.
 python manage.py simulate_fleet --machines "$DEMO_MACHINES" --hours "$DEMO_HOURS" --seed 1 \
-  --manifest "$LOG_DIR/demo-manifest.json"
+  --batch 40 --manifest "$LOG_DIR/demo-manifest.json"
 python manage.py simulate_fleet --machines "$DEMO_MACHINES" --hours 0 --seed 1 --live \
   --server "http://127.0.0.1:$PORT" >"$LOG_DIR/live-agents.log" 2>&1 &
 pids+=($!)

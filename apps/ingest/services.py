@@ -12,6 +12,7 @@ from django.utils import timezone
 
 from apps.fleet.models import Machine
 from apps.fleet.recording import apply_identity, record_inventory, resolve_processes
+from apps.ingest.tasks import after_ingest
 from apps.ingest.validation import parse_timestamp, validate_report
 from apps.metrics.columns import gopls_row, system_row
 from apps.metrics.models import HeapProfile
@@ -130,7 +131,12 @@ def ingest_report(
             _store_profiles(machine, payload["profiles"], received_at)
         update = _machine_update(machine, payload, rows, new_ids, received_at, offset, skewed)
         Machine.objects.filter(pk=machine.pk).update(**update)
+        result = _result(machine, payload, by_uid, new_ids, received_at, offset, skewed)
+        after_ingest(machine.pk, result)  # hooks run on commit
+    return result
 
+
+def _result(machine, payload, by_uid, new_ids, received_at, offset, skewed) -> IngestResult:
     new_ts = [by_uid[uid][1] for uid in new_ids]
     oom = any((by_uid[uid][0].get("system") or {}).get("oom_victims") for uid in new_ids)
     return IngestResult(

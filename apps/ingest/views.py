@@ -11,7 +11,6 @@ from django.views.decorators.http import require_POST
 from apps.fleet.services import EnrollmentError, enroll_machine, machine_for_credential
 from apps.ingest.body import BodyError, read_json_body
 from apps.ingest.services import RateLimited, ReportInvalid, ingest_report, instructions_for
-from apps.ingest.tasks import after_ingest
 
 
 def json_response(data, status: int = 200, headers: dict | None = None) -> HttpResponse:
@@ -95,5 +94,4 @@ def reports(request: HttpRequest) -> HttpResponse:
             f"too many uploads from this machine; {exc}",
             headers={"Retry-After": str(exc.retry_after)},
         )
-    after_ingest(machine.pk, result)
     return json_response(result.as_response())

@@ -107,3 +107,13 @@ def test_retention_drops_each_tier_at_its_own_age(enrolled, settings):
     assert list(SystemRollup.objects.values_list("resolution", flat=True)) == [3600]
     prune(T0 + timedelta(days=settings.RETENTION_1H_DAYS, hours=1))
     assert SystemRollup.objects.count() == 0
+
+
+@pytest.mark.django_db(transaction=True)
+def test_late_uploads_are_rolled_up_by_the_after_ingest_hook(enrolled):
+    machine, _ = enrolled
+    old = datetime.now(timezone.utc) - timedelta(hours=3)
+    report = make_report(40, start=old, sent_at=datetime.now(timezone.utc))
+    ingest_report(machine, report)  # eager Celery in tests: the hook's task runs at commit
+    assert SystemRollup.objects.filter(machine=machine, resolution=300).count() >= 2
+    assert SystemRollup.objects.filter(machine=machine, resolution=3600).exists()
