@@ -78,8 +78,11 @@ class Agent:
         self.pending: list[dict] = []
         self.first = True
         self.rejected = 0
+        self.errors: list[str] = []
+        self.token: str | None = None
 
     def enroll(self, token: str) -> None:
+        self.token = token
         body = {"token": token, **self.sim.spec.identity()}
         answer = self._with_retries(
             lambda: post_json(f"{self.base}/api/v1/enroll", body, None, self.live.timeout_s)
@@ -89,24 +92,34 @@ class Agent:
     def upload(self, samples: list[dict], progress: Progress, batch: int) -> None:
         """Post pending + new samples in batches; keeps what could not be sent for later."""
         self.pending.extend(samples)
+        reenrolled = False
         while self.pending and not self.stop.is_set():
             part = self.pending[:batch]
-            payload = report(self.sim, part, time.time(), self.first)
-            payload["sent_at"] = iso(time.time())  # the agent's clock at upload: real time
             try:
-                answer = self._with_retries(
-                    lambda p=payload: post_json(
-                        f"{self.base}/api/v1/reports", p, self.credential, self.live.timeout_s
-                    )
-                )
+                answer = self._post(part)
             except HttpError as exc:
-                if exc.status == 401:
-                    raise
+                if exc.status == 401 and self.token and not reenrolled:
+                    self.enroll(self.token)  # the credential was rotated elsewhere
+                    reenrolled = True
+                    self.first = True
+                    continue
+                if exc.status in (0, 401):
+                    return  # stopping, or no way to get a credential: keep the samples
                 self.rejected += 1  # 400/413: an agent drops the batch and carries on
+                self.errors.append(str(exc)[:300])
                 answer = {"accepted": 0}
             del self.pending[:batch]
             self.first = False
             progress.add(len(part), int(answer.get("accepted", 0)))
+
+    def _post(self, part: list[dict]) -> dict:
+        payload = report(self.sim, part, time.time(), self.first)
+        payload["sent_at"] = iso(time.time())  # the agent's clock at upload: real time
+        return self._with_retries(
+            lambda: post_json(
+                f"{self.base}/api/v1/reports", payload, self.credential, self.live.timeout_s
+            )
+        )
 
     def _with_retries(self, call):
         """429: wait Retry-After; 5xx and network errors: exponential backoff (max 60 s)."""
@@ -169,6 +182,10 @@ def run_live(cfg: RunConfig, live: LiveConfig, write=print, every_s: float = 3.0
     except KeyboardInterrupt:
         stop.set()
         write("interrupted")
+    for agent in agents:
+        if agent.rejected:
+            spec = agent.sim.spec
+            write(f"{spec.machine_id}: {agent.rejected} batches rejected, e.g. {agent.errors[0]}")
     return progress
 
 
@@ -190,6 +207,9 @@ def _realtime(agents, pool, live: LiveConfig, progress, since: float, batch, sto
         if i in busy and not busy[i].done():  # still retrying: try again next round
             heapq.heappush(due, (at + live.upload_every_s, i))
             continue
+        if i in busy and busy[i].exception() is not None:
+            agent.errors.append(repr(busy[i].exception())[:300])
+            agent.rejected += 1
         now = time.time()
         samples = agent.sim.samples(last[id(agent)], now)
         if samples:

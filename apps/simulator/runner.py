@@ -108,7 +108,6 @@ def enroll_all(specs: list[MachineSpec]) -> dict[str, object]:
 def run_direct(cfg: RunConfig, write=print, every_s: float = 3.0, specs=None) -> Progress:
     """Generate and ingest every machine's history with `ingest_report`, in time order."""
     from apps.ingest.services import RateLimited, ingest_report
-    from apps.ingest.tasks import after_ingest
 
     specs = specs or cfg.fleet()
     machines = enroll_all(specs)
@@ -127,7 +126,6 @@ def run_direct(cfg: RunConfig, write=print, every_s: float = 3.0, specs=None) ->
                 except RateLimited as exc:  # wait in simulated time, like an agent would
                     at += exc.retry_after
                     payload["sent_at"] = iso(at)
-            after_ingest(machine.pk, result)
             first = False
             progress.add(len(part), result.accepted)
         progress.add(0, machine_done=True)
