@@ -157,6 +157,7 @@ _BEAT_TABLE = [
     ("heartbeat", "apps.fleet.tasks.record_heartbeat_task", "CRON_HEARTBEAT", "* * * * *", 55),
     ("roll-up-recent", "apps.metrics.tasks.roll_up_recent_task", "CRON_ROLLUP", "* * * * *", 55),
     ("prune-old-data", "apps.metrics.tasks.prune_task", "CRON_PRUNE", "17 3 * * *", 3600),
+    ("partitions", "apps.metrics.tasks.ensure_partitions_task", "CRON_PARTS", "7 * * * *", 3000),
 ]
 # fmt: on
 CELERY_BEAT_SCHEDULE = {

@@ -5,6 +5,7 @@ from __future__ import annotations
 from datetime import datetime, timedelta
 
 from django.conf import settings
+from django.db import connection
 
 from apps.metrics.models import (
     GoplsRollup,
@@ -14,6 +15,7 @@ from apps.metrics.models import (
     SystemRollup,
     SystemSample,
 )
+from apps.metrics.partitions import PARTITIONED_TABLES, drop_partitions_before, is_partitioned
 
 BATCH = 20_000
 
@@ -28,16 +30,31 @@ def _delete_older(qs, time_field: str, cutoff: datetime) -> int:
         total += qs.filter(pk__in=ids).delete()[0]
 
 
+def _prune_default(cutoff: datetime) -> dict[str, int]:
+    counts = {}
+    with connection.cursor() as cursor:
+        for table in PARTITIONED_TABLES:
+            cursor.execute(f"DELETE FROM {table}_default WHERE collected_at < %s", [cutoff])
+            counts[f"{table}_default"] = cursor.rowcount
+    return counts
+
+
 def prune(now: datetime) -> dict[str, int]:
     """Apply every retention tier; returns rows deleted per table."""
     raw_cutoff = now - timedelta(days=settings.RETENTION_RAW_DAYS)
     five_cutoff = now - timedelta(days=settings.RETENTION_5M_DAYS)
     hour_cutoff = now - timedelta(days=settings.RETENTION_1H_DAYS)
-    deleted = {
-        "system_samples": _delete_older(SystemSample.objects.all(), "ts", raw_cutoff),
-        "gopls_samples": _delete_older(GoplsSample.objects.all(), "ts", raw_cutoff),
-        "profiles": _delete_older(HeapProfile.objects.all(), "received_at", five_cutoff),
-    }
+    if is_partitioned():
+        # Whole days go with their partition; only the default partition (samples far outside
+        # the prepared days) is deleted row by row.
+        dropped = drop_partitions_before(raw_cutoff)
+        deleted = {"raw_partitions": len(dropped), **_prune_default(raw_cutoff)}
+    else:
+        deleted = {
+            "system_samples": _delete_older(SystemSample.objects.all(), "ts", raw_cutoff),
+            "gopls_samples": _delete_older(GoplsSample.objects.all(), "ts", raw_cutoff),
+        }
+    deleted["profiles"] = _delete_older(HeapProfile.objects.all(), "received_at", five_cutoff)
     for name, model in (("system", SystemRollup), ("gopls", GoplsRollup)):
         deleted[f"{name}_rollups_5m"] = _delete_older(
             model.objects.filter(resolution=Resolution.FIVE_MINUTES), "bucket", five_cutoff

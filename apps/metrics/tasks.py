@@ -10,6 +10,7 @@ from django.core.cache import cache
 from django.utils import timezone
 
 from apps.fleet.recording import forget_lifetimes
+from apps.metrics.partitions import ensure_partitions
 from apps.metrics.retention import prune
 from apps.metrics.rollups import roll_up_hours, roll_up_raw
 
@@ -27,6 +28,13 @@ def roll_up_recent_task() -> None:
     now = timezone.now()
     roll_up_raw(now - RECENT, now)
     roll_up_hours(now - RECENT - timedelta(hours=1), now)
+
+
+@shared_task
+def ensure_partitions_task() -> None:
+    created = ensure_partitions(timezone.now().date())
+    if created:
+        log.info("created partitions %s", created)
 
 
 @shared_task
