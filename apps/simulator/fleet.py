@@ -103,6 +103,13 @@ def team_projects(team: str, seed: int) -> list[tuple[str, str]]:
     return [C.PROJECTS[i] for i in sorted(picks)]
 
 
+def _team(seed: int, index: int, teams: list[str]) -> str:
+    """Teams of different sizes: the first team is about 3x the size of the last of five."""
+    weights = np.array([1.0 / (1 + 0.5 * k) for k in range(len(teams))])
+    pick = rng_for(seed, "team", index).choice(len(teams), p=weights / weights.sum())
+    return teams[int(pick)]
+
+
 def _editor_for(rng, platform: str, needs_vscode: bool) -> str:
     if platform in ("wsl2", "wsl1"):
         return "vscode-server" if needs_vscode or rng.random() < 0.7 else "neovim"
@@ -155,7 +162,7 @@ def build_machine(
         machine_id=f"{prefix}-{seed}-{index:05d}",
         hostname=f"{user}-{rng.choice(C.HOST_WORDS)}-{int(rng.integers(1, 99)):02d}",
         owner=user,
-        team=teams[index % len(teams)],
+        team=_team(seed, index, teams),
         platform=platform,
         os=os_name,
         os_version=str(rng.choice(versions)),

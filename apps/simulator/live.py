@@ -174,14 +174,16 @@ def run_live(cfg: RunConfig, live: LiveConfig, write=print, every_s: float = 3.0
             agent.upload(samples[i : i + batch], progress, batch)
         progress.add(0, machine_done=True)
 
+    pool = ThreadPoolExecutor(max(1, live.workers))
     try:
-        with ThreadPoolExecutor(max(1, live.workers)) as pool:
-            list(pool.map(backfill, agents))
-            write(progress.line() + " — history sent; posting in real time")
-            _realtime(agents, pool, live, progress, end, cfg.batch, stop)
+        list(pool.map(backfill, agents))
+        write(progress.line() + " — history sent; posting in real time")
+        _realtime(agents, pool, live, progress, end, cfg.batch, stop)
     except KeyboardInterrupt:
-        stop.set()
         write("interrupted")
+    finally:
+        stop.set()  # uploads in flight give up their retries; unsent samples are dropped
+        pool.shutdown(wait=True, cancel_futures=True)
     for agent in agents:
         if agent.rejected:
             spec = agent.sim.spec
