@@ -45,15 +45,16 @@ def fake_procfs(root: Path, procs: dict[int, dict[str, Any]],
         ticks = spec.get("cpu_ticks", 0)
         start = spec.get("start_ticks", 1000)
         threads = spec.get("threads", 1)
+        rss_kb = spec.get("rss_kb", 1000)
+        pages = rss_kb * 1024 // os.sysconf("SC_PAGE_SIZE")
         (d / "stat").write_text(
             f"{pid} ({comm}) S {ppid} {pid} {pid} 0 -1 0 0 0 0 0 {ticks} 0 0 0 20 0 {threads} 0 "
-            f"{start} 1000 100 0\n")
+            f"{start} 1000 {pages} 0\n")
         (d / "comm").write_text(comm + "\n")
         argv = spec.get("argv", [comm])
         (d / "cmdline").write_bytes(b"\0".join(a.encode() for a in argv) + b"\0")
         env = spec.get("environ", {})
         (d / "environ").write_bytes(b"".join(f"{k}={v}\0".encode() for k, v in env.items()))
-        rss_kb = spec.get("rss_kb", 1000)
         (d / "status").write_text(spec.get("status") or (
             f"Name:\t{comm}\nPid:\t{pid}\nPPid:\t{ppid}\nUid:\t1000\t1000\t1000\t1000\n"
             f"VmRSS:\t{rss_kb} kB\nThreads:\t{threads}\n"))

@@ -52,7 +52,7 @@ def test_a_fake_tree_report_validates_too(tmp_path, capsys, validator, captures)
         17450: {"comm": "code", "ppid": 1, "argv": ["/usr/share/code/code"]},
         17452: {"comm": "gopls", "ppid": 17450, "argv": ["/home/dev/go/bin/gopls", "-debug",
                                                         "localhost:1"],
-                "status": (g / "proc" / "status").read_text(),
+                "status": (g / "proc" / "status").read_text(), "rss_kb": 375420,
                 "limits": (g / "proc" / "limits").read_text(), "cwd": str(tmp_path)},
     }, files={"meminfo": (g / "sys" / "meminfo").read_text(),
               "vmstat": (g / "sys" / "vmstat").read_text(),

@@ -117,7 +117,7 @@ def test_a_process_vanishing_mid_read_is_skipped_silently(tmp_path, make_ctx, mo
     ctx = make_ctx(proc)
     ctx.run = lambda argv, **kw: type("R", (), {"returncode": 1, "stdout": "", "stderr": ""})()
     assert len(collect_gopls(ctx)["gopls"]) == 1
-    (proc / "200" / "status").unlink()  # the process exits between listing and reading
+    (proc / "200" / "stat").unlink()  # the process exits between listing and reading
     out = collect_gopls(ctx)
     assert out["gopls"] == []
     assert "_errors" not in out

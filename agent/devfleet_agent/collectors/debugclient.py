@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-import http.client
+import socket
 import time
 from typing import Any
 
@@ -25,50 +25,79 @@ def fetch(
     first_line: bool = False,
     tail: int = 0,
 ) -> tuple[str, bool]:
-    """GET path; return (text, truncated). `tail` keeps only the last N bytes while streaming."""
+    """GET path; return (text, truncated). `tail` keeps only the last N bytes while streaming.
+
+    A plain HTTP/1.0 request on a raw socket: no chunked encoding to decode, large recv_into
+    reads, and an overall deadline, so a big heap profile costs little agent CPU.
+    """
     if not debugparse.is_local(host):
         raise DebugServerError(f"refusing non-local debug address {host!r}")
     if path.split("?")[0].rstrip("/") in FORBIDDEN_PATHS:
         raise DebugServerError(f"{path} has side effects and is never fetched")
     deadline = time.monotonic() + timeout
-    conn = http.client.HTTPConnection(host or "127.0.0.1", port, timeout=timeout)
+    buf = bytearray(1 << 18)
+    view = memoryview(buf)
+    head = bytearray()
+    body = bytearray()
+    total = 0
+    truncated = False
     try:
-        conn.request("GET", path, headers={"User-Agent": "devfleet-agent", "Connection": "close"})
-        resp = conn.getresponse()
-        if resp.status != 200:
-            raise DebugServerError(f"GET {path}: HTTP {resp.status}")
-        if first_line:
-            line = resp.readline(max_bytes).rstrip(b"\r\n")
-            return line.decode("utf-8", "replace"), True
-        chunks: list[bytes] = []
-        kept = 0
-        total = 0
-        truncated = False
-        while True:
-            if time.monotonic() > deadline:
-                raise DebugServerError(f"GET {path}: timed out after {timeout:g}s")
-            chunk = resp.read(65536)
-            if not chunk:
-                break
-            total += len(chunk)
-            chunks.append(chunk)
-            kept += len(chunk)
-            if tail:
-                while kept - len(chunks[0]) >= tail and len(chunks) > 1:
-                    kept -= len(chunks.pop(0))
-            if total >= max_bytes:
-                truncated = True
-                break
-        data = b"".join(chunks)
-        if tail and len(data) > tail:
-            data = data[-tail:]
-        elif len(data) > max_bytes:
-            data = data[:max_bytes]
-        return data.decode("utf-8", "replace"), truncated
-    except (OSError, http.client.HTTPException) as exc:
+        with socket.create_connection((host or "127.0.0.1", port), timeout=timeout) as sock:
+            if not first_line and hasattr(socket, "SO_RCVLOWAT"):
+                # wake up per 128 KiB rather than per small write of the server
+                sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVLOWAT, 1 << 17)
+            sock.sendall(f"GET {path} HTTP/1.0\r\nHost: {host}:{port}\r\n"
+                         "User-Agent: devfleet-agent\r\n\r\n".encode())
+            in_body = False
+            while True:
+                left = deadline - time.monotonic()
+                if left <= 0:
+                    raise DebugServerError(f"GET {path}: timed out after {timeout:g}s")
+                sock.settimeout(left)
+                n = sock.recv_into(view)
+                if not n:
+                    break
+                chunk = view[:n]
+                if not in_body:
+                    head += chunk
+                    end = head.find(b"\r\n\r\n")
+                    if end < 0:
+                        if len(head) > 65536:
+                            raise DebugServerError(f"GET {path}: no HTTP header")
+                        continue
+                    _check_status(bytes(head[: head.find(b"\r\n")]), path)
+                    in_body = True
+                    chunk = memoryview(bytes(head[end + 4 :]))
+                total += len(chunk)
+                body += chunk
+                if first_line and b"\n" in body:
+                    truncated = True
+                    break
+                if tail and len(body) > 2 * tail:
+                    del body[:-tail]
+                if total >= max_bytes:
+                    truncated = True
+                    break
+    except OSError as exc:
         raise DebugServerError(f"GET {path}: {type(exc).__name__}: {exc}") from exc
-    finally:
-        conn.close()
+    if not head or b"\r\n\r\n" not in head:
+        raise DebugServerError(f"GET {path}: empty or malformed response")
+    data = bytes(body)
+    if first_line:
+        data = data.split(b"\n", 1)[0].rstrip(b"\r")
+    elif tail:
+        data = data[-tail:]
+    else:
+        data = data[:max_bytes]
+    return data.decode("utf-8", "replace"), truncated
+
+
+def _check_status(line: bytes, path: str) -> None:
+    parts = line.split()
+    if len(parts) < 2 or not parts[0].startswith(b"HTTP/") or not parts[1].isdigit():
+        raise DebugServerError(f"GET {path}: not an HTTP response")
+    if parts[1] != b"200":
+        raise DebugServerError(f"GET {path}: HTTP {parts[1].decode()}")
 
 
 def scrape(host: str, port: int, timeout: float, heap_max_bytes: int,

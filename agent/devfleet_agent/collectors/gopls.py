@@ -13,6 +13,7 @@ from devfleet_agent.timefmt import iso
 RESCAN_EVERY = 4  # cycles between full name rescans (catches processes that exec'd into gopls)
 RPC_EVERY = 4  # cycles between /metrics/ (+ /rpc/) scrapes
 MAX_CHILDREN = 64
+STATIC_EVERY = 20  # cycles (5 min at 15 s) between repeats of a process's static facts
 
 
 @collector("gopls", budget_ms=1500.0)
@@ -23,25 +24,30 @@ def collect_gopls(ctx: CollectorContext) -> dict[str, Any]:
     if src is None:
         src = st["source"] = make_source(ctx.proc_root)
     st["cycle"] = cycle = st.get("cycle", 0) + 1
-    names: dict[int, str | None] = st.setdefault("names", {})
+    table: dict[int, tuple[str, int] | None] = st.setdefault("table", {})
     procs: dict[int, dict[str, Any]] = st.setdefault("procs", {})
     pids = src.pids()
     full = cycle % RESCAN_EVERY == 1
     live = set(pids)
     candidates = []
     for pid in pids:
-        if full or pid not in names:
-            old = names.get(pid)
-            names[pid] = src.name(pid)
-            if old is not None and old != names[pid]:
+        if full or pid not in table:
+            old = table.get(pid)
+            table[pid] = src.scan(pid)
+            if old is not None and table[pid] is not None and old[0] != table[pid][0]:
                 procs.pop(pid, None)  # exec'd into something else, or pid reuse
-        if classify.is_gopls_name(names[pid]):
+        row = table[pid]
+        if row is not None and classify.is_gopls_name(row[0]):
             candidates.append(pid)
-    for pid in list(names):
-        if pid not in live:
-            del names[pid]
-            procs.pop(pid, None)
+    for pid in [p for p in table if p not in live]:
+        del table[pid]
+        procs.pop(pid, None)
     src.forget(live)
+    kids: dict[int, list[int]] = {}
+    for pid, row in table.items():
+        if row is not None:
+            kids.setdefault(row[1], []).append(pid)
+    st["kids"] = kids
     out: list[dict[str, Any]] = []
     excluded = {"telemetry_sidecars": 0, "forwarders": 0}
     errors: list[str] = []
@@ -110,6 +116,20 @@ def _sample(ctx: CollectorContext, src: Any, pid: int, entry: dict[str, Any],
     sample: dict[str, Any] = {
         "pid": pid,
         "start_time": entry["start_time"],
+        "rss_bytes": dyn["rss"],
+        "cpu_percent": round(cpu_pct, 2) if cpu_pct is not None else None,
+        "threads": dyn["threads"],
+        "open_fds": dyn["open_fds"],
+        "fd_limit": entry.get("fd_limit"),
+        "children": _children(src, pid, entry, now, ctx.cache("gopls").get("kids", {})),
+    }
+    if entry.get("debug_addr"):
+        sample["debug"] = _debug(ctx, src, pid, entry, cycle, now)
+    cg = _cgroup(ctx, entry)
+    if cg:
+        sample["cgroup"] = cg
+    roots = entry.get("roots") or ([entry["cwd"]] if entry.get("cwd") else [])
+    static = {
         "exe": entry["exe"],
         "argv": [a[:1024] for a in entry["argv"][:64]],
         "flags": classify.flags_of(entry["argv"])[:64],
@@ -117,31 +137,28 @@ def _sample(ctx: CollectorContext, src: Any, pid: int, entry: dict[str, Any],
         "version_source": binary.get("version_source"),
         "go_version": binary.get("go_version"),
         "editor": entry["editor"],
-        "rss_bytes": dyn["rss"],
-        "cpu_percent": round(cpu_pct, 2) if cpu_pct is not None else None,
-        "threads": dyn["threads"],
-        "open_fds": dyn["open_fds"],
-        "fd_limit": entry.get("fd_limit"),
-        "children": _children(src, pid, entry, now),
         "cwd": entry.get("cwd"),
         "env": {k: v for k, v in entry["env"].items() if k in ENV_KEEP},
+        "workspace_roots": roots,
+        "projects": _projects(ctx, roots),
     }
-    if entry.get("debug_addr"):
-        sample["debug"] = _debug(ctx, src, pid, entry, cycle, now)
-    roots = entry.get("roots") or ([entry["cwd"]] if entry.get("cwd") else [])
-    sample["workspace_roots"] = roots
-    sample["projects"] = _projects(ctx, roots)
-    cg = _cgroup(ctx, entry)
-    if cg:
-        sample["cgroup"] = cg
+    # Static facts go out on first sight, on change and every STATIC_EVERY cycles (the server
+    # keeps them per process lifetime), so per-sample data stays small.
+    digest = hash(repr(static))
+    if ctx.shared.get("full_static") or digest != entry.get("static_digest") or \
+            cycle - entry.get("static_cycle", -STATIC_EVERY) >= STATIC_EVERY:
+        entry["static_digest"], entry["static_cycle"] = digest, cycle
+        sample.update(static)
     return sample
 
 
-def _children(src: Any, pid: int, entry: dict[str, Any], now: float) -> dict[str, Any]:
+def _children(src: Any, pid: int, entry: dict[str, Any], now: float,
+              kids: dict[int, list[int]]) -> dict[str, Any]:
+    """Descendants from the cycle's ppid table (no per-thread /proc reads), with their CPU."""
     prev: dict[tuple[int, float], float] = entry.get("child_cpu", {})
     seen: dict[tuple[int, float], float] = {}
     groups: dict[str, dict[str, Any]] = {}
-    frontier, count = src.children(pid), 0
+    frontier, count = list(kids.get(pid, [])), 0
     dt = now - entry.get("child_t", now)
     while frontier and count < MAX_CHILDREN:
         child = frontier.pop()
@@ -156,7 +173,7 @@ def _children(src: Any, pid: int, entry: dict[str, Any], now: float) -> dict[str
         g["count"] += 1
         if key in prev and dt > 0:
             g["cpu_percent"] += max(0.0, (cpu_s - prev[key]) / dt * 100)
-        frontier.extend(src.children(child))
+        frontier.extend(kids.get(child, []))
     entry["child_cpu"], entry["child_t"] = seen, now
     top = sorted(groups.values(), key=lambda g: (-g["cpu_percent"], g["name"]))[:10]
     for g in top:
@@ -249,21 +266,33 @@ def _cgroup(ctx: CollectorContext, entry: dict[str, Any]) -> dict[str, Any] | No
     path = entry.get("cgroup_path")
     if not path:
         return None
-    base = ctx.sys_root / "fs" / "cgroup"
+    st = ctx.cache("gopls.cgroups")
+    cycle = ctx.cache("gopls").get("cycle")
+    hit = st.get(path)
+    if hit and hit[0] == cycle:
+        return hit[1]
+    base = f"{ctx.sys_root}/fs/cgroup"
     rel = path.strip("/")
-    current_file = base / rel / "memory.current"
     try:
-        current = procfs.parse_cgroup_value(ctx.read_text(current_file, 64))
+        with open(f"{base}/{rel}/memory.current" if rel else f"{base}/memory.current") as fh:
+            current = procfs.parse_cgroup_value(fh.read(64))
     except (OSError, ValueError):
+        st[path] = (cycle, None)
         return None
-    limit = None
-    parts = rel.split("/") if rel else []
-    for i in range(len(parts), 0, -1):
-        try:
-            value = procfs.parse_cgroup_value(
-                ctx.read_text(base.joinpath(*parts[:i]) / "memory.max", 64))
-        except (OSError, ValueError):
-            continue
-        if value is not None and (limit is None or value < limit):
-            limit = value
-    return {"path": path, "memory_max_bytes": limit, "memory_current_bytes": current}
+    limits = ctx.cache("gopls.cgroup_max")
+    now = ctx.monotonic()
+    if path not in limits or now >= limits[path][0]:
+        limit = None
+        parts = rel.split("/") if rel else []
+        for i in range(len(parts), 0, -1):
+            try:
+                with open(f"{base}/{'/'.join(parts[:i])}/memory.max") as fh:
+                    value = procfs.parse_cgroup_value(fh.read(64))
+            except (OSError, ValueError):
+                continue
+            if value is not None and (limit is None or value < limit):
+                limit = value
+        limits[path] = (now + 60.0, limit)
+    out = {"path": path, "memory_max_bytes": limits[path][1], "memory_current_bytes": current}
+    st[path] = (cycle, out)
+    return out

@@ -103,24 +103,24 @@ def binary_info(ctx: CollectorContext, exe: str, path_env: str | None = None) ->
         cache.update(_load_disk_cache(ctx))
     if key in cache:
         return cache[key]
-    info: dict[str, Any] = {}
+    misses = ctx.cache("gotool.misses")
+    if ctx.monotonic() < misses.get(key, 0):
+        return {"error": "version unknown (lookup failed recently)"}
     go = find_go(ctx, path_env)
-    try:
-        if go:
-            res = ctx.run([go, "version", "-m", exe], timeout=10.0)
-            if res.returncode == 0:
-                info = parse_go_version_m(res.stdout)
-        if not info.get("version"):
-            res = ctx.run([exe, "version"], timeout=10.0)
-            info.setdefault("go_version", None)
-            info["version"] = parse_gopls_version(res.stdout)
-    except (OSError, ValueError) as exc:
-        info = {"error": f"version lookup failed: {exc}"}
-    except Exception as exc:  # subprocess.TimeoutExpired and friends
-        info = {"error": f"version lookup failed: {type(exc).__name__}"}
+    if go is None:
+        misses[key] = ctx.monotonic() + 3600
+        return {"error": "no `go` command to run `go version -m` with"}
+    try:  # never execute the gopls binary itself: `go version -m` only reads it
+        res = ctx.run([go, "version", "-m", exe], timeout=10.0)
+        info = parse_go_version_m(res.stdout) if res.returncode == 0 else {
+            "error": f"go version -m failed: {res.stderr.strip()[:300]}"}
+    except Exception as exc:  # OSError, subprocess.TimeoutExpired
+        info = {"error": f"go version -m failed: {type(exc).__name__}: {exc}"[:500]}
     info = {k: v for k, v in info.items() if k in
             ("go_version", "version", "version_source", "tools_version", "error")}
-    if "error" not in info:
+    if "error" in info:
+        misses[key] = ctx.monotonic() + 3600
+    else:
         cache[key] = info
         _save_disk_cache(ctx, cache)
     return info

@@ -1,8 +1,9 @@
-"""Process table access: psutil on every OS, or pure /proc parsing over a fake root in tests."""
+"""Process table access: /proc parsers on Linux (also fake roots in tests), psutil elsewhere."""
 
 from __future__ import annotations
 
 import os
+import sys
 from pathlib import Path
 from typing import Any
 
@@ -23,21 +24,17 @@ class PsutilSource:
 
     def __init__(self, proc_root: Path = Path("/proc")) -> None:
         self.proc_root = proc_root
-        self.linux = psutil.LINUX and proc_root.is_dir()
         self._procs: dict[int, psutil.Process] = {}
 
     def pids(self) -> list[int]:
         return psutil.pids()
 
-    def name(self, pid: int) -> str | None:
-        if self.linux:
-            try:
-                with open(f"{self.proc_root}/{pid}/comm", "rb") as fh:
-                    return fh.read(64).decode("utf-8", "replace").strip()
-            except OSError:
-                return None
+    def scan(self, pid: int) -> tuple[str, int] | None:
+        """(name, ppid) of a process, or None if it is gone or unreadable."""
         try:
-            return psutil.Process(pid).name()
+            p = psutil.Process(pid)
+            with p.oneshot():
+                return p.name(), p.ppid()
         except (psutil.Error, OSError):
             return None
 
@@ -110,22 +107,6 @@ class PsutilSource:
             return None
         return None
 
-    def children(self, pid: int) -> list[int]:
-        """Direct children; Linux reads task/*/children instead of scanning every process."""
-        if self.linux:
-            kids: list[int] = []
-            try:
-                for tid in os.listdir(f"{self.proc_root}/{pid}/task"):
-                    with open(f"{self.proc_root}/{pid}/task/{tid}/children") as fh:
-                        kids.extend(int(x) for x in fh.read().split())
-                return kids
-            except (OSError, ValueError):
-                pass
-        try:
-            return [c.pid for c in self._proc(pid).children()]
-        except (psutil.Error, OSError):
-            return []
-
     def cpu_and_name(self, pid: int) -> tuple[str, float, float] | None:
         try:
             p = self._proc(pid)
@@ -168,59 +149,87 @@ class PsutilSource:
 
 
 class ProcfsSource(PsutilSource):
-    """A Linux /proc tree on disk (fake or relocated): pure parsers, no psutil."""
+    """Linux /proc (live or a fake tree): one read of /proc/PID/stat per process and cycle."""
 
     def __init__(self, proc_root: Path) -> None:
         super().__init__(proc_root)
-        self.linux = True
-        self.ticks = 100
+        self.root = str(proc_root)
+        self.live = self.root == "/proc"
+        self.ticks = os.sysconf("SC_CLK_TCK") if hasattr(os, "sysconf") else 100
+        self.page = os.sysconf("SC_PAGE_SIZE") if hasattr(os, "sysconf") else 4096
         btime = 0
         try:
-            for line in (proc_root / "stat").read_text().splitlines():
-                if line.startswith("btime "):
-                    btime = int(line.split()[1])
+            with open(f"{self.root}/stat") as fh:
+                for line in fh:
+                    if line.startswith("btime "):
+                        btime = int(line.split()[1])
         except OSError:
             pass
         self.btime = btime
 
-    def _read(self, pid: int, name: str, binary: bool = False) -> Any:
+    def _read(self, pid: int, name: str, binary: bool = False, limit: int = 1 << 18) -> Any:
         try:
-            path = self.proc_root / str(pid) / name
-            return path.read_bytes() if binary else path.read_text(errors="replace")
+            with open(f"{self.root}/{pid}/{name}", "rb", buffering=0) as fh:
+                data = fh.read(limit)
         except FileNotFoundError as exc:
             raise Gone(f"pid {pid}: {name} missing") from exc
         except OSError as exc:
             raise Gone(f"pid {pid}: {name}: {exc.strerror}") from exc
+        return data if binary else data.decode("utf-8", "replace")
+
+    def _stat(self, pid: int) -> dict[str, Any]:
+        try:
+            return procfs.parse_stat(self._read(pid, "stat", limit=4096))
+        except (ValueError, IndexError) as exc:
+            raise Gone(f"pid {pid}: unparseable stat") from exc
 
     def pids(self) -> list[int]:
-        return sorted(int(d) for d in os.listdir(self.proc_root) if d.isdigit())
+        return [int(d) for d in os.listdir(self.root) if d.isdigit()]
+
+    def scan(self, pid: int) -> tuple[str, int] | None:
+        try:
+            stat = self._stat(pid)
+        except Gone:
+            return None
+        return stat["comm"], stat["ppid"]
+
+    def _link(self, pid: int, name: str) -> str | None:
+        try:
+            return os.readlink(f"{self.root}/{pid}/{name}")
+        except OSError:
+            return None
 
     def static(self, pid: int) -> dict[str, Any]:
-        stat = procfs.parse_stat(self._read(pid, "stat"))
+        stat = self._stat(pid)
         argv = procfs.parse_cmdline(self._read(pid, "cmdline", binary=True))
         try:
             env = procfs.parse_environ(self._read(pid, "environ", binary=True),
                                        ENV_KEEP | ENV_INTERNAL)
         except Gone:
             env = {}
-        exe_link = self.proc_root / str(pid) / "exe"
-        exe = os.readlink(exe_link) if exe_link.is_symlink() else (argv[0] if argv else None)
+        exe = self._link(pid, "exe") or (argv[0] if argv else None)
+        if exe and exe.endswith(" (deleted)"):
+            exe = exe[: -len(" (deleted)")]
         return {"create_time": self.btime + stat["starttime_ticks"] / self.ticks,
                 "ppid": stat["ppid"], "argv": argv, "exe": exe, "environ": env}
 
     def dynamic(self, pid: int) -> dict[str, Any]:
-        status = procfs.parse_status(self._read(pid, "status"))
-        stat = procfs.parse_stat(self._read(pid, "stat"))
-        fd_dir = self.proc_root / str(pid) / "fd"
-        fds = len(os.listdir(fd_dir)) if fd_dir.is_dir() else None
-        return {"rss": status["vm_rss_bytes"], "threads": status["threads"], "open_fds": fds,
+        stat = self._stat(pid)
+        try:
+            fds: int | None = len(os.listdir(f"{self.root}/{pid}/fd"))
+        except FileNotFoundError as exc:
+            raise Gone(f"pid {pid} exited") from exc
+        except OSError:
+            fds = None
+        return {"rss": stat["rss_pages"] * self.page, "threads": stat["threads"],
+                "open_fds": fds,
                 "cpu_s": (stat["utime_ticks"] + stat["stime_ticks"]) / self.ticks}
 
     def cwd(self, pid: int) -> str | None:
-        link = self.proc_root / str(pid) / "cwd"
-        if link.is_symlink():
-            return os.readlink(link)
-        try:
+        link = self._link(pid, "cwd")
+        if link is not None:
+            return link
+        try:  # fake trees may store the cwd as a plain file
             return self._read(pid, "cwd").strip() or None
         except Gone:
             return None
@@ -232,23 +241,10 @@ class ProcfsSource(PsutilSource):
             return None
         return limits.get("Max open files", (None, None))[0]
 
-    def children(self, pid: int) -> list[int]:
-        kids = super().children(pid)
-        if kids:
-            return kids
-        out = []
-        for other in self.pids():
-            try:
-                if procfs.parse_stat(self._read(other, "stat"))["ppid"] == pid:
-                    out.append(other)
-            except (Gone, ValueError):
-                continue
-        return out
-
     def cpu_and_name(self, pid: int) -> tuple[str, float, float] | None:
         try:
-            stat = procfs.parse_stat(self._read(pid, "stat"))
-        except (Gone, ValueError):
+            stat = self._stat(pid)
+        except Gone:
             return None
         return (stat["comm"], (stat["utime_ticks"] + stat["stime_ticks"]) / self.ticks,
                 self.btime + stat["starttime_ticks"] / self.ticks)
@@ -256,26 +252,25 @@ class ProcfsSource(PsutilSource):
     def ancestry(self, pid: int, depth: int = 8) -> list[tuple[str, str, str]]:
         chain: list[tuple[str, str, str]] = []
         try:
-            ppid = procfs.parse_stat(self._read(pid, "stat"))["ppid"]
+            ppid = self._stat(pid)["ppid"]
             while ppid and len(chain) < depth:
-                stat = procfs.parse_stat(self._read(ppid, "stat"))
+                stat = self._stat(ppid)
                 argv = procfs.parse_cmdline(self._read(ppid, "cmdline", binary=True))
-                exe_link = self.proc_root / str(ppid) / "exe"
-                exe = os.readlink(exe_link) if exe_link.is_symlink() else (argv[0] if argv else "")
+                exe = self._link(ppid, "exe") or (argv[0] if argv else "")
                 chain.append((stat["comm"], exe, " ".join(argv)[:512]))
                 if ppid <= 1:
                     break
                 ppid = stat["ppid"]
-        except (Gone, ValueError):
+        except Gone:
             pass
         return chain
 
     def listen_ports(self, pid: int) -> list[tuple[str, int]]:
-        return []
+        return super().listen_ports(pid) if self.live else []
 
 
-def make_source(proc_root: Path) -> PsutilSource:
-    """psutil for the live /proc (and on macOS/Windows); ProcfsSource for any other root."""
-    if str(proc_root) in ("/proc", "") or not proc_root.exists():
-        return PsutilSource(proc_root)
-    return ProcfsSource(proc_root)
+def make_source(proc_root: Path, platform: str = sys.platform) -> PsutilSource:
+    """/proc parsers on Linux (or any fake proc root); psutil on macOS and Windows."""
+    if proc_root.is_dir() and (platform.startswith("linux") or str(proc_root) != "/proc"):
+        return ProcfsSource(proc_root)
+    return PsutilSource(proc_root)
