@@ -198,7 +198,13 @@ FIRST_NAMES = [
     "tomas",
     "uma",
 ]
-HOST_WORDS = ["laptop", "desk", "ws", "mbp", "dev", "box", "thinkpad", "xps"]
+HOST_WORDS = {
+    "linux": ["thinkpad", "xps", "ws", "desk", "framework"],
+    "darwin": ["mbp", "mba", "macstudio"],
+    "windows": ["surface", "laptop", "desk"],
+    "wsl2": ["surface", "laptop", "desk", "zbook"],
+    "wsl1": ["laptop", "desk"],
+}
 RAM_CHOICES = [8 * GiB, 16 * GiB, 16 * GiB, 32 * GiB, 32 * GiB, 32 * GiB, 64 * GiB, 64 * GiB]
 CPU_CHOICES = [4, 8, 8, 10, 12, 16, 16, 20]
 AGENT_VERSION = "0.1.0"

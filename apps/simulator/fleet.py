@@ -160,7 +160,7 @@ def build_machine(
         index=index,
         seed=seed,
         machine_id=f"{prefix}-{seed}-{index:05d}",
-        hostname=f"{user}-{rng.choice(C.HOST_WORDS)}-{int(rng.integers(1, 99)):02d}",
+        hostname=f"{user}-{rng.choice(C.HOST_WORDS[platform])}-{int(rng.integers(1, 99)):02d}",
         owner=user,
         team=_team(seed, index, teams),
         platform=platform,

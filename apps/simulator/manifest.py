@@ -59,6 +59,20 @@ def machine_entry(spec: MachineSpec, t0: float, t1: float) -> dict:
 
 
 def build(specs: list[MachineSpec], seed: int, t0: float, t1: float, interval: int) -> dict:
+    """The manifest (`--manifest PATH`), JSON:
+
+    {"manifest_version": 1, "seed", "window": {"start", "end"}, "interval_s",
+     "machines": [{"machine_id", "index", "hostname", "team", "owner", "platform"
+                   (linux|darwin|windows|wsl2|wsl1), "os", "editor", "gopls_version",
+                   "go_version", "mem_total_bytes", "cpu_count", "projects", "gopls_servers",
+                   "healthy", "problems": [{"scenario", "params", "caused_by", "onset",
+                                            "in_window", "may_also_show"}]}],
+     "scenarios": {scenario id: [machine_id, ...]}, "healthy": [machine_id, ...]}
+
+    A detector passes when every problem with in_window=true gives its finding on its machine,
+    findings listed in may_also_show are tolerated there, and healthy machines get none.
+    `caused_by` links consequences (crash_loop caused by gomemlimit_bad_suffix, ...).
+    """
     machines = [machine_entry(spec, t0, t1) for spec in specs]
     by_scenario: dict[str, list[str]] = collections.defaultdict(list)
     for entry in machines:
