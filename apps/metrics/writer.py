@@ -53,6 +53,8 @@ def insert_gopls_samples(rows: list[dict]) -> None:
 def _insert(model, fields: list[str], rows: list[dict], suffix: str) -> list[tuple]:
     # Hand-built SQL: the ORM's per-row model instances and query compilation cost more than
     # the database work itself on this hot path (measured with bench/ingest.py).
+    if connection.vendor == "postgresql":
+        return _insert_unnest(model, fields, rows, suffix)
     table = connection.ops.quote_name(model._meta.db_table)
     columns = ", ".join(connection.ops.quote_name(c) for c in fields)
     placeholders = "(" + ", ".join(["%s"] * len(fields)) + ")"
@@ -64,4 +66,38 @@ def _insert(model, fields: list[str], rows: list[dict], suffix: str) -> list[tup
     )
     with connection.cursor() as cursor:
         cursor.execute(sql, params)
+        return cursor.fetchall() if "RETURNING" in suffix else []
+
+
+_PG_ARRAY_TYPES = {
+    "BigIntegerField": ("bigint", int),
+    "ForeignKey": ("bigint", int),
+    "IntegerField": ("integer", int),
+    "SmallIntegerField": ("smallint", int),
+    "FloatField": ("double precision", float),
+    "DateTimeField": ("timestamptz", None),
+    "CharField": ("text", str),
+    "JSONField": ("jsonb", None),
+}
+
+
+def _insert_unnest(model, fields: list[str], rows: list[dict], suffix: str) -> list[tuple]:
+    """One column array per parameter: the statement text is the same for any number of rows,
+    so psycopg prepares it once per connection instead of parsing ~150 placeholders per upload."""
+    by_column = {f.column: f for f in model._meta.concrete_fields}
+    casts, arrays = [], []
+    for column in fields:
+        pg_type, coerce = _PG_ARRAY_TYPES[by_column[column].get_internal_type()]
+        values = [row.get(column) for row in rows]
+        if pg_type == "jsonb":
+            values = [None if v is None else orjson.dumps(v).decode() for v in values]
+        elif coerce is not None:
+            values = [None if v is None else coerce(v) for v in values]
+        casts.append(f"%b::{pg_type}[]")  # binary: no per-element text escaping
+        arrays.append(values)
+    table = connection.ops.quote_name(model._meta.db_table)
+    columns = ", ".join(connection.ops.quote_name(c) for c in fields)
+    sql = f"INSERT INTO {table} ({columns}) SELECT * FROM unnest({', '.join(casts)}){suffix}"
+    with connection.cursor() as cursor:
+        cursor.execute(sql, arrays)
         return cursor.fetchall() if "RETURNING" in suffix else []

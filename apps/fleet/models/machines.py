@@ -80,7 +80,9 @@ class Machine(models.Model):
     )
     agent_version = models.CharField(max_length=64, blank=True)
     first_seen = models.DateTimeField(default=timezone.now)
-    last_seen = models.DateTimeField(null=True, blank=True, db_index=True)
+    # Not indexed on purpose: every upload updates it, and an unindexed column lets
+    # PostgreSQL update the row in place (HOT) instead of touching every index.
+    last_seen = models.DateTimeField(null=True, blank=True)
     last_sample_at = models.DateTimeField(null=True, blank=True)
     clock_skew_s = models.FloatField(
         null=True,
@@ -105,7 +107,6 @@ class Machine(models.Model):
 
     class Meta:
         ordering = ["hostname", "machine_id"]
-        indexes = [models.Index(fields=["team", "last_seen"], name="machine_team_seen")]
 
     def __str__(self) -> str:
         return self.hostname or self.machine_id
@@ -157,7 +158,7 @@ class GoplsProcess(models.Model):
     workspace_roots = models.JSONField(default=list, blank=True)
     project = models.ForeignKey(Project, null=True, blank=True, on_delete=models.SET_NULL)
     first_seen = models.DateTimeField()
-    last_seen = models.DateTimeField(db_index=True)
+    last_seen = models.DateTimeField()  # unindexed: updated by every upload (see Machine)
 
     class Meta:
         ordering = ["-start_time"]
@@ -166,7 +167,7 @@ class GoplsProcess(models.Model):
                 fields=["machine", "pid", "start_time"], name="uniq_gopls_lifetime"
             )
         ]
-        indexes = [models.Index(fields=["machine", "last_seen"], name="gopls_machine_seen")]
+        indexes = [models.Index(fields=["machine", "start_time"], name="gopls_machine_start")]
 
     def __str__(self) -> str:
         return f"gopls {self.version or '?'} pid {self.pid} on {self.machine}"
