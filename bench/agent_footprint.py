@@ -44,7 +44,7 @@ GOAL_RSS_MB = 30.0
 
 def percentile(values: list[float], q: float) -> float:
     ordered = sorted(values)
-    return ordered[min(len(ordered) - 1, int(round(q * (len(ordered) - 1))))]
+    return ordered[min(len(ordered) - 1, round(q * (len(ordered) - 1)))]
 
 
 def measure_cycles(cycles: int, state: Path, pause: float = 0.05) -> dict[str, float]:
@@ -168,7 +168,7 @@ def main() -> int:
         if started is None:
             print("one real gopls:             skipped (cannot install/run the real gopls)")
         else:
-            drive, port = started
+            drive, _port = started
             try:
                 report("one real gopls (-debug)", measure_cycles(args.cycles, tmp / "s1"))
             finally:

@@ -93,7 +93,7 @@ def test_a_hanging_debug_server_times_out_quickly():
     srv = FakeDebugServer({}, mode="hang")
     try:
         t0 = time.monotonic()
-        with pytest.raises(debugclient.DebugServerError, match="timed out|timeout"):
+        with pytest.raises(debugclient.DebugServerError, match=r"timed out|timeout"):
             debugclient.fetch("127.0.0.1", srv.port, "/debug/pprof/heap?debug=1", 0.5, 1 << 20)
         assert time.monotonic() - t0 < 2
     finally:
