@@ -23,6 +23,7 @@ class RunConfig:
     batch: int = 4  # samples per upload: 4 × 15 s = one upload a minute, like real agents
     start_index: int = 0
     prefix: str = "sim"
+    force: list[str] | None = None  # every machine gets exactly these scenarios
 
     def __post_init__(self):
         self.end = self.end or time.time()
@@ -33,7 +34,7 @@ class RunConfig:
 
     def fleet(self) -> list[MachineSpec]:
         indexes = range(self.start_index, self.start_index + self.machines)
-        return [build_machine(self.seed, i, self.teams, self.prefix) for i in indexes]
+        return [build_machine(self.seed, i, self.teams, self.prefix, self.force) for i in indexes]
 
     def samples_per_machine(self) -> int:
         return len(grid(self.start, self.end, self.interval))

@@ -74,3 +74,19 @@ def test_live_mode_enrolls_and_posts_over_http_then_keeps_posting(live_server, c
         count = SystemSample.objects.filter(machine=machine).count()
         assert count >= 36 + 1  # the backfilled history plus real-time uploads
     assert "posting in real time" in capsys.readouterr().out
+
+
+@pytest.mark.django_db
+def test_scenario_option_gives_every_machine_that_problem(tmp_path):
+    manifest = tmp_path / "truth.json"
+    call_command(
+        "simulate_fleet",
+        machines=2,
+        hours=0.1,
+        seed=5,
+        end=END,
+        scenario=["cpu_pegged"],
+        manifest=str(manifest),
+    )
+    truth = json.loads(manifest.read_text())
+    assert truth["scenarios"] == {"cpu_pegged": ["sim-5-00000", "sim-5-00001"]}

@@ -9,6 +9,7 @@ from django.core.management.base import BaseCommand, CommandError
 
 from apps.simulator import manifest as manifest_mod
 from apps.simulator.runner import RunConfig, run_direct
+from apps.simulator.scenarios import SCENARIOS
 
 
 def _parse_end(value: str | None) -> float:
@@ -54,6 +55,13 @@ class Command(BaseCommand):
             help="Index of the first machine (to add machines to a fleet).",
         )
         parser.add_argument("--prefix", default="sim", help="Machine id prefix.")
+        parser.add_argument(
+            "--scenario",
+            action="append",
+            default=None,
+            choices=sorted(SCENARIOS),
+            help="Give every machine exactly this problem (repeatable); default: a realistic mix.",
+        )
         parser.add_argument("--manifest", default=None, help="Write the ground truth JSON here.")
         parser.add_argument(
             "--live",
@@ -90,6 +98,7 @@ class Command(BaseCommand):
             start_index=opts["start_index"],
             prefix=opts["prefix"],
         )
+        cfg.force = opts["scenario"]
         if opts["team"]:
             cfg.teams = [t.strip() for t in opts["team"] if t.strip()]
         specs = cfg.fleet()
