@@ -184,7 +184,11 @@ class MachineSim:
                 "swap_used_bytes": h["swap_used"][i],
                 "cpu_count": spec.cpu_count,
                 "cpu_percent": h["cpu"][i],
-                "load": [h["load1"][i], h["load1"][i] * 0.8, 0.5],
+                "load": [
+                    h["load1"][i],
+                    round(h["load1"][i] * 0.8 + 0.02, 2),
+                    round(h["load1"][i] * 0.6 + 0.05, 2),
+                ],
                 "uptime_s": round(h["uptime"][i], 1),
                 "oom_kill_count": h["oom_kill_count"][i] if spec.os == "linux" else None,
                 "disks": [dict(d, free_bytes=h["disk_free"][i]) for d in disks],
