@@ -16,10 +16,15 @@ VAR_DIR = Path(env_str("DEVFLEET_VAR_DIR", str(BASE_DIR / "var")))
 VAR_DIR.mkdir(parents=True, exist_ok=True)
 
 DEBUG = env_bool("DEBUG", False)
+DEVFLEET_SECURE = env_bool("DEVFLEET_SECURE", False)
 SECRET_KEY = env_str("SECRET_KEY")
 if not SECRET_KEY:
-    if not (DEBUG or env_bool("DEVFLEET_INSECURE_DEV_KEY", True)):
-        raise ImproperlyConfigured("SECRET_KEY must be set in production")
+    # Production (DEVFLEET_SECURE) never falls back to the published development key.
+    if DEVFLEET_SECURE or not (DEBUG or env_bool("DEVFLEET_INSECURE_DEV_KEY", True)):
+        raise ImproperlyConfigured(
+            "SECRET_KEY (or SECRET_KEY_FILE) must be set in production: DEVFLEET_SECURE=true "
+            "or DEVFLEET_INSECURE_DEV_KEY=false refuse the development key"
+        )
     # A fixed development key keeps sessions valid across restarts of the quick start;
     # deploy/.env.example tells production to set SECRET_KEY.
     SECRET_KEY = "devfleet-insecure-development-key-change-me-in-production-0123456789"
@@ -39,6 +44,8 @@ INSTALLED_APPS = [
     "apps.ingest",
     "apps.api",
     "apps.simulator",
+    "apps.dashboard",
+    "apps.audit",
 ]
 
 MIDDLEWARE = [
@@ -50,6 +57,8 @@ MIDDLEWARE = [
     "django.contrib.auth.middleware.AuthenticationMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
+    "apps.common.middleware.ContentSecurityPolicyMiddleware",
+    "apps.audit.middleware.AuditContextMiddleware",
 ]
 
 ROOT_URLCONF = "config.urls"
@@ -195,7 +204,9 @@ AUTH_PASSWORD_VALIDATORS = [
     {"NAME": "django.contrib.auth.password_validation.MinimumLengthValidator"},
     {"NAME": "django.contrib.auth.password_validation.CommonPasswordValidator"},
 ]
-LOGIN_URL = "/admin/login/"
+LOGIN_URL = "/login/"
+LOGIN_REDIRECT_URL = "/"
+LOGOUT_REDIRECT_URL = "/login/"
 LANGUAGE_CODE = "en-us"
 TIME_ZONE = "UTC"
 USE_I18N = True
@@ -208,9 +219,14 @@ STORAGES = {
     "staticfiles": {"BACKEND": "whitenoise.storage.CompressedStaticFilesStorage"},
 }
 WHITENOISE_USE_FINDERS = True
+# plotly.js is served from the pinned plotly package (apps/dashboard/finders.py), never a CDN.
+STATICFILES_FINDERS = [
+    "django.contrib.staticfiles.finders.FileSystemFinder",
+    "django.contrib.staticfiles.finders.AppDirectoriesFinder",
+    "apps.dashboard.finders.PlotlyFinder",
+]
 
 # --- Security (production hardening is driven by DEVFLEET_SECURE) ---------------------------
-DEVFLEET_SECURE = env_bool("DEVFLEET_SECURE", False)
 SESSION_COOKIE_HTTPONLY = True
 SESSION_COOKIE_SECURE = DEVFLEET_SECURE
 CSRF_COOKIE_SECURE = DEVFLEET_SECURE
@@ -222,6 +238,31 @@ SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https") if DEVFLEET_SECURE
 SECURE_CONTENT_TYPE_NOSNIFF = True
 SECURE_REFERRER_POLICY = "same-origin"
 X_FRAME_OPTIONS = "DENY"
+# Plotly draws with inline styles (hence 'unsafe-inline' for styles only) and needs neither
+# eval nor inline scripts; data: and blob: images are its PNG exports.
+CSP_POLICY = env_str(
+    "CSP_POLICY",
+    "default-src 'self'; script-src 'self'; style-src 'self' 'unsafe-inline'; "
+    "img-src 'self' data: blob:; font-src 'self' data:; connect-src 'self'; "
+    "object-src 'none'; base-uri 'self'; form-action 'self'; frame-ancestors 'none'",
+)
+CSP_REPORT_ONLY = env_bool("CSP_REPORT_ONLY", False)
+# Proxies in front of gunicorn (nginx: 1) whose X-Forwarded-For is trusted for client IPs.
+DEVFLEET_TRUSTED_PROXIES = env_int("DEVFLEET_TRUSTED_PROXIES", 0, minimum=0)
+# Logins: at most LOGIN_RATE_LIMIT failed attempts per client IP and username per window.
+LOGIN_RATE_LIMIT = env_int("LOGIN_RATE_LIMIT", 10, minimum=1)
+LOGIN_RATE_WINDOW_S = env_int("LOGIN_RATE_WINDOW_S", 300, minimum=1)
+# Configuration models whose every change lands in the audit log (apps.audit): "app.Model"
+# labels, or "app" for every model of an app. Labels of apps not installed are ignored.
+AUDITED_MODELS = [
+    "fleet.Team",
+    "fleet.Membership",
+    "fleet.EnrollmentToken",
+    "fleet.MachineCredential",
+    "fleet.ApiToken",
+    "auth.User",
+    "auth.Group",
+]
 
 LOG_LEVEL = env_str("LOG_LEVEL", "INFO")
 LOGGING = {

@@ -1,12 +1,26 @@
 """Root URL configuration."""
 
 from django.contrib import admin
+from django.contrib.auth import views as auth_views
 from django.urls import include, path
-from django.views.generic import RedirectView
+
+from apps.common.ratelimit import login_rate_limited
 
 urlpatterns = [
+    # Before admin.site.urls so that it wins; reverse("admin:login") still names this URL.
+    path("admin/login/", login_rate_limited(admin.site.login)),
     path("admin/", admin.site.urls),
     path("api/v1/", include("apps.ingest.urls")),
     path("api/v1/", include("apps.api.urls")),
-    path("", RedirectView.as_view(url="/admin/", permanent=False)),
+    path(
+        "login/",
+        login_rate_limited(
+            auth_views.LoginView.as_view(
+                template_name="dashboard/login.html", redirect_authenticated_user=True
+            )
+        ),
+        name="login",
+    ),
+    path("logout/", auth_views.LogoutView.as_view(), name="logout"),
+    path("", include("apps.dashboard.urls")),
 ]

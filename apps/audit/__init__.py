@@ -1,0 +1,1 @@
+"""Audit log of configuration changes: who changed what, when and from where."""

@@ -1,0 +1,1 @@
+"""Helpers shared by several apps (no models): security headers, client IPs, rate limits."""
