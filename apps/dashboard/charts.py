@@ -1,0 +1,366 @@
+"""Pure Plotly figure builders: plain data in, a figure dict (data + layout) out. No ORM, no I/O.
+
+Conventions: times are UTC strings "YYYY-MM-DD HH:MM:SS" (plotly.js has no time zones), byte
+values stay in bytes with SI tick formatting, and a point's `customdata` may carry a same-site
+URL that the browser opens on click (the drill-down from an aggregate to its machines).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from datetime import datetime
+
+from apps.dashboard.constants import HEALTH_COLORS, PALETTE, SEVERITY_COLORS
+
+Point = tuple[datetime, float]
+
+FONT = {"family": "system-ui, -apple-system, Segoe UI, Roboto, sans-serif", "size": 12}
+GRID = "rgba(139,148,158,0.18)"
+TEXT = "#c9d1d9"
+UNIT_FORMATS = {
+    "bytes": {"tickformat": ".2~s", "ticksuffix": "B", "hover": "%{y:.3~s}B"},
+    "percent": {"tickformat": ".0f", "ticksuffix": "%", "hover": "%{y:.1f}%"},
+    "ms": {"tickformat": ".0f", "ticksuffix": " ms", "hover": "%{y:.0f} ms"},
+    "count": {"tickformat": ".3~s", "ticksuffix": "", "hover": "%{y:,.0f}"},
+}
+
+
+def ts(value: datetime) -> str:
+    return value.strftime("%Y-%m-%d %H:%M:%S")
+
+
+def layout(title: str = "", unit: str = "count", **extra) -> dict:
+    """The shared dark, dense layout; y axis formatted for `unit`."""
+    fmt = UNIT_FORMATS.get(unit, UNIT_FORMATS["count"])
+    base = {
+        "title": {"text": title, "x": 0, "xanchor": "left", "font": {"size": 13, "color": TEXT}},
+        "paper_bgcolor": "rgba(0,0,0,0)",
+        "plot_bgcolor": "rgba(0,0,0,0)",
+        "font": {**FONT, "color": TEXT},
+        "margin": {"l": 56, "r": 16, "t": 34 if title else 10, "b": 36},
+        "hovermode": "x unified",
+        "showlegend": True,
+        "legend": {"orientation": "h", "y": -0.18, "font": {"size": 11}},
+        "xaxis": {"gridcolor": GRID, "zeroline": False},
+        "yaxis": {
+            "gridcolor": GRID,
+            "zeroline": False,
+            "rangemode": "tozero",
+            "tickformat": fmt["tickformat"],
+            "ticksuffix": fmt["ticksuffix"],
+        },
+        "colorway": PALETTE,
+    }
+    base.update(extra)
+    return base
+
+
+def _xy(points: Sequence[Point]) -> tuple[list[str], list[float]]:
+    return [ts(t) for t, _ in points], [v for _, v in points]
+
+
+def line_trace(name: str, points: Sequence[Point], unit: str = "count", **style) -> dict:
+    x, y = _xy(points)
+    return {
+        "type": "scatter",
+        "mode": "lines",
+        "name": name,
+        "x": x,
+        "y": y,
+        "line": {"width": 1.6, **style.pop("line", {})},
+        "hovertemplate": UNIT_FORMATS.get(unit, UNIT_FORMATS["count"])["hover"],
+        **style,
+    }
+
+
+def vline(at: datetime, color: str, label: str = "", dash: str = "dot") -> tuple[dict, dict]:
+    """A vertical marker line (shape) with its label (annotation)."""
+    shape = {
+        "type": "line",
+        "xref": "x",
+        "yref": "paper",
+        "x0": ts(at),
+        "x1": ts(at),
+        "y0": 0,
+        "y1": 1,
+        "line": {"color": color, "width": 1, "dash": dash},
+    }
+    note = {
+        "x": ts(at),
+        "y": 1,
+        "xref": "x",
+        "yref": "paper",
+        "text": label,
+        "showarrow": False,
+        "font": {"size": 10, "color": color},
+        "xanchor": "left",
+        "yanchor": "top",
+    }
+    return shape, note
+
+
+def gopls_memory(lifetimes: list[dict], restarts: list[tuple[datetime, str]]) -> dict:
+    """RSS (solid) and heap in use (dotted) per gopls lifetime; restarts as dotted lines.
+
+    lifetimes: [{"label": str, "rss": [(t, bytes)], "heap": [(t, bytes)]}].
+    """
+    data = []
+    for i, life in enumerate(lifetimes):
+        color = PALETTE[i % len(PALETTE)]
+        group = f"life{i}"
+        data.append(
+            line_trace(
+                f"{life['label']} RSS",
+                life["rss"],
+                "bytes",
+                line={"color": color},
+                legendgroup=group,
+            )
+        )
+        if life.get("heap"):
+            data.append(
+                line_trace(
+                    f"{life['label']} heap",
+                    life["heap"],
+                    "bytes",
+                    line={"color": color, "dash": "dot"},
+                    legendgroup=group,
+                )
+            )
+    fig_layout = layout("gopls memory (RSS solid, heap in use dotted)", "bytes")
+    add_markers(fig_layout, [(t, "#8b949e", label) for t, label in restarts])
+    return {"data": data, "layout": fig_layout}
+
+
+def per_lifetime(lifetimes: list[dict], key: str, title: str, unit: str) -> dict:
+    """One line per gopls lifetime for a per-process metric (CPU, goroutines, latency)."""
+    data = [
+        line_trace(life["label"], life[key], unit, line={"color": PALETTE[i % len(PALETTE)]})
+        for i, life in enumerate(lifetimes)
+        if life.get(key)
+    ]
+    return {"data": data, "layout": layout(title, unit)}
+
+
+def with_limit(
+    title: str,
+    unit: str,
+    series: list[tuple[str, Sequence[Point]]],
+    limits: list[tuple[str, Sequence[Point]]],
+    stacked: bool = False,
+) -> dict:
+    """Used series (optionally stacked areas) against one or more limit lines (dashed red/amber)."""
+    data = []
+    for i, (name, points) in enumerate(series):
+        style: dict = {"line": {"color": PALETTE[i % len(PALETTE)]}}
+        if stacked:
+            style.update(stackgroup="used", fill="tonexty" if i else "tozeroy")
+        data.append(line_trace(name, points, unit, **style))
+    limit_colors = [HEALTH_COLORS["critical"], HEALTH_COLORS["warning"], "#a371f7"]
+    for i, (name, points) in enumerate(limits):
+        color = limit_colors[i % len(limit_colors)]
+        data.append(line_trace(name, points, unit, line={"color": color, "dash": "dash"}))
+    return {"data": data, "layout": layout(title, unit)}
+
+
+def add_markers(fig_layout: dict, markers: list[tuple[datetime, str, str]]) -> None:
+    shapes, notes = fig_layout.setdefault("shapes", []), fig_layout.setdefault("annotations", [])
+    for at, color, label in markers:
+        shape, note = vline(at, color, label)
+        shapes.append(shape)
+        notes.append(note)
+
+
+def add_evidence(figure: dict, spans: list[dict]) -> dict:
+    """Shade finding evidence windows on a figure: [{"start", "end", "severity", "label"}]."""
+    shapes = figure["layout"].setdefault("shapes", [])
+    notes = figure["layout"].setdefault("annotations", [])
+    for span in spans:
+        color = SEVERITY_COLORS.get(span.get("severity", "warning"), SEVERITY_COLORS["warning"])
+        shapes.append(
+            {
+                "type": "rect",
+                "xref": "x",
+                "yref": "paper",
+                "x0": ts(span["start"]),
+                "x1": ts(span["end"]),
+                "y0": 0,
+                "y1": 1,
+                "fillcolor": color,
+                "opacity": 0.12,
+                "line": {"width": 0},
+                "layer": "below",
+            }
+        )
+        notes.append(
+            {
+                "x": ts(span["start"]),
+                "y": 0.02,
+                "xref": "x",
+                "yref": "paper",
+                "text": span.get("label", ""),
+                "showarrow": False,
+                "xanchor": "left",
+                "font": {"size": 10, "color": color},
+            }
+        )
+    return figure
+
+
+def health_by_team(rows: list[dict]) -> dict:
+    """Stacked horizontal bars: machines per team by health level; each bar drills down.
+
+    rows: [{"team": str, "counts": {level: n}, "urls": {level: url}}].
+    """
+    levels = [
+        ("critical", "Critical"),
+        ("warning", "Warning"),
+        ("ok", "Healthy"),
+        ("offline", "Offline"),
+    ]
+    teams = [r["team"] for r in rows]
+    data = [
+        {
+            "type": "bar",
+            "orientation": "h",
+            "name": label,
+            "y": teams,
+            "x": [r["counts"].get(level, 0) for r in rows],
+            "customdata": [r["urls"].get(level) for r in rows],
+            "marker": {"color": HEALTH_COLORS[level]},
+            "hovertemplate": f"%{{y}}: %{{x}} {label.lower()}<extra></extra>",
+        }
+        for level, label in levels
+    ]
+    fig_layout = layout("", "count", barmode="stack", hovermode="closest")
+    fig_layout["yaxis"].update(autorange="reversed", tickformat="", rangemode="normal")
+    fig_layout["margin"].update(l=110)
+    fig_layout["height"] = max(180, 34 * len(rows) + 70)
+    return {"data": data, "layout": fig_layout}
+
+
+def version_adoption(rows: list[dict]) -> dict:
+    """Machines per gopls version (bars) and the median RSS of its processes (markers, right).
+
+    rows: [{"version", "machines", "median_rss", "url"}] in version order.
+    """
+    versions = [r["version"] for r in rows]
+    data = [
+        {
+            "type": "bar",
+            "name": "machines",
+            "x": versions,
+            "y": [r["machines"] for r in rows],
+            "customdata": [r["url"] for r in rows],
+            "marker": {"color": PALETTE[0]},
+            "hovertemplate": "%{x}: %{y} machines<extra></extra>",
+        },
+        {
+            "type": "scatter",
+            "mode": "markers+lines",
+            "name": "median RSS",
+            "x": versions,
+            "y": [r["median_rss"] for r in rows],
+            "yaxis": "y2",
+            "customdata": [r["url"] for r in rows],
+            "marker": {"color": HEALTH_COLORS["warning"], "size": 8},
+            "line": {"color": HEALTH_COLORS["warning"], "width": 1, "dash": "dot"},
+            "hovertemplate": "%{x}: median %{y:.3~s}B<extra></extra>",
+        },
+    ]
+    fig_layout = layout("", "count", hovermode="closest")
+    fig_layout["xaxis"].update(type="category")
+    fig_layout["yaxis2"] = {
+        "overlaying": "y",
+        "side": "right",
+        "tickformat": ".2~s",
+        "ticksuffix": "B",
+        "showgrid": False,
+        "rangemode": "tozero",
+    }
+    fig_layout["margin"].update(r=56)
+    return {"data": data, "layout": fig_layout}
+
+
+def box_summary(rows: list[dict], unit: str, title: str = "", horizontal: bool = True) -> dict:
+    """Precomputed box plots (quartiles sent, not raw values, so any fleet size stays small).
+
+    rows: [{"label", "q1", "median", "q3", "lo", "hi", "n", "url", "highlight"?}].
+    """
+    labels = [r["label"] for r in rows]
+    fmt = UNIT_FORMATS.get(unit, UNIT_FORMATS["count"])
+    axis_key = "x" if horizontal else "y"
+    trace = {
+        "type": "box",
+        "name": title or "distribution",
+        ("y" if horizontal else "x"): labels,
+        "q1": [r["q1"] for r in rows],
+        "median": [r["median"] for r in rows],
+        "q3": [r["q3"] for r in rows],
+        "lowerfence": [r["lo"] for r in rows],
+        "upperfence": [r["hi"] for r in rows],
+        "orientation": "h" if horizontal else "v",
+        "customdata": [r.get("url") for r in rows],
+        "marker": {"color": PALETTE[0]},
+        "fillcolor": "rgba(88,166,255,0.25)",
+        "line": {"color": PALETTE[0], "width": 1.4},
+        "hoverinfo": axis_key,
+    }
+    data = [trace]
+    hot = [r for r in rows if r.get("highlight")]
+    if hot:
+        data.append(
+            {
+                "type": "scatter",
+                "mode": "markers",
+                "name": "regression",
+                ("y" if horizontal else "x"): [r["label"] for r in hot],
+                axis_key: [r["median"] for r in hot],
+                "marker": {"color": HEALTH_COLORS["critical"], "size": 11, "symbol": "diamond"},
+                "hovertemplate": "%{text}<extra></extra>",
+                "text": [r["highlight"] for r in hot],
+            }
+        )
+    fig_layout = layout(title, "count", hovermode="closest", showlegend=bool(hot))
+    value_axis, label_axis = ("xaxis", "yaxis") if horizontal else ("yaxis", "xaxis")
+    fig_layout[value_axis] = {
+        "gridcolor": GRID,
+        "zeroline": False,
+        "rangemode": "tozero",
+        "tickformat": fmt["tickformat"],
+        "ticksuffix": fmt["ticksuffix"],
+    }
+    fig_layout[label_axis] = {"gridcolor": GRID, "type": "category", "automargin": True}
+    if horizontal:
+        fig_layout[label_axis]["autorange"] = "reversed"
+        fig_layout["height"] = max(200, 30 * len(rows) + 80)
+    return {"data": data, "layout": fig_layout}
+
+
+def scatter_machines(points: list[dict], x_unit: str, y_unit: str, title: str = "") -> dict:
+    """One marker per machine (outliers red): [{"x", "y", "label", "url", "outlier"}]."""
+    data = []
+    for outlier, name, color in (
+        (False, "machines", PALETTE[0]),
+        (True, "outliers", HEALTH_COLORS["critical"]),
+    ):
+        subset = [p for p in points if bool(p.get("outlier")) is outlier]
+        if not subset:
+            continue
+        data.append(
+            {
+                "type": "scatter",
+                "mode": "markers",
+                "name": name,
+                "x": [p["x"] for p in subset],
+                "y": [p["y"] for p in subset],
+                "text": [p["label"] for p in subset],
+                "customdata": [p.get("url") for p in subset],
+                "marker": {"color": color, "size": 9, "opacity": 0.85},
+                "hovertemplate": "%{text}<extra></extra>",
+            }
+        )
+    fig_layout = layout(title, y_unit, hovermode="closest")
+    xf = UNIT_FORMATS.get(x_unit, UNIT_FORMATS["count"])
+    fig_layout["xaxis"].update(tickformat=xf["tickformat"], ticksuffix=xf["ticksuffix"])
+    return {"data": data, "layout": fig_layout}

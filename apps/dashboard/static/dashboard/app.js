@@ -1,0 +1,117 @@
+/* devfleet dashboard: renders Plotly figures, drill-down clicks, zoom refetch, copy buttons.
+   No inline handlers anywhere: everything is wired here (CSP script-src 'self'). */
+(function () {
+  "use strict";
+
+  var CONFIG = { responsive: true, displaylogo: false, modeBarButtonsToRemove: ["lasso2d", "select2d"] };
+  var pending = 0;
+
+  function markReady() {
+    document.body.setAttribute("data-charts-pending", String(pending));
+  }
+
+  function drill(el) {
+    el.on("plotly_click", function (ev) {
+      var pt = ev && ev.points && ev.points[0];
+      var url = pt && pt.customdata;
+      if (typeof url === "string" && url.charAt(0) === "/" && url.charAt(1) !== "/") {
+        window.location.href = url;
+      }
+    });
+  }
+
+  function plot(el, fig) {
+    var empty = !fig.data || fig.data.every(function (t) {
+      return !(t.x && t.x.length) && !(t.y && t.y.length) && !(t.q1 && t.q1.length);
+    });
+    el.classList.toggle("chart-empty", empty);
+    if (empty) {
+      el.innerHTML = '<p class="muted">No data in this range.</p>';
+      return Promise.resolve();
+    }
+    return window.Plotly.react(el, fig.data, fig.layout, CONFIG);
+  }
+
+  function toIso(value) {
+    var s = String(value).replace(" ", "T");
+    if (s.length === 10) { s += "T00:00:00"; }
+    return s + "Z";
+  }
+
+  function load(el, query) {
+    pending += 1;
+    markReady();
+    el.classList.add("loading");
+    return fetch(el.getAttribute("data-chart-src") + "?" + query, { credentials: "same-origin" })
+      .then(function (r) { if (!r.ok) { throw new Error("HTTP " + r.status); } return r.json(); })
+      .then(function (fig) { return plot(el, fig); })
+      .catch(function (err) { el.innerHTML = '<p class="muted">Chart unavailable (' + err.message + ").</p>"; })
+      .then(function () { el.classList.remove("loading"); pending -= 1; markReady(); });
+  }
+
+  function remoteChart(el) {
+    var base = "range=" + encodeURIComponent(el.getAttribute("data-range") || "6h");
+    load(el, base).then(function () {
+      if (!el.on) { return; }
+      drill(el);
+      el.on("plotly_relayout", function (ev) {
+        if (el.getAttribute("data-busy") === "1") { return; }
+        var q = null;
+        if (ev["xaxis.range[0]"] !== undefined) {
+          q = "since=" + encodeURIComponent(toIso(ev["xaxis.range[0]"])) +
+              "&until=" + encodeURIComponent(toIso(ev["xaxis.range[1]"]));
+        } else if (ev["xaxis.autorange"]) {
+          q = base;
+        }
+        if (q === null) { return; }
+        el.setAttribute("data-busy", "1");
+        el.setAttribute("data-zoom", q);
+        load(el, q).then(function () { el.removeAttribute("data-busy"); });
+      });
+    });
+  }
+
+  function inlineChart(el) {
+    var source = document.getElementById(el.getAttribute("data-figure"));
+    if (!source) { return; }
+    plot(el, JSON.parse(source.textContent)).then(function () { if (el.on) { drill(el); } });
+  }
+
+  function copyText(text) {
+    if (navigator.clipboard && window.isSecureContext) {
+      return navigator.clipboard.writeText(text);
+    }
+    var area = document.createElement("textarea");
+    area.value = text;
+    area.setAttribute("readonly", "");
+    area.className = "offscreen";
+    document.body.appendChild(area);
+    area.select();
+    try { document.execCommand("copy"); } finally { document.body.removeChild(area); }
+    return Promise.resolve();
+  }
+
+  function wireCopy(btn) {
+    btn.addEventListener("click", function () {
+      var target = document.getElementById(btn.getAttribute("data-copy"));
+      var text = target ? target.textContent : btn.getAttribute("data-copy-text") || "";
+      copyText(text.trim()).then(function () {
+        btn.setAttribute("data-copied", "1");
+        var old = btn.textContent;
+        btn.textContent = "Copied";
+        setTimeout(function () { btn.textContent = old; }, 1500);
+      });
+    });
+  }
+
+  document.addEventListener("DOMContentLoaded", function () {
+    markReady();
+    document.querySelectorAll("[data-copy], [data-copy-text]").forEach(wireCopy);
+    document.querySelectorAll("form[data-autosubmit] select").forEach(function (sel) {
+      sel.addEventListener("change", function () { sel.form.submit(); });
+    });
+    if (!window.Plotly) { return; }
+    document.querySelectorAll("[data-figure]").forEach(inlineChart);
+    document.querySelectorAll("[data-chart-src]").forEach(remoteChart);
+  });
+})();

@@ -1,0 +1,21 @@
+"""Dashboard URLs."""
+
+from django.urls import path
+
+from apps.dashboard import views
+
+app_name = "dashboard"
+
+urlpatterns = [
+    path("", views.fleet, name="fleet"),
+    path("machines/", views.machines, name="machine-list"),
+    path("machines/<str:machine_id>/", views.machine, name="machine"),
+    path(
+        "machines/<str:machine_id>/charts/<slug:name>/", views.machine_chart, name="machine-chart"
+    ),
+    path("me/", views.me, name="me"),
+    path("developers/<int:user_id>/", views.developer, name="developer"),
+    path("projects/", views.projects, name="project-list"),
+    path("projects/<slug:slug>/", views.project, name="project"),
+    path("versions/", views.versions, name="versions"),
+]

@@ -1,0 +1,152 @@
+"""Dashboard pages: thin views that check access, parse the request and call one service."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+
+from django.contrib.auth.decorators import login_required
+from django.http import Http404, HttpRequest, HttpResponse, JsonResponse
+from django.shortcuts import get_object_or_404, redirect, render
+from django.utils import timezone
+from django.views.decorators.http import require_GET
+
+from apps.dashboard.constants import DEFAULT_RANGE, RANGES
+from apps.dashboard.filters import HEALTH_CHOICES, OS_CHOICES, FleetFilter
+from apps.dashboard.services import machine as machine_service
+from apps.dashboard.services.fleet import filter_options, fleet_overview
+from apps.dashboard.services.machines import machine_list
+from apps.dashboard.services.people import developer_for, developer_machines
+from apps.dashboard.services.projects import project_list, project_page
+from apps.dashboard.services.versions import version_cohorts
+from apps.fleet.models import Machine, Project
+from apps.ingest.validation import parse_timestamp
+
+
+def visible_machine(request: HttpRequest, machine_id: str) -> Machine:
+    """The machine if this user may see it; 404 otherwise (never reveal that it exists)."""
+    return get_object_or_404(
+        Machine.objects.visible_to(request.user).select_related("team", "owner"),
+        machine_id=machine_id,
+    )
+
+
+@require_GET
+@login_required
+def fleet(request: HttpRequest) -> HttpResponse:
+    flt = FleetFilter.from_query(request.GET)
+    context = fleet_overview(request.user, flt, timezone.now())
+    return render(
+        request,
+        "dashboard/fleet.html",
+        {
+            **context,
+            "flt": flt,
+            "os_choices": OS_CHOICES,
+            "health_choices": HEALTH_CHOICES,
+        },
+    )
+
+
+@require_GET
+@login_required
+def machines(request: HttpRequest) -> HttpResponse:
+    flt = FleetFilter.from_query(request.GET)
+    context = machine_list(request.user, flt, timezone.now(), request.GET.get("page", 1))
+    return render(
+        request,
+        "dashboard/machine_list.html",
+        {
+            **context,
+            "flt": flt,
+            "options": filter_options(timezone.now()),
+            "os_choices": OS_CHOICES,
+            "health_choices": HEALTH_CHOICES,
+        },
+    )
+
+
+@require_GET
+@login_required
+def machine(request: HttpRequest, machine_id: str) -> HttpResponse:
+    obj = visible_machine(request, machine_id)
+    chosen = request.GET.get("range", DEFAULT_RANGE)
+    if chosen not in RANGES:
+        chosen = DEFAULT_RANGE
+    context = machine_service.machine_page(obj, timezone.now())
+    return render(
+        request,
+        "dashboard/machine.html",
+        {
+            **context,
+            "machine": obj,
+            "range": chosen,
+            "ranges": list(RANGES),
+            "charts": machine_service.CHARTS,
+        },
+    )
+
+
+@require_GET
+@login_required
+def machine_chart(request: HttpRequest, machine_id: str, name: str) -> HttpResponse:
+    """Chart JSON for a range name (?range=6h) or an explicit zoom window (?since=&until=)."""
+    obj = visible_machine(request, machine_id)
+    if name not in machine_service.CHARTS:
+        raise Http404("no such chart")
+    now = timezone.now()
+    try:
+        if request.GET.get("since"):
+            since = parse_timestamp(request.GET["since"])
+            until = parse_timestamp(request.GET["until"]) if request.GET.get("until") else now
+        else:
+            since = now - RANGES.get(request.GET.get("range", ""), RANGES[DEFAULT_RANGE])
+            until = now
+    except ValueError:
+        return JsonResponse({"error": "since/until must be ISO 8601 timestamps"}, status=400)
+    if since >= until or until - since > timedelta(days=92):
+        return JsonResponse({"error": "since must be before until, at most 92 days"}, status=400)
+    figure = machine_service.machine_chart(obj, name, since, until)
+    return JsonResponse(figure)
+
+
+@require_GET
+@login_required
+def me(request: HttpRequest) -> HttpResponse:
+    snaps = developer_machines(request.user, request.user, timezone.now())
+    return render(
+        request,
+        "dashboard/developer.html",
+        {"person": request.user, "machines": snaps, "is_me": True},
+    )
+
+
+@require_GET
+@login_required
+def developer(request: HttpRequest, user_id: int) -> HttpResponse:
+    person = developer_for(request.user, user_id)
+    if person.pk == request.user.pk:
+        return redirect("dashboard:me")
+    snaps = developer_machines(request.user, person, timezone.now())
+    return render(
+        request, "dashboard/developer.html", {"person": person, "machines": snaps, "is_me": False}
+    )
+
+
+@require_GET
+@login_required
+def projects(request: HttpRequest) -> HttpResponse:
+    return render(request, "dashboard/project_list.html", {"projects": project_list()})
+
+
+@require_GET
+@login_required
+def project(request: HttpRequest, slug: str) -> HttpResponse:
+    obj = get_object_or_404(Project, slug=slug)
+    context = project_page(request.user, obj, timezone.now())
+    return render(request, "dashboard/project.html", {**context, "project": obj})
+
+
+@require_GET
+@login_required
+def versions(request: HttpRequest) -> HttpResponse:
+    return render(request, "dashboard/versions.html", version_cohorts(timezone.now()))

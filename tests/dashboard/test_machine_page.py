@@ -1,0 +1,99 @@
+"""Machine page and its chart endpoints: real samples in, downsampled figures out."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+
+import pytest
+from django.urls import reverse
+
+from apps.dashboard.services.machine import CHARTS
+from tests.dashboard.conftest import hours_ago, ingest, restarted_report
+
+
+def chart(client, machine, name, **query):
+    url = reverse("dashboard:machine-chart", args=[machine.machine_id, name])
+    return client.get(url, query)
+
+
+@pytest.mark.django_db
+def test_machine_page_shows_facts_running_gopls_and_inventory(client, fleet, alice):
+    client.force_login(alice)
+    body = client.get(reverse("dashboard:machine", args=[fleet.carols.machine_id])).content.decode()
+    assert "carol-wsl" in body
+    assert "v0.18.1" in body
+    assert "example.com/monorepo" in body
+    assert "Critical" in body
+    assert "go.languageServerFlags" in body  # editor settings inventory, with a copy button
+    assert 'data-copy="inv-editor_settings-1"' in body
+    for name in CHARTS:
+        assert reverse("dashboard:machine-chart", args=[fleet.carols.machine_id, name]) in body
+
+
+@pytest.mark.django_db
+@pytest.mark.parametrize("name", CHARTS)
+def test_every_chart_answers_a_figure_with_data(client, fleet, alice, name):
+    client.force_login(alice)
+    fig = chart(client, fleet.carols, name, range="1h").json()
+    assert fig["layout"]["paper_bgcolor"] == "rgba(0,0,0,0)"
+    assert fig["data"], name
+    assert all(len(t["x"]) > 0 for t in fig["data"]), name
+
+
+@pytest.mark.django_db
+def test_memory_chart_has_one_lifetime_per_restart_and_marks_it(client, fleet, alice):
+    machine = fleet.bobs
+    ingest(machine, restarted_report(hours_ago(0.5), 20, 9001, hours_ago(0.6)))
+    client.force_login(alice)
+    fig = chart(client, machine, "memory", range="1h").json()
+    rss = [t["name"] for t in fig["data"] if t["name"].endswith("RSS")]
+    assert any("pid 9001" in n for n in rss)
+    assert any("pid 17452" in n for n in rss)
+    assert "gopls start" in [a["text"] for a in fig["layout"]["annotations"]]
+
+
+@pytest.mark.django_db
+def test_long_series_are_downsampled_to_2000_points_per_trace(client, fleet, alice):
+    machine = fleet.bobs
+    start = hours_ago(23)
+    for i in range(3):  # 3 uploads × 1000 samples, 15 s apart
+        ingest(machine, restarted_report(start + timedelta(seconds=15_000 * i), 1000, 777, start))
+        machine.rate_updated_at = None
+    client.force_login(alice)
+    fig = chart(client, machine, "memory", range="24h").json()
+    lengths = {t["name"]: len(t["x"]) for t in fig["data"]}
+    assert lengths["v0.16.2 pid 777 RSS"] == 2000
+    sys = chart(client, machine, "inotify", range="24h").json()
+    assert max(len(t["x"]) for t in sys["data"]) == 2000
+
+
+@pytest.mark.django_db
+def test_zooming_asks_for_an_explicit_window(client, fleet, alice):
+    client.force_login(alice)
+    now = hours_ago(0)
+    since = (now - timedelta(seconds=70)).isoformat()
+    fig = chart(client, fleet.bobs, "sysmem", since=since, until=now.isoformat()).json()
+    used = next(t for t in fig["data"] if t["name"] == "used")
+    assert 1 <= len(used["x"]) < 8
+
+
+@pytest.mark.django_db
+def test_bad_windows_and_unknown_charts_are_refused(client, fleet, alice):
+    client.force_login(alice)
+    assert chart(client, fleet.bobs, "memory", since="yesterday").status_code == 400
+    assert (
+        chart(
+            client, fleet.bobs, "memory", since="2026-01-01T00:00:00Z", until="2025-01-01T00:00:00Z"
+        ).status_code
+        == 400
+    )
+    assert chart(client, fleet.bobs, "nope").status_code == 404
+
+
+@pytest.mark.django_db
+def test_wsl_memory_chart_draws_the_vm_cap(client, fleet, alice):
+    client.force_login(alice)
+    fig = chart(client, fleet.carols, "sysmem", range="1h").json()
+    assert "WSL VM cap" in [t["name"] for t in fig["data"]]
+    fig = chart(client, fleet.bobs, "sysmem", range="1h").json()
+    assert "RAM" in [t["name"] for t in fig["data"]]
