@@ -1,0 +1,1 @@
+"""Detection and advice: pure detectors, findings with a lifecycle, and the knowledge base."""

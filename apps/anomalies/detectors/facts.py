@@ -1,0 +1,114 @@
+"""Pure helpers the rules share: versions, GOMEMLIMIT syntax, a process's memory ceiling."""
+
+from __future__ import annotations
+
+import math
+import re
+
+GIB = 1024**3
+MIB = 1024**2
+
+_VERSION_RE = re.compile(r"v?(\d+)\.(\d+)(?:\.(\d+))?")
+_GOMEMLIMIT_RE = re.compile(r"^\d+(B|KiB|MiB|GiB|TiB)?$")
+_XTOOLS_RE = re.compile(r"(?:golang\.org/x/tools\s+)?v(\d+)\.(\d+)\.(\d+)")
+
+
+def parse_version(text: str | None) -> tuple[int, int, int] | None:
+    """'v0.16.2' → (0, 16, 2); pre-release suffixes are ignored; None if not a version."""
+    if not text:
+        return None
+    m = _VERSION_RE.match(text.strip())
+    if not m:
+        return None
+    return int(m.group(1)), int(m.group(2)), int(m.group(3) or 0)
+
+
+def format_version(version: tuple[int, int, int] | None) -> str:
+    return "v{}.{}.{}".format(*version) if version else "unknown"
+
+
+def gopls_version(version: str, version_source: str = "") -> tuple[tuple | None, bool]:
+    """(version, estimated). A (devel) build is placed by the x/tools version it was built from:
+    x/tools 0.5.0 is about gopls v0.11 (gopls-facts §0) and x/tools v0.1.x about v0.8, so any
+    x/tools before v0.9 predates the v0.12 redesign."""
+    parsed = parse_version(version)
+    if parsed:
+        return parsed, False
+    m = _XTOOLS_RE.search(version_source or "")
+    if not m:
+        return None, False
+    major, minor = int(m.group(1)), int(m.group(2))
+    if major == 0 and minor < 2:
+        return (0, 8, 0), True
+    if major == 0 and minor < 5:
+        return (0, 10, 0), True
+    if major == 0 and minor < 9:
+        return (0, 11, 0), True
+    return None, False
+
+
+def go_minor(text: str | None) -> int | None:
+    """'go1.23.2' → 23."""
+    m = re.search(r"go1\.(\d+)", text or "")
+    return int(m.group(1)) if m else None
+
+
+def gomemlimit_valid(value: str) -> bool:
+    """The Go runtime accepts bytes or a B/KiB/MiB/GiB/TiB suffix, or 'off'; `4GB` aborts."""
+    value = str(value).strip()
+    return value == "off" or bool(_GOMEMLIMIT_RE.match(value))
+
+
+def gomemlimit_bytes(value: str | None) -> float | None:
+    if not value or not gomemlimit_valid(value) or value.strip() == "off":
+        return None
+    m = re.match(r"^(\d+)(B|KiB|MiB|GiB|TiB)?$", value.strip())
+    units = {None: 1, "B": 1, "KiB": 1024, "MiB": MIB, "GiB": GIB, "TiB": 1024 * GIB}
+    return float(int(m.group(1)) * units[m.group(2)])
+
+
+def iec(n: float) -> str:
+    """Bytes as a GOMEMLIMIT value with an IEC suffix: whole GiB when possible, else MiB."""
+    if n >= GIB and n % GIB == 0:
+        return f"{int(n // GIB)}GiB"
+    return f"{max(1, int(n // MIB))}MiB"
+
+
+def human(n: float | None) -> str:
+    if n is None or (isinstance(n, float) and math.isnan(n)):
+        return "?"
+    for unit, size in (("GiB", GIB), ("MiB", MIB), ("KiB", 1024)):
+        if abs(n) >= size:
+            return f"{n / size:.1f} {unit}"
+    return f"{int(n)} B"
+
+
+def ceiling(snapshot, process=None) -> tuple[float | None, str]:
+    """The lowest memory ceiling a gopls process hits: RAM, the WSL VM cap (MemTotal inside
+    the VM), GOMEMLIMIT in its environment (soft: GC thrashes near it), cgroup memory.max."""
+    candidates: list[tuple[float, str]] = []
+    if snapshot.mem_total_bytes:
+        candidates.append((float(snapshot.mem_total_bytes), "ram"))
+    cap = snapshot.wsl_cap_bytes()
+    if cap:
+        candidates.append((cap, "wsl_cap"))
+    if process is not None:
+        limit = gomemlimit_bytes((process.env or {}).get("GOMEMLIMIT"))
+        if limit:
+            candidates.append((limit, "gomemlimit"))
+        cg = process.last("cgroup_max")
+        if cg:
+            candidates.append((cg, "cgroup"))
+    if not candidates:
+        return None, ""
+    return min(candidates)
+
+
+def suggested_gomemlimit(ceiling_bytes: float | None, steady_bytes: float | None) -> str:
+    """A GOMEMLIMIT comfortably above the steady heap and well below the ceiling, in GiB."""
+    if not ceiling_bytes:
+        return "3GiB"
+    half = max(1, int(ceiling_bytes * 0.5 // GIB))
+    need = math.ceil((steady_bytes or 0) * 1.5 / GIB)
+    top = max(1, int(ceiling_bytes * 0.75 // GIB))
+    return f"{min(max(half, need), top)}GiB"

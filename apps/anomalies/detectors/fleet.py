@@ -1,0 +1,118 @@
+"""Fleet rules over peers: memory outliers per (project, version), gopls version regressions."""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from dataclasses import dataclass
+
+import numpy as np
+
+from apps.anomalies.detectors.base import Detection, rule
+from apps.anomalies.detectors.facts import human, parse_version
+
+
+@dataclass(frozen=True)
+class PeerSample:
+    """One machine's typical gopls figures on one project and gopls version."""
+
+    machine: int | str
+    project: str
+    version: str
+    mem_bytes: float
+    cpu_percent: float | None = None
+
+
+def robust_z(values: np.ndarray) -> np.ndarray:
+    """(x - median) / (1.4826 × MAD); zero when the MAD is zero."""
+    med = np.median(values)
+    mad = 1.4826 * np.median(np.abs(values - med))
+    if mad <= 0:
+        mad = max(1e-9, 0.05 * abs(med))  # identical peers: only gross departures count
+    return (values - med) / mad
+
+
+@rule("fleet_memory_outlier", category="fleet", scope="fleet")
+def fleet_memory_outlier(peers: list[PeerSample], th) -> dict:
+    p = th["fleet_memory_outlier"]
+    groups: dict[tuple, list[PeerSample]] = defaultdict(list)
+    for peer in peers:
+        if peer.project and peer.version:
+            groups[(peer.project, peer.version)].append(peer)
+    out: dict = defaultdict(list)
+    for (project, version), members in groups.items():
+        if len(members) < p["min_group"]:
+            continue
+        mem = np.array([m.mem_bytes for m in members], float)
+        z = robust_z(mem)
+        median = float(np.median(mem))
+        for member, score in zip(members, z):
+            if score >= p["z"] and member.mem_bytes >= p["min_bytes"]:
+                out[member.machine].append(
+                    Detection(
+                        "fleet_memory_outlier",
+                        fired=True,
+                        severity="warning",
+                        subject=f"outlier:{project}@{version}",
+                        evidence={
+                            "project": project,
+                            "version": version,
+                            "mem_bytes": member.mem_bytes,
+                            "peer_median_bytes": median,
+                            "robust_z": round(float(score), 1),
+                            "peers": len(members),
+                        },
+                        explanation=f"gopls {version} on {project} uses {human(member.mem_bytes)}, "
+                        f"{member.mem_bytes / median:.1f}× the median of {len(members)} peers",
+                    )
+                )
+    return out
+
+
+@rule("gopls_version_regression", category="fleet", scope="fleet")
+def gopls_version_regression(peers: list[PeerSample], th) -> dict:
+    """On each project, the newest gopls version's median memory (or CPU) against the previous
+    version's; machines on the new version get the finding."""
+    p = th["gopls_version_regression"]
+    by_project: dict[str, dict[str, list[PeerSample]]] = defaultdict(lambda: defaultdict(list))
+    for peer in peers:
+        if peer.project and parse_version(peer.version):
+            by_project[peer.project][peer.version].append(peer)
+    out: dict = defaultdict(list)
+    for project, versions in by_project.items():
+        ranked = sorted(
+            (v for v in versions if len(versions[v]) >= p["min_machines"]), key=parse_version
+        )
+        if len(ranked) < 2:
+            continue
+        old, new = ranked[-2], ranked[-1]
+        for metric in ("mem_bytes", "cpu_percent"):
+            a = [getattr(x, metric) for x in versions[old] if getattr(x, metric) is not None]
+            b = [getattr(x, metric) for x in versions[new] if getattr(x, metric) is not None]
+            if len(a) < p["min_machines"] or len(b) < p["min_machines"]:
+                continue
+            before, after = float(np.median(a)), float(np.median(b))
+            if before > 0 and after / before >= p["ratio"]:
+                for member in versions[new]:
+                    out[member.machine].append(
+                        Detection(
+                            "gopls_version_regression",
+                            fired=True,
+                            severity="info",
+                            subject=f"regression:{project}@{new}:{metric}",
+                            evidence={
+                                "project": project,
+                                "metric": metric,
+                                "old_version": old,
+                                "new_version": new,
+                                "old_median": before,
+                                "new_median": after,
+                                "ratio": round(after / before, 2),
+                                "machines": [len(a), len(b)],
+                            },
+                            explanation=f"on {project}, gopls {new} has "
+                            f"{after / before:.1f}× the median "
+                            f"{'memory' if metric == 'mem_bytes' else 'CPU'} of {old}",
+                            facts={"old_version": old, "new_version": new},
+                        )
+                    )
+    return out

@@ -1,0 +1,126 @@
+"""What detectors see of one machine: facts, inventory, gopls lifetimes and system series."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import numpy as np
+
+PROCESS_FIELDS = (
+    "rss",
+    "heap",
+    "cpu",
+    "goroutines",
+    "open_fds",
+    "fd_limit",
+    "children_cpu",
+    "completion_p95",
+    "cgroup_max",
+)
+SYSTEM_FIELDS = (
+    "mem_total",
+    "mem_available",
+    "mem_cached",
+    "swap_used",
+    "oom_kills",
+    "watches_used",
+    "watches_max",
+    "instances_used",
+    "instances_max",
+    "wsl_mem_total",
+    "disk_free",
+    "gocache",
+    "gomodcache",
+    "gopls_cache",
+    "gopls_count",
+)
+
+
+def empty() -> np.ndarray:
+    return np.empty(0, dtype=float)
+
+
+@dataclass
+class ProcessSeries:
+    """One gopls lifetime: static facts plus aligned arrays (t in epoch seconds, NaN = missing)."""
+
+    pid: int
+    start_ts: float
+    last_ts: float
+    version: str = ""
+    version_source: str = ""
+    go_version: str = ""
+    editor: str = ""
+    argv: list = field(default_factory=list)
+    env: dict = field(default_factory=dict)
+    debug_addr: str = ""
+    project: str = ""
+    cwd: str = ""
+    process_pk: int | None = None
+    t: np.ndarray = field(default_factory=empty)
+    series: dict[str, np.ndarray] = field(default_factory=dict)
+
+    @property
+    def subject(self) -> str:
+        return f"gopls:{self.pid}@{int(self.start_ts)}"
+
+    def get(self, name: str) -> np.ndarray:
+        values = self.series.get(name)
+        return values if values is not None else np.full(self.t.size, np.nan)
+
+    def last(self, name: str) -> float | None:
+        values = self.get(name)
+        ok = values[~np.isnan(values)]
+        return float(ok[-1]) if ok.size else None
+
+
+@dataclass
+class SystemSeries:
+    t: np.ndarray = field(default_factory=empty)
+    series: dict[str, np.ndarray] = field(default_factory=dict)
+
+    def get(self, name: str) -> np.ndarray:
+        values = self.series.get(name)
+        return values if values is not None else np.full(self.t.size, np.nan)
+
+    def last(self, name: str) -> float | None:
+        values = self.get(name)
+        ok = values[~np.isnan(values)]
+        return float(ok[-1]) if ok.size else None
+
+
+@dataclass
+class MachineSnapshot:
+    """Everything the machine-scoped rules read. `now` is epoch seconds."""
+
+    now: float
+    machine_pk: int | None = None
+    machine_id: str = ""
+    os: str = "linux"
+    platform: str = "linux"
+    mem_total_bytes: int | None = None
+    cpu_count: int | None = None
+    team_min_gopls: str = ""
+    overrides: dict = field(default_factory=dict)
+    inventory: dict = field(default_factory=dict)
+    processes: list[ProcessSeries] = field(default_factory=list)
+    system: SystemSeries = field(default_factory=SystemSeries)
+    oom_victims: list[dict] = field(default_factory=list)
+    inotify_top: list[dict] = field(default_factory=list)
+    drvfs_workspaces: list[str] = field(default_factory=list)
+    allow_profiles: bool = False
+    alive_window_s: float = 300.0
+
+    def alive(self) -> list[ProcessSeries]:
+        """Lifetimes seen recently: the gopls servers running now."""
+        return [p for p in self.processes if self.now - p.last_ts <= self.alive_window_s]
+
+    def editor_settings(self) -> list[dict]:
+        value = self.inventory.get("editor_settings")
+        return [e for e in value if isinstance(e, dict)] if isinstance(value, list) else []
+
+    def wsl_cap_bytes(self) -> float | None:
+        if not self.platform.startswith("wsl"):
+            return None
+        cap = self.system.last("wsl_mem_total")
+        return cap if cap else (float(self.mem_total_bytes) if self.mem_total_bytes else None)
