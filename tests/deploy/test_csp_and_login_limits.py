@@ -133,3 +133,13 @@ def test_the_decorator_leaves_get_requests_alone(rf):
     for _ in range(20):
         assert limited(rf.get("/login/")).status_code == 200
     assert len(calls) == 20
+
+
+def test_the_dashboard_login_is_rate_limited_too(client, alice, settings):
+    settings.LOGIN_RATE_LIMIT = 2
+    url = reverse("login")
+    for _ in range(2):
+        response = client.post(url, {"username": "alice", "password": "x"}, REMOTE_ADDR="192.0.2.9")
+        assert response.status_code == 200
+    response = client.post(url, {"username": "alice", "password": "pw"}, REMOTE_ADDR="192.0.2.9")
+    assert response.status_code == 429

@@ -153,3 +153,34 @@ def test_systemd_units_pass_systemd_analyze():
         if line.strip() and "is not executable" not in line  # /opt/devfleet is not here
     ]
     assert not problems, problems
+
+
+@pytest.mark.skipif(
+    not (shutil.which("nginx") and shutil.which("openssl")), reason="nginx or openssl missing"
+)
+def test_nginx_example_passes_nginx_t(tmp_path):
+    cert, key = tmp_path / "cert.pem", tmp_path / "key.pem"
+    openssl = ["openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "1"]
+    subprocess.run(
+        [*openssl, "-subj", "/CN=devfleet.example.com", "-keyout", str(key), "-out", str(cert)],
+        check=True,
+        capture_output=True,
+        timeout=60,
+    )
+    site = (DEPLOY / "nginx" / "devfleet.conf").read_text()
+    site = site.replace("/etc/letsencrypt/live/devfleet.example.com/fullchain.pem", str(cert))
+    site = site.replace("/etc/letsencrypt/live/devfleet.example.com/privkey.pem", str(key))
+    site = site.replace("/var/log/nginx/", f"{tmp_path}/")
+    (tmp_path / "devfleet.conf").write_text(site)
+    (tmp_path / "nginx.conf").write_text(
+        f"pid {tmp_path}/nginx.pid;\nerror_log {tmp_path}/error.log;\nevents {{}}\n"
+        f"http {{\n  include {tmp_path}/devfleet.conf;\n}}\n"
+    )
+    result = subprocess.run(
+        ["nginx", "-t", "-p", str(tmp_path), "-c", str(tmp_path / "nginx.conf")],
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert result.returncode == 0, result.stderr
+    assert "syntax is ok" in result.stderr
