@@ -122,7 +122,8 @@ class Agent:
     def on_instructions(self, instructions: dict[str, Any]) -> None:
         """Called from the uploader thread with the server's instructions."""
         ci = instructions.get("collect_interval_s")
-        if isinstance(ci, (int, float)) and not isinstance(ci, bool) and 5 <= ci <= 3600:
+        if self.config.follow_server_intervals and isinstance(ci, (int, float)) and \
+                not isinstance(ci, bool) and 5 <= ci <= 3600:
             self.collect_interval_s = float(ci)
         for req in instructions.get("capture_profiles") or []:
             if isinstance(req, dict) and str(req.get("request_id")) not in self.seen_requests:

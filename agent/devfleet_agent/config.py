@@ -28,6 +28,7 @@ class AgentConfig:
     collect_interval_s: float = 15.0
     upload_interval_s: float = 60.0
     upload_jitter: float = 0.1
+    follow_server_intervals: bool = True
     drain_interval_s: float = 5.0
     batch_max_samples: int = 240
     spool_max_bytes: int = 64 * 1024 * 1024

@@ -134,7 +134,8 @@ class Uploader:
 
     def _apply(self, instructions: dict[str, Any]) -> None:
         up = instructions.get("upload_interval_s")
-        if isinstance(up, (int, float)) and not isinstance(up, bool) and 5 <= up <= 3600:
+        if self.config.follow_server_intervals and isinstance(up, (int, float)) and \
+                not isinstance(up, bool) and 5 <= up <= 3600:
             self.upload_interval_s = float(up)
         if self.on_instructions:
             self.on_instructions(instructions)
