@@ -41,7 +41,7 @@ def layout(title: str = "", unit: str = "count", **extra) -> dict:
         "hovermode": "x unified",
         "showlegend": True,
         "legend": {"orientation": "h", "y": -0.18, "font": {"size": 11}},
-        "xaxis": {"gridcolor": GRID, "zeroline": False},
+        "xaxis": {"gridcolor": GRID, "zeroline": False, "hoverformat": "%Y-%m-%d %H:%M:%S UTC"},
         "yaxis": {
             "gridcolor": GRID,
             "zeroline": False,
@@ -125,6 +125,7 @@ def gopls_memory(lifetimes: list[dict], restarts: list[tuple[datetime, str]]) ->
                     "bytes",
                     line={"color": color, "dash": "dot"},
                     legendgroup=group,
+                    showlegend=False,
                 )
             )
     fig_layout = layout("gopls memory (RSS solid, heap in use dotted)", "bytes")
@@ -233,6 +234,7 @@ def health_by_team(rows: list[dict]) -> dict:
         for level, label in levels
     ]
     fig_layout = layout("", "count", barmode="stack", hovermode="closest")
+    fig_layout["legend"]["traceorder"] = "normal"
     fig_layout["yaxis"].update(autorange="reversed", tickformat="", rangemode="normal")
     fig_layout["margin"].update(l=110)
     fig_layout["height"] = max(180, 34 * len(rows) + 70)
