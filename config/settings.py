@@ -44,6 +44,7 @@ INSTALLED_APPS = [
     "apps.ingest",
     "apps.api",
     "apps.simulator",
+    "apps.anomalies",
     "apps.dashboard",
     "apps.audit",
 ]
@@ -173,12 +174,25 @@ _BEAT_TABLE = [
     ("roll-up-recent", "apps.metrics.tasks.roll_up_recent_task", "CRON_ROLLUP", "* * * * *", 55),
     ("prune-old-data", "apps.metrics.tasks.prune_task", "CRON_PRUNE", "17 3 * * *", 3600),
     ("partitions", "apps.metrics.tasks.ensure_partitions_task", "CRON_PARTS", "7 * * * *", 3000),
+    ("detection", "apps.anomalies.tasks.evaluate_fleet_task", "CRON_DETECTION", "* * * * *", 55),
 ]
 # fmt: on
 CELERY_BEAT_SCHEDULE = {
     name: _beat(task, env_str(var, default), expires)
     for name, task, var, default, expires in _BEAT_TABLE
 }
+
+# --- Detection (apps.anomalies) ---------------------------------------------------------------
+# Per-rule threshold overrides, e.g. {"gopls_memory_leak": {"min_slope_mb_h": 40}}; teams can
+# override further in Team.detector_overrides. Defaults live in apps/anomalies/thresholds.py.
+DETECTION_THRESHOLDS: dict = {}
+DETECTION_WINDOW_HOURS = env_float("DETECTION_WINDOW_HOURS", 6.0)
+DETECTION_BUCKET_S = env_int("DETECTION_BUCKET_S", 300, minimum=15)
+DETECTION_CHUNK_SIZE = env_int("DETECTION_CHUNK_SIZE", 500, minimum=1)
+DETECTION_STALE_AFTER_S = env_int("DETECTION_STALE_AFTER_S", 1800, minimum=60)
+DETECTION_RESOLVE_AFTER_S = env_int("DETECTION_RESOLVE_AFTER_S", 600, minimum=0)
+DETECTION_REOPEN_WITHIN_S = env_int("DETECTION_REOPEN_WITHIN_S", 86400, minimum=0)
+DETECTION_REQUEST_PROFILES = env_bool("DETECTION_REQUEST_PROFILES", True)
 
 # --- Ingest ----------------------------------------------------------------------------------
 INGEST_MAX_BODY_BYTES = env_int("INGEST_MAX_BODY_BYTES", 4 * 1024 * 1024, minimum=1024)

@@ -1,0 +1,196 @@
+"""Evaluation: snapshots → detectors → findings, per chunk of machines and for the whole fleet."""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections import defaultdict
+from dataclasses import dataclass, field
+from datetime import datetime
+
+from django.utils import timezone
+
+from apps.anomalies import conf
+from apps.anomalies.advice import knowledge_base, render_advice
+from apps.anomalies.chains import link_causes
+from apps.anomalies.detectors import FLEET_RULES, MACHINE_RULES, run_machine_rules
+from apps.anomalies.detectors.facts import gopls_version
+from apps.anomalies.detectors.fleet import PeerSample
+from apps.anomalies.lifecycle import Outcome, reconcile
+from apps.anomalies.loader import active_machine_ids, load_snapshots
+from apps.anomalies.models import Finding
+from apps.anomalies.profiles import attach_profiles, request_profile
+from apps.anomalies.thresholds import thresholds
+from apps.fleet.models import Machine
+
+log = logging.getLogger(__name__)
+
+
+@dataclass
+class PassStats:
+    machines: int = 0
+    chunks: int = 0
+    seconds: float = 0.0
+    outcome: Outcome = field(default_factory=Outcome)
+
+    def as_dict(self) -> dict:
+        o = self.outcome
+        return {
+            "machines": self.machines,
+            "chunks": self.chunks,
+            "seconds": round(self.seconds, 3),
+            "opened": len(o.opened),
+            "reopened": len(o.reopened),
+            "changed": len(o.changed),
+            "resolved": len(o.resolved),
+            "touched": o.touched,
+        }
+
+
+def renderer(snapshot):
+    """det → (title, advice) for this machine's platform, editor and versions."""
+    alive = snapshot.alive() or snapshot.processes
+
+    def render(det):
+        entry = knowledge_base()[det.rule_id]
+        editor = det.facts.get("editor") or (alive[0].editor if alive else "")
+        version = det.facts.get("gopls_version")
+        if isinstance(version, str) or version is None:
+            source = next((p.version_source for p in alive if p.version == version), "")
+            version = gopls_version(version or (alive[0].version if alive else ""), source)[0]
+        facts = {
+            **{k: v for k, v in det.evidence.items() if isinstance(v, (str, int, float))},
+            **{k: v for k, v in det.facts.items() if isinstance(v, (str, int, float))},
+        }
+        advice = render_advice(
+            det.rule_id, platform=snapshot.platform, editor=editor, gopls=version, facts=facts
+        )
+        return entry.data["title"], advice
+
+    return render
+
+
+def evaluate_snapshots(snapshots, now: datetime) -> Outcome:
+    """Run machine rules over snapshots and reconcile their findings (one query for them all)."""
+    out = Outcome()
+    pks = [s.machine_pk for s in snapshots]
+    existing: dict[int, list[Finding]] = defaultdict(list)
+    for finding in Finding.objects.open().filter(machine_id__in=pks):
+        existing[finding.machine_id].append(finding)
+    machine_rules = set(MACHINE_RULES)
+    th_cache: dict[str, dict] = {}
+    for snap in snapshots:
+        key = repr(sorted(snap.overrides.items())) if snap.overrides else ""
+        th = th_cache.setdefault(key, thresholds(snap.overrides))
+        detections = run_machine_rules(snap, th)
+        result = reconcile(
+            snap.machine_pk,
+            detections,
+            existing[snap.machine_pk],
+            renderer(snap),
+            now,
+            rules=machine_rules,
+        )
+        out.merge(result)
+        if result.opened or result.reopened or existing[snap.machine_pk]:
+            _after_changes(snap, result, now)
+    return out
+
+
+def _after_changes(snap, result: Outcome, now: datetime) -> None:
+    """Cause chains, profile requests and arrived profiles for one machine with findings."""
+    open_findings = list(Finding.objects.open().filter(machine_id=snap.machine_pk))
+    link_causes(open_findings, now)
+    leaks = [f for f in open_findings if f.rule_id == "gopls_memory_leak"]
+    if leaks and snap.allow_profiles and conf.get("DETECTION_REQUEST_PROFILES"):
+        by_subject = {p.subject: p.process_pk for p in snap.processes}
+        for finding in leaks:
+            request_profile(finding, by_subject.get(finding.subject), now)
+    attach_profiles(leaks, now)
+
+
+def evaluate_machines(machine_ids: list[int], now: datetime | None = None) -> Outcome:
+    """Evaluate one chunk of machines at `now`. Idempotent."""
+    now = now or timezone.now()
+    return evaluate_snapshots(load_snapshots(list(machine_ids), now), now)
+
+
+def chunks(ids: list[int], size: int) -> list[list[int]]:
+    return [ids[i : i + size] for i in range(0, len(ids), size)]
+
+
+def evaluate_fleet(now: datetime | None = None, chunk_size: int | None = None) -> PassStats:
+    """One full pass, synchronously: every active machine in chunks, then the fleet rules."""
+    started = time.perf_counter()
+    now = now or timezone.now()
+    ids = active_machine_ids(now)
+    stats = PassStats(machines=len(ids))
+    for chunk in chunks(ids, chunk_size or int(conf.get("DETECTION_CHUNK_SIZE"))):
+        stats.outcome.merge(evaluate_machines(chunk, now))
+        stats.chunks += 1
+    stats.outcome.merge(evaluate_fleet_rules(now, ids))
+    stats.seconds = time.perf_counter() - started
+    return stats
+
+
+def peer_samples(machine_ids: list[int]) -> list[PeerSample]:
+    """Each machine's gopls processes from its newest-sample summary (Machine.latest)."""
+    peers = []
+    for pk, latest in (
+        Machine.objects.filter(pk__in=machine_ids)
+        .values_list("pk", "latest")
+        .iterator(chunk_size=2000)
+    ):
+        for proc in (latest or {}).get("gopls") or []:
+            rss = proc.get("heap_inuse_bytes") or proc.get("rss_bytes")
+            if rss and proc.get("project") and proc.get("version"):
+                peers.append(
+                    PeerSample(
+                        pk, proc["project"], proc["version"], float(rss), proc.get("cpu_percent")
+                    )
+                )
+    return peers
+
+
+def evaluate_fleet_rules(now: datetime, machine_ids: list[int] | None = None) -> Outcome:
+    """Outliers among peers and version regressions; findings land on the machines concerned."""
+    ids = machine_ids if machine_ids is not None else active_machine_ids(now)
+    peers = peer_samples(ids)
+    th = thresholds()
+    by_machine: dict[int, list] = defaultdict(list)
+    for entry in FLEET_RULES.values():
+        for machine_pk, detections in entry.func(peers, th).items():
+            by_machine[machine_pk].extend(detections)
+    out = Outcome()
+    existing: dict[int, list[Finding]] = defaultdict(list)
+    for finding in Finding.objects.open().filter(rule_id__in=list(FLEET_RULES)):
+        existing[finding.machine_id].append(finding)
+    platforms = dict(
+        Machine.objects.filter(pk__in=set(by_machine) | set(existing)).values_list("pk", "os")
+    )
+
+    def render(det):
+        return knowledge_base()[det.rule_id].data["title"], render_advice(
+            det.rule_id,
+            platform=platforms.get(machine_pk, "linux"),
+            facts={
+                k: v
+                for k, v in {**det.evidence, **det.facts}.items()
+                if isinstance(v, (str, int, float))
+            },
+        )
+
+    for machine_pk in set(by_machine) | set(existing):
+        if machine_pk not in platforms:
+            continue
+        out.merge(
+            reconcile(
+                machine_pk,
+                by_machine.get(machine_pk, []),
+                existing.get(machine_pk, []),
+                render,
+                now,
+                rules=set(FLEET_RULES),
+            )
+        )
+    return out

@@ -1,0 +1,54 @@
+"""Celery tasks: thin, idempotent wrappers taking IDs; the fleet pass fans out bounded chunks."""
+
+from __future__ import annotations
+
+import logging
+from datetime import datetime
+
+from celery import group, shared_task
+from django.utils import timezone
+
+from apps.anomalies import conf
+from apps.anomalies.evaluation import chunks, evaluate_fleet_rules, evaluate_machines
+from apps.anomalies.loader import active_machine_ids
+
+log = logging.getLogger(__name__)
+
+
+def _at(now_iso: str | None) -> datetime:
+    return datetime.fromisoformat(now_iso) if now_iso else timezone.now()
+
+
+@shared_task(ignore_result=True)
+def evaluate_chunk_task(machine_ids: list[int], now_iso: str | None = None) -> None:
+    """Evaluate one bounded chunk of machines (idempotent: a rerun adds nothing)."""
+    evaluate_machines(machine_ids, _at(now_iso))
+
+
+@shared_task(ignore_result=True)
+def evaluate_machine_task(machine_pk: int) -> None:
+    evaluate_machines([machine_pk], timezone.now())
+
+
+@shared_task(ignore_result=True)
+def evaluate_fleet_rules_task(now_iso: str | None = None) -> None:
+    evaluate_fleet_rules(_at(now_iso))
+
+
+@shared_task(ignore_result=True)
+def evaluate_fleet_task() -> int:
+    """Beat entry: fan out one task per chunk of active machines, plus the fleet rules."""
+    now = timezone.now()
+    ids = active_machine_ids(now)
+    now_iso = now.isoformat()
+    parts = chunks(ids, int(conf.get("DETECTION_CHUNK_SIZE")))
+    group(evaluate_chunk_task.s(part, now_iso) for part in parts).apply_async()
+    evaluate_fleet_rules_task.delay(now_iso)
+    log.info("fleet pass: %d machines in %d chunks", len(ids), len(parts))
+    return len(parts)
+
+
+def evaluate_after_ingest(machine_pk: int, result) -> None:
+    """After-ingest hook: a sample that crossed a hard line (an OOM kill) is evaluated now."""
+    if getattr(result, "oom_kills", False):
+        evaluate_machine_task.delay(machine_pk)
