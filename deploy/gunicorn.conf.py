@@ -44,3 +44,13 @@ access_log_format = (
 # Temporary files of worker heartbeats in memory: a slow disk must not look like a hung worker.
 worker_tmp_dir = "/dev/shm" if os.path.isdir("/dev/shm") else None
 proc_name = "devfleet-web"
+# gunicorn's control socket (gunicornc): in systemd's RuntimeDirectory when there is one (the
+# default under $HOME is read-only for the service), else only where GUNICORN_CONTROL_SOCKET
+# says.
+_control = os.environ.get("GUNICORN_CONTROL_SOCKET", "")
+if not _control and os.environ.get("RUNTIME_DIRECTORY"):
+    _control = os.path.join(os.environ["RUNTIME_DIRECTORY"].split(":")[0], "gunicorn.ctl")
+if _control:
+    control_socket = _control
+else:
+    control_socket_disable = True

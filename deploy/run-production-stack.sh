@@ -4,7 +4,7 @@
 # deploy/smoke_test.py against it, and stop everything. Exits non-zero on any failure.
 # CI (.ci/run) runs it; locally: bash deploy/run-production-stack.sh
 #   SMOKE_PG_HOST/PORT/USER  PostgreSQL to use (127.0.0.1, 5432, postgres; trust or PGPASSWORD)
-#   SMOKE_DB                 database created afresh and dropped afterwards (devfleet_smoke)
+#   SMOKE_DB                 database created afresh and dropped afterwards (devfleet_smoke_PID)
 #   SMOKE_REDIS_URL          Redis (redis://127.0.0.1:6379/14); tasks use a queue of their own
 #   SMOKE_KEEP=1             keep the logs directory
 set -euo pipefail
@@ -14,7 +14,7 @@ VENV_BIN=${VENV_BIN:-$ROOT/.venv/bin}
 PG_HOST=${SMOKE_PG_HOST:-127.0.0.1}
 PG_PORT=${SMOKE_PG_PORT:-5432}
 PG_USER=${SMOKE_PG_USER:-postgres}
-DB=${SMOKE_DB:-devfleet_smoke}
+DB=${SMOKE_DB:-devfleet_smoke_$$}  # one per run: concurrent runs must not share it
 REDIS=${SMOKE_REDIS_URL:-redis://127.0.0.1:6379/14}
 started=$(date +%s)
 

@@ -15,7 +15,7 @@ from tests.conftest import REPO_ROOT
 
 DEPLOY = REPO_ROOT / "deploy"
 ENV_READER = re.compile(r"\benv_(?:str|int|bool|float|list)\(\s*\"([A-Z][A-Z0-9_]*)\"")
-GUNICORN_READER = re.compile(r"(?:os\.environ\.get|_int)\(\s*\"([A-Z][A-Z0-9_]*)\"")
+GUNICORN_READER = re.compile(r"(?:os\.environ\.get|_int)\(\s*\"(GUNICORN_[A-Z0-9_]*)\"")
 
 
 def documented_variables() -> set[str]:
@@ -184,3 +184,12 @@ def test_nginx_example_passes_nginx_t(tmp_path):
     )
     assert result.returncode == 0, result.stderr
     assert "syntax is ok" in result.stderr
+
+
+def test_ci_runs_the_production_stack_smoke_test():
+    script = DEPLOY / "run-production-stack.sh"
+    assert script.stat().st_mode & 0o111
+    assert subprocess.run(["bash", "-n", str(script)], timeout=30).returncode == 0
+    ci = (REPO_ROOT / ".ci" / "run").read_text()
+    assert "bash deploy/run-production-stack.sh" in ci
+    assert "deploy/smoke_test.py" in script.read_text()
