@@ -18,4 +18,6 @@ urlpatterns = [
     path("projects/", views.projects, name="project-list"),
     path("projects/<slug:slug>/", views.project, name="project"),
     path("versions/", views.versions, name="versions"),
+    path("rules/", views.rules, name="rule-list"),
+    path("rules/<slug:rule_id>/", views.rule, name="rule"),
 ]

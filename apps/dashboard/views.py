@@ -17,6 +17,7 @@ from apps.dashboard.services.fleet import filter_options, fleet_overview
 from apps.dashboard.services.machines import machine_list
 from apps.dashboard.services.people import developer_for, developer_machines
 from apps.dashboard.services.projects import project_list, project_page
+from apps.dashboard.services.rules import AdviceContext, rule_list, rule_page
 from apps.dashboard.services.versions import version_cohorts
 from apps.fleet.models import Machine, Project
 from apps.ingest.validation import parse_timestamp
@@ -150,3 +151,16 @@ def project(request: HttpRequest, slug: str) -> HttpResponse:
 @login_required
 def versions(request: HttpRequest) -> HttpResponse:
     return render(request, "dashboard/versions.html", version_cohorts(timezone.now()))
+
+
+@require_GET
+@login_required
+def rules(request: HttpRequest) -> HttpResponse:
+    return render(request, "dashboard/rule_list.html", {"rules": rule_list()})
+
+
+@require_GET
+@login_required
+def rule(request: HttpRequest, rule_id: str) -> HttpResponse:
+    context = rule_page(rule_id, AdviceContext.from_query(request.GET))
+    return render(request, "dashboard/rule.html", context)

@@ -151,6 +151,16 @@ def test_platform_staff_walks_every_page_drills_down_and_zooms(browser, live_ser
     s.settle()
     s.page.screenshot(path=str(SHOTS / "project.png"), full_page=True)
     s.open(reverse("dashboard:developer", args=[carol.owner_id]), "developer")
+    s.open(reverse("dashboard:rule-list"), "rules")
+
+    # Copy a fix: the sysctl command of the inotify rule, as advised for WSL2.
+    page = s.open(reverse("dashboard:rule", args=["inotify_watches"]) + "?platform=wsl2", "rule")
+    fix = page.locator("button[data-copy^=advice-cmd]").first
+    command = page.locator("#" + fix.get_attribute("data-copy")).inner_text().strip()
+    fix.click()
+    page.locator("button[data-copy^=advice-cmd][data-copied]").wait_for()
+    assert "sysctl" in command
+    assert page.evaluate("navigator.clipboard.readText()") == command
     assert s.errors == []
     s.close()
 
