@@ -12,6 +12,7 @@ urlpatterns = [
     path("admin/", admin.site.urls),
     path("api/v1/", include("apps.ingest.urls")),
     path("api/v1/", include("apps.api.urls")),
+    path("api/v1/", include("apps.anomalies.urls")),
     path(
         "login/",
         login_rate_limited(

@@ -5,6 +5,7 @@ from __future__ import annotations
 import copy
 import functools
 
+from apps.anomalies import openapi as anomalies_openapi
 from apps.ingest.validation import report_schema
 from apps.metrics.catalog import METRICS
 
@@ -158,6 +159,7 @@ def openapi_document() -> dict:
         "schema": {"type": "string"},
     }
     read_security = [{"session": []}, {"apiToken": []}]
+    components.update(anomalies_openapi.components())
     return {
         "openapi": "3.1.0",
         "info": {
@@ -287,6 +289,7 @@ def openapi_document() -> dict:
                     },
                 }
             },
+            **anomalies_openapi.paths(),
         },
         "components": {
             "schemas": components,
