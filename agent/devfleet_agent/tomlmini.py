@@ -74,7 +74,9 @@ def _strip_comment(line: str) -> str:
 def _value(value: str, lineno: int) -> Any:
     if value in ("true", "false"):
         return value == "true"
-    py = value.replace("true", "True").replace("false", "False")
+    parts = re.split(r"(\"(?:[^\"\\]|\\.)*\"|'[^']*')", value)
+    py = "".join(p if i % 2 else re.sub(r"\b(true|false)\b", lambda m: m.group(1).title(), p)
+                 for i, p in enumerate(parts))
     try:
         parsed = ast.literal_eval(py)
     except (ValueError, SyntaxError) as exc:

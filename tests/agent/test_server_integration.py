@@ -76,6 +76,8 @@ def _spooled(state: Path) -> tuple[list[str], int]:
                db.execute("SELECT body FROM samples ORDER BY seq")]
         row = db.execute("SELECT value FROM meta WHERE key = 'dropped_samples'").fetchone()
         return ids, int(row[0]) if row else 0
+    except sqlite3.OperationalError:  # the agent is still creating its tables
+        return [], 0
     finally:
         db.close()
 
