@@ -7,6 +7,7 @@
 #   SMOKE_DB                 database created afresh and dropped afterwards (devfleet_smoke_PID)
 #   SMOKE_REDIS_URL          Redis (redis://127.0.0.1:6379/14); tasks use a queue of their own
 #   SMOKE_KEEP=1             keep the logs directory
+#   SMOKE_WAIT_S             how long services may take to start or answer (60)
 set -euo pipefail
 ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 cd "$ROOT"
@@ -48,6 +49,14 @@ STACK_ENV=(
 )
 [ -n "${PGPASSWORD:-}" ] && STACK_ENV+=(PGPASSWORD="$PGPASSWORD")
 in_stack() { env -i "${STACK_ENV[@]}" "$@"; }
+# Start a service in the background; `exec` makes $! the service itself (not a subshell around
+# it), so that stopping it by pid really stops it.
+start() {
+  local log=$1
+  shift
+  (exec env -i "${STACK_ENV[@]}" "$@" >>"$log" 2>&1) &
+  pids+=($!)
+}
 
 pids=()
 cleanup() {
@@ -62,7 +71,11 @@ cleanup() {
     [ "$alive" = 0 ] && break
     sleep 0.2
   done
-  for pid in "${pids[@]}"; do kill -KILL "$pid" 2>/dev/null && killed=$((killed + 1)); done
+  for pid in "${pids[@]}"; do
+    kill -0 "$pid" 2>/dev/null || continue
+    pkill -KILL -P "$pid" 2>/dev/null || true  # its gunicorn workers / celery pool processes
+    kill -KILL "$pid" 2>/dev/null && killed=$((killed + 1))
+  done
   wait 2>/dev/null || true
   echo "services stopped in $(( $(date +%s) - stopping )) s ($killed needed SIGKILL)"
   if [ "$rc" != 0 ]; then
@@ -91,18 +104,15 @@ in_stack python manage.py migrate --noinput >"$LOGS/migrate.log" 2>&1 \
 in_stack python manage.py collectstatic --noinput -v 0 || fail "collectstatic failed"
 
 echo "== starting gunicorn, celery worker, celery beat"
-in_stack gunicorn -c deploy/gunicorn.conf.py >>"$LOGS/web.log" 2>&1 &
-pids+=($!)
-in_stack celery -A config worker --loglevel=INFO --concurrency=2 --hostname="smoke$$@%h" \
-  >"$LOGS/worker.log" 2>&1 &
-pids+=($!)
-in_stack celery -A config beat --loglevel=INFO --schedule="$WORK/var/celerybeat-schedule" \
-  --pidfile="$WORK/beat.pid" >"$LOGS/beat.log" 2>&1 &
-beat_pid=$!
-pids+=("$beat_pid")
+start "$LOGS/web.log" gunicorn -c deploy/gunicorn.conf.py
+start "$LOGS/worker.log" celery -A config worker --loglevel=INFO --concurrency=2 \
+  --hostname="smoke$$@%h"
+start "$LOGS/beat.log" celery -A config beat --loglevel=INFO \
+  --schedule="$WORK/var/celerybeat-schedule" --pidfile="$WORK/beat.pid"
+beat_pid=${pids[-1]}
 
 in_stack SMOKE_BASE_URL="http://127.0.0.1:$PORT" SMOKE_BEAT_PID="$beat_pid" \
-  SMOKE_BEAT_LOG="$LOGS/beat.log" python deploy/smoke_test.py \
+  SMOKE_BEAT_LOG="$LOGS/beat.log" SMOKE_WAIT_S="${SMOKE_WAIT_S:-60}" python deploy/smoke_test.py \
   || fail "smoke test failed (logs below)"
 for pid in "${pids[@]}"; do
   kill -0 "$pid" 2>/dev/null || fail "a service (pid $pid) died during the smoke test"
