@@ -175,3 +175,15 @@ def test_the_admin_revoke_action_is_recorded(client, root, alice):
     assert token.revoked_at is not None
     event = AuditEvent.objects.filter(object_type="fleet.ApiToken", action="revoke").get()
     assert event.actor == root
+
+
+def test_audited_models_resolve_labels_and_skip_apps_not_installed(settings):
+    from apps.audit.recording import audited_models
+
+    labels = {m._meta.label for m in audited_models()}
+    assert {"fleet.Team", "fleet.Membership", "fleet.ApiToken", "auth.User"} <= labels
+    settings.AUDITED_MODELS = ["fleet", "alerts.Channel", "nosuchapp"]
+    labels = {m._meta.label for m in audited_models()}
+    assert "fleet.EnrollmentToken" in labels
+    assert "fleet.Machine" in labels
+    assert not any(label.startswith(("alerts.", "nosuchapp.")) for label in labels)
