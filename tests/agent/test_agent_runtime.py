@@ -117,3 +117,55 @@ def test_the_fallback_toml_reader_matches_tomllib_on_the_example():
     assert tomlmini._loads_subset(text) == tomllib.loads(text)
     assert tomlmini._loads_subset('s = "true # not a comment"\nb = true\n') == {
         "s": "true # not a comment", "b": True}
+
+
+def test_the_psutil_process_source_used_on_macos_and_windows_reads_a_live_gopls(
+        tmp_path, make_ctx, monkeypatch):
+    import shutil
+    import subprocess
+
+    _no_go(monkeypatch)
+    cc = shutil.which("cc") or shutil.which("gcc")
+    if not cc:
+        pytest.skip("no C compiler to build a fake gopls")
+    (tmp_path / "g.c").write_text("#include <unistd.h>\nint main(){for(;;)pause();}\n")
+    exe = tmp_path / "bin" / "gopls"
+    exe.parent.mkdir()
+    subprocess.run([cc, "-o", str(exe), str(tmp_path / "g.c")], check=True)
+    proc = subprocess.Popen([str(exe), "-rpc.trace"], env={"GOGC": "50", "SECRET": "x"})
+    try:
+        ctx = make_ctx(platform="darwin")  # psutil path, as on macOS/Windows
+        import time
+
+        time.sleep(0.2)
+        [g] = [p for p in collect_gopls(ctx)["gopls"] if p["pid"] == proc.pid]
+        assert g["exe"] == str(exe)
+        assert g["flags"] == ["-rpc.trace"]
+        assert g["env"] == {"GOGC": "50"}
+        assert g["rss_bytes"] > 0
+        assert g["threads"] == 1
+        assert g["editor"]["kind"] in ("unknown", "none")
+    finally:
+        proc.kill()
+        proc.wait(5)
+
+
+def test_the_system_collector_uses_psutil_off_linux(make_ctx):
+    from devfleet_agent.collectors.system import collect_system
+
+    out = collect_system(make_ctx(platform="darwin"))["system"]
+    assert out["mem_total_bytes"] > 0
+    assert out["swap_total_bytes"] is not None
+    assert len(out["load"]) == 3
+
+
+def test_editor_versions_come_from_package_json_next_to_the_editor(tmp_path, make_ctx):
+    from devfleet_agent.collectors.toolchain import editor_versions
+
+    commit = tmp_path / ".vscode-server" / "bin" / "abc123"
+    commit.mkdir(parents=True)
+    (commit / "package.json").write_text('{"name": "code-server", "version": "1.95.3"}')
+    ctx = make_ctx()
+    ctx.cache("gopls")["procs"] = {1: {"editor": {"kind": "vscode-server"},
+                                       "editor_exes": [str(commit / "node"), "/bin/sh"]}}
+    assert editor_versions(ctx) == {"vscode-server": "1.95.3"}

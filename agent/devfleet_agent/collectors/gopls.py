@@ -22,7 +22,7 @@ def collect_gopls(ctx: CollectorContext) -> dict[str, Any]:
     st = ctx.cache("gopls")
     src = st.get("source")
     if src is None:
-        src = st["source"] = make_source(ctx.proc_root)
+        src = st["source"] = make_source(ctx.proc_root, ctx.platform)
     st["cycle"] = cycle = st.get("cycle", 0) + 1
     table: dict[int, tuple[str, int] | None] = st.setdefault("table", {})
     procs: dict[int, dict[str, Any]] = st.setdefault("procs", {})
@@ -91,6 +91,7 @@ def _new_entry(ctx: CollectorContext, src: Any, pid: int) -> dict[str, Any]:
         "kind": editor_kind, "process": editor_proc,
         "chain": [(f"{n} ({e})" if e else n)[:256] for n, e, _ in chain][:16],
     }
+    entry["editor_exes"] = [e for _, e, _ in chain if e][:8]
     entry["debug_addr"] = debugparse.parse_debug_addr(argv)
     if entry["exe"]:
         entry["binary"] = gotool.binary_info(ctx, entry["exe"], env.get("PATH"))

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 import shutil
 from pathlib import Path
@@ -37,9 +38,58 @@ def collect_go_toolchain(ctx: CollectorContext) -> dict[str, Any]:
     out["tools"]["go"] = env.get("GOVERSION")
     if out["gopls_binaries"]:
         out["tools"]["gopls"] = out["gopls_binaries"][0].get("version")
+    out["tools"].update(editor_versions(ctx))
     out["goroot_check"] = goroot_check(ctx, go, env, out["gopls_binaries"])
     _set_cache_dirs(ctx, env)
     return out
+
+
+ELECTRON_TOOLS = {"vscode": "code", "vscode-server": "vscode-server", "cursor": "cursor",
+                  "windsurf": "windsurf", "vscodium": "codium"}
+CLI_TOOLS = {"neovim": "nvim", "vim": "vim", "emacs": "emacs", "helix": "hx", "zed": "zed"}
+# only these binaries are ever run with --version (never an arbitrary parent such as a shell)
+CLI_BINARIES = {"nvim", "vim", "gvim", "emacs", "hx", "helix", "zed", "zed-editor"}
+
+
+def editor_versions(ctx: CollectorContext) -> dict[str, str | None]:
+    """Versions of the editors that run gopls: package.json next to VS Code-family binaries,
+    `<editor> --version` (cached per binary) for terminal editors."""
+    cache = ctx.cache("toolchain.editors")
+    out: dict[str, str | None] = {}
+    for proc in ctx.cache("gopls").get("procs", {}).values():
+        kind = (proc.get("editor") or {}).get("kind")
+        for exe in proc.get("editor_exes") or []:
+            key = f"{kind}|{exe}"
+            if key not in cache:
+                cache[key] = _editor_version(ctx, kind, exe)
+            if cache[key]:
+                out[ELECTRON_TOOLS.get(kind) or CLI_TOOLS.get(kind) or str(kind)] = cache[key]
+                break
+    return dict(list(out.items())[:16])
+
+
+def _editor_version(ctx: CollectorContext, kind: str | None, exe: str) -> str | None:
+    path = Path(exe)
+    if kind in ELECTRON_TOOLS:
+        for parent in list(path.parents)[:6]:
+            for rel in ("package.json", "resources/app/package.json",
+                        "Resources/app/package.json"):
+                candidate = parent / rel
+                try:
+                    data = json.loads(candidate.read_text(encoding="utf-8"))
+                except (OSError, ValueError):
+                    continue
+                if isinstance(data, dict) and isinstance(data.get("version"), str):
+                    return data["version"][:512]
+        return None
+    if kind in CLI_TOOLS and os.path.basename(exe).split(".")[0] in CLI_BINARIES:
+        try:
+            res = ctx.run([exe, "--version"], timeout=5.0)
+        except Exception:  # OSError, TimeoutExpired
+            return None
+        first = (res.stdout or "").strip().splitlines()
+        return first[0][:512] if res.returncode == 0 and first else None
+    return None
 
 
 def _set_cache_dirs(ctx: CollectorContext, env: dict[str, str]) -> None:
