@@ -7,7 +7,7 @@ from collections import defaultdict
 from datetime import datetime, timedelta
 
 import numpy as np
-from django.db.models import Avg, BigIntegerField, Func, Max, Min
+from django.db.models import Avg, BigIntegerField, Count, Func, Max, Min
 from django.db.models.fields.json import KT
 
 from apps.anomalies import conf
@@ -26,6 +26,9 @@ GOPLS_AGG = {
     "children_cpu": (Avg, "children_cpu_percent"),
     "completion_p95": (Max, "completion_p95_ms"),
     "cgroup_max": (Min, "cgroup_memory_max_bytes"),
+    # Sustained-CPU rules need each bucket's quietest sample and exact first/last times.
+    "cpu_min": (Min, "cpu_percent"),
+    "children_cpu_min": (Min, "children_cpu_percent"),
 }
 SYSTEM_AGG = {
     "mem_total": (Max, "mem_total_bytes"),
@@ -52,9 +55,9 @@ class Epoch(Func):
     output_field = BigIntegerField()
 
     def as_sqlite(self, compiler, connection, **extra):
-        return self.as_sql(
-            compiler, connection, template="CAST(strftime('%%s', %(expressions)s) AS INTEGER)"
-        )
+        # julianday, not strftime('%s'): the backend would read %s as a parameter placeholder.
+        template = "CAST((julianday(%(expressions)s) - 2440587.5) * 86400.0 AS INTEGER)"
+        return self.as_sql(compiler, connection, template=template)
 
     def as_postgresql(self, compiler, connection, **extra):
         return self.as_sql(
@@ -62,11 +65,17 @@ class Epoch(Func):
         )
 
 
-def _bucketed(qs, key: str, aggregates: dict, bucket_s: int):
+BUCKET_TIMES = ("t_first", "t_last", "n")
+
+
+def _bucketed(qs, key: str, aggregates: dict, bucket_s: int, *, times: bool = False):
+    extra = {}
+    if times:
+        extra = {"t_first": Min(Epoch("ts")), "t_last": Max(Epoch("ts")), "n": Count("pk")}
     rows = (
         qs.annotate(bucket=Epoch("ts") / bucket_s)
         .values(key, "bucket")
-        .annotate(**{name: agg(col) for name, (agg, col) in aggregates.items()})
+        .annotate(**{name: agg(col) for name, (agg, col) in aggregates.items()}, **extra)
         .order_by(key, "bucket")
     )
     grouped: dict[int, list[dict]] = defaultdict(list)
@@ -156,9 +165,10 @@ def load_snapshots(machine_ids: list[int], now: datetime) -> list[MachineSnapsho
         "process_id",
         GOPLS_AGG,
         bucket_s,
+        times=True,
     )
     for pk, rows in gopls_rows.items():
-        by_pk[pk].t, by_pk[pk].series = _arrays(rows, GOPLS_AGG, bucket_s)
+        by_pk[pk].t, by_pk[pk].series = _arrays(rows, [*GOPLS_AGG, *BUCKET_TIMES], bucket_s)
     system_rows = _bucketed(
         SystemSample.objects.filter(machine_id__in=machine_ids, ts__gte=since, ts__lte=now),
         "machine_id",

@@ -17,6 +17,7 @@ def _series(rows: list[dict], names: dict) -> dict[str, np.ndarray]:
     return {
         name: np.array([np.nan if r.get(col) is None else float(r[col]) for r in rows], float)
         for name, (_, col) in names.items()
+        if not name.endswith("_min")  # raw samples: the CPU rules bucket them per minute
     }
 
 

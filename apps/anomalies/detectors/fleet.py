@@ -31,38 +31,60 @@ def robust_z(values: np.ndarray) -> np.ndarray:
     return (values - med) / mad
 
 
+def _peer_groups(peers: list[PeerSample], min_group: int) -> list[tuple[str, str, list]]:
+    """(project, version label, members): same project and gopls version when that gives
+    min_group machines; otherwise the same project across versions from v0.12 on (one memory
+    architecture), so small fleets still get a comparison."""
+    exact: dict[tuple, list[PeerSample]] = defaultdict(list)
+    for peer in peers:
+        if peer.project and peer.version:
+            exact[(peer.project, peer.version)].append(peer)
+    groups, leftovers = [], defaultdict(list)
+    for (project, version), members in exact.items():
+        if len(members) >= min_group:
+            groups.append((project, version, members))
+        elif (parse_version(version) or (0, 0, 0)) >= (0, 12, 0):
+            leftovers[project].extend(members)
+    for project, members in leftovers.items():
+        others = [m for (p, _, ms) in groups if p == project for m in ms]
+        pool = members + others
+        if len(pool) >= min_group:
+            groups.append((project, "v0.12+", pool))
+    return groups
+
+
 @rule("fleet_memory_outlier", category="fleet", scope="fleet")
 def fleet_memory_outlier(peers: list[PeerSample], th) -> dict:
     p = th["fleet_memory_outlier"]
-    groups: dict[tuple, list[PeerSample]] = defaultdict(list)
-    for peer in peers:
-        if peer.project and peer.version:
-            groups[(peer.project, peer.version)].append(peer)
     out: dict = defaultdict(list)
-    for (project, version), members in groups.items():
-        if len(members) < p["min_group"]:
-            continue
+    for project, version, members in _peer_groups(peers, p["min_group"]):
         mem = np.array([m.mem_bytes for m in members], float)
         z = robust_z(mem)
         median = float(np.median(mem))
         for member, score in zip(members, z):
+            if version == "v0.12+" and parse_version(member.version) is None:
+                continue
             if score >= p["z"] and member.mem_bytes >= p["min_bytes"]:
+                if any(d.subject.startswith(f"outlier:{project}") for d in out[member.machine]):
+                    continue
                 out[member.machine].append(
                     Detection(
                         "fleet_memory_outlier",
                         fired=True,
                         severity="warning",
-                        subject=f"outlier:{project}@{version}",
+                        subject=f"outlier:{project}",
                         evidence={
                             "project": project,
-                            "version": version,
+                            "version": member.version,
+                            "peer_versions": version,
                             "mem_bytes": member.mem_bytes,
                             "peer_median_bytes": median,
                             "robust_z": round(float(score), 1),
                             "peers": len(members),
                         },
-                        explanation=f"gopls {version} on {project} uses {human(member.mem_bytes)}, "
-                        f"{member.mem_bytes / median:.1f}× the median of {len(members)} peers",
+                        explanation=f"gopls {member.version} on {project} uses "
+                        f"{human(member.mem_bytes)}, {member.mem_bytes / median:.1f}× the median "
+                        f"of {len(members)} peers ({version})",
                     )
                 )
     return out

@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 
 from apps.anomalies.detectors.base import Detection, rule
-from apps.anomalies.detectors.facts import ceiling, human, suggested_gomemlimit
+from apps.anomalies.detectors.facts import ceiling, gopls_version, human, suggested_gomemlimit
 from apps.anomalies.detectors.leak import HOUR, MB, detect_leak
 from apps.anomalies.detectors.trend import clean, mann_kendall, theil_sen
 
@@ -87,15 +87,20 @@ def _recent(proc, name: str, recent_s: float) -> float | None:
     return float(np.median(recent)) if recent.size else None
 
 
-def memory_level(rss, heap, ratio: float, has_ceiling: bool, p: dict, f: float) -> str:
-    """Severity of a memory level; f < 1 lowers every bound (the clear side of hysteresis)."""
+def memory_level(rss, heap, ratio: float, has_ceiling: bool, p: dict, f: float, old: bool) -> str:
+    """Severity of a memory level; f < 1 lowers every bound (the clear side of hysteresis).
+
+    The info level (HeapInuse over 1 GiB, the memory-dump threshold of gopls ≤ v0.11) applies
+    to gopls before v0.12 only, where upgrading cuts memory by about 75 %; on newer versions
+    such heaps are normal for large workspaces.
+    """
     if has_ceiling and ratio >= p["critical_ratio"] * f:
         return "critical"
     if (rss or 0) >= p["warning_rss_bytes"] * f or (
         has_ceiling and ratio >= p["warning_ratio"] * f
     ):
         return "warning"
-    if (heap or 0) >= p["info_heap_bytes"] * f or (rss or 0) >= p["info_rss_bytes"] * f:
+    if old and ((heap or 0) >= p["info_heap_bytes"] * f or (rss or 0) >= p["info_rss_bytes"] * f):
         return "info"
     return "ok"
 
@@ -115,8 +120,10 @@ def gopls_memory_high(snapshot, th) -> list[Detection]:
             top, source = cg, "cgroup"
         ratio = (rss or 0) / top if top else 0.0
 
-        severity = memory_level(rss, heap, ratio, bool(top), p, 1.0)
-        hold_severity = memory_level(rss, heap, ratio, bool(top), p, p["clear_factor"])
+        version, _ = gopls_version(proc.version, proc.version_source)
+        old = version is not None and version < (0, 12, 0)
+        severity = memory_level(rss, heap, ratio, bool(top), p, 1.0, old)
+        hold_severity = memory_level(rss, heap, ratio, bool(top), p, p["clear_factor"], old)
         if severity == "ok" and hold_severity == "ok":
             continue
         facts = _proc_facts(snapshot, proc)
