@@ -207,6 +207,9 @@ AGENT_UPLOAD_INTERVAL_S = env_int("AGENT_UPLOAD_INTERVAL_S", 60, minimum=1)
 MACHINE_STALE_AFTER_S = env_int("MACHINE_STALE_AFTER_S", 15 * 60, minimum=60)
 REPORT_SCHEMA_PATH = BASE_DIR / "docs" / "report.schema.json"
 
+# Bearer token that protects GET /metrics (Prometheus); unset disables the endpoint.
+METRICS_TOKEN = env_str("METRICS_TOKEN")
+
 # --- Retention tiers ---------------------------------------------------------------------------
 RETENTION_RAW_DAYS = env_int("RETENTION_RAW_DAYS", 14, minimum=1)
 RETENTION_5M_DAYS = env_int("RETENTION_5M_DAYS", 90, minimum=1)

@@ -4,6 +4,7 @@ from django.contrib import admin
 from django.contrib.auth import views as auth_views
 from django.urls import include, path
 
+from apps.api.prometheus import metrics_view
 from apps.common.ratelimit import login_rate_limited
 
 urlpatterns = [
@@ -13,6 +14,7 @@ urlpatterns = [
     path("api/v1/", include("apps.ingest.urls")),
     path("api/v1/", include("apps.api.urls")),
     path("api/v1/", include("apps.anomalies.urls")),
+    path("metrics", metrics_view, name="prometheus-metrics"),
     path(
         "login/",
         login_rate_limited(

@@ -10,7 +10,8 @@ class MetricsConfig(AppConfig):
 
     def ready(self) -> None:
         from apps.ingest.tasks import AFTER_INGEST_HOOKS
-        from apps.metrics.tasks import schedule_late_rollup
+        from apps.metrics.tasks import count_ingest, schedule_late_rollup
 
-        if schedule_late_rollup not in AFTER_INGEST_HOOKS:
-            AFTER_INGEST_HOOKS.append(schedule_late_rollup)
+        for hook in (schedule_late_rollup, count_ingest):
+            if hook not in AFTER_INGEST_HOOKS:
+                AFTER_INGEST_HOOKS.append(hook)

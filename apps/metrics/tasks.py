@@ -10,6 +10,7 @@ from django.core.cache import cache
 from django.utils import timezone
 
 from apps.fleet.recording import forget_lifetimes
+from apps.metrics.counters import count_upload
 from apps.metrics.partitions import ensure_partitions
 from apps.metrics.retention import prune
 from apps.metrics.rollups import roll_up_hours, roll_up_raw
@@ -43,6 +44,11 @@ def prune_task() -> None:
     if any(deleted.values()):
         forget_lifetimes()
     log.info("retention deleted %s", deleted)
+
+
+def count_ingest(machine_pk: int, result) -> None:
+    """After-ingest hook: feed the throughput counters the /metrics endpoint exports."""
+    count_upload(result.accepted)
 
 
 def schedule_late_rollup(machine_pk: int, result) -> None:
