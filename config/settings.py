@@ -85,6 +85,8 @@ DATABASE_URL = env_str("DATABASE_URL")
 if DATABASE_URL:
     DATABASES = {"default": dj_database_url.parse(DATABASE_URL, conn_max_age=600)}
     DATABASES["default"].setdefault("OPTIONS", {})
+    # One test database per test run, so concurrent runs against one server do not collide.
+    DATABASES["default"].setdefault("TEST", {"NAME": f"test_devfleet_{os.getpid()}"})
     if DATABASES["default"]["ENGINE"].endswith("postgresql"):
         # Server-side binding lets psycopg prepare the ingest statements once per connection
         # instead of re-parsing and quoting ~150 parameters on every upload.
