@@ -366,3 +366,49 @@ def scatter_machines(points: list[dict], x_unit: str, y_unit: str, title: str = 
     xf = UNIT_FORMATS.get(x_unit, UNIT_FORMATS["count"])
     fig_layout["xaxis"].update(tickformat=xf["tickformat"], ticksuffix=xf["ticksuffix"])
     return {"data": data, "layout": fig_layout}
+
+
+def findings_by_rule(rows: list[dict]) -> dict:
+    """Open findings per rule, stacked by severity; each segment opens the findings behind it.
+
+    rows: [{"rule", "title", "counts": {severity: n}, "urls": {severity: url}}].
+    """
+    titles = [r["title"] for r in rows]
+    data = [
+        {
+            "type": "bar",
+            "orientation": "h",
+            "name": severity.capitalize(),
+            "y": titles,
+            "x": [r["counts"].get(severity, 0) for r in rows],
+            "customdata": [r["urls"].get(severity) for r in rows],
+            "marker": {"color": SEVERITY_COLORS[severity]},
+            "hovertemplate": f"%{{y}}: %{{x}} {severity}<extra></extra>",
+        }
+        for severity in ("critical", "warning", "info")
+    ]
+    fig_layout = layout("", "count", barmode="stack", hovermode="closest")
+    fig_layout["legend"]["traceorder"] = "normal"
+    fig_layout["yaxis"].update(
+        autorange="reversed", tickformat="", rangemode="normal", automargin=True
+    )
+    fig_layout["height"] = max(200, 26 * len(rows) + 80)
+    return {"data": data, "layout": fig_layout}
+
+
+def findings_trend(days: list[datetime], counts: dict[str, list[int]]) -> dict:
+    """Open findings at each day boundary (and now), stacked by severity."""
+    data = [
+        {
+            "type": "scatter",
+            "mode": "lines",
+            "name": severity.capitalize(),
+            "x": [ts(d) for d in days],
+            "y": counts.get(severity, [0] * len(days)),
+            "stackgroup": "open",
+            "line": {"color": SEVERITY_COLORS[severity], "width": 1.5},
+            "hovertemplate": "%{y}",
+        }
+        for severity in ("critical", "warning", "info")
+    ]
+    return {"data": data, "layout": layout("", "count")}

@@ -18,6 +18,8 @@ urlpatterns = [
     path("projects/", views.projects, name="project-list"),
     path("projects/<slug:slug>/", views.project, name="project"),
     path("versions/", views.versions, name="versions"),
+    path("findings/", views.findings, name="findings"),
+    path("findings/<int:finding_id>/act/", views.finding_action, name="finding-action"),
     path("rules/", views.rules, name="rule-list"),
     path("rules/<slug:rule_id>/", views.rule, name="rule"),
 ]

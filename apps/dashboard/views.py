@@ -7,12 +7,22 @@ from datetime import timedelta
 from django.contrib.auth.decorators import login_required
 from django.http import Http404, HttpRequest, HttpResponse, JsonResponse
 from django.shortcuts import get_object_or_404, redirect, render
+from django.urls import reverse
 from django.utils import timezone
-from django.views.decorators.http import require_GET
+from django.utils.http import url_has_allowed_host_and_scheme
+from django.views.decorators.http import require_GET, require_POST
 
+from apps.anomalies.advice import knowledge_base
+from apps.anomalies.models import Finding
 from apps.dashboard.constants import DEFAULT_RANGE, RANGES
 from apps.dashboard.filters import HEALTH_CHOICES, OS_CHOICES, FleetFilter
 from apps.dashboard.services import machine as machine_service
+from apps.dashboard.services.findings import (
+    SNOOZE_CHOICES,
+    act_on_finding,
+    finding_list,
+    machine_findings_of,
+)
 from apps.dashboard.services.fleet import filter_options, fleet_overview
 from apps.dashboard.services.machines import machine_list
 from apps.dashboard.services.people import developer_for, developer_machines
@@ -83,6 +93,7 @@ def machine(request: HttpRequest, machine_id: str) -> HttpResponse:
             "range": chosen,
             "ranges": list(RANGES),
             "charts": machine_service.CHARTS,
+            "snooze_choices": SNOOZE_CHOICES,
         },
     )
 
@@ -117,7 +128,13 @@ def me(request: HttpRequest) -> HttpResponse:
     return render(
         request,
         "dashboard/developer.html",
-        {"person": request.user, "machines": snaps, "is_me": True},
+        {
+            "person": request.user,
+            "machines": snaps,
+            "is_me": True,
+            "findings": machine_findings_of(snaps),
+            "snooze_choices": SNOOZE_CHOICES,
+        },
     )
 
 
@@ -129,7 +146,15 @@ def developer(request: HttpRequest, user_id: int) -> HttpResponse:
         return redirect("dashboard:me")
     snaps = developer_machines(request.user, person, timezone.now())
     return render(
-        request, "dashboard/developer.html", {"person": person, "machines": snaps, "is_me": False}
+        request,
+        "dashboard/developer.html",
+        {
+            "person": person,
+            "machines": snaps,
+            "is_me": False,
+            "findings": machine_findings_of(snaps),
+            "snooze_choices": SNOOZE_CHOICES,
+        },
     )
 
 
@@ -164,3 +189,42 @@ def rules(request: HttpRequest) -> HttpResponse:
 def rule(request: HttpRequest, rule_id: str) -> HttpResponse:
     context = rule_page(rule_id, AdviceContext.from_query(request.GET))
     return render(request, "dashboard/rule.html", context)
+
+
+@require_GET
+@login_required
+def findings(request: HttpRequest) -> HttpResponse:
+    rows = finding_list(request.user, request.GET, timezone.now())
+    return render(
+        request,
+        "dashboard/findings.html",
+        {
+            "findings": rows,
+            "params": request.GET,
+            "snooze_choices": SNOOZE_CHOICES,
+            "rules": sorted(knowledge_base()),
+            "options": filter_options(timezone.now()),
+        },
+    )
+
+
+@require_POST
+@login_required
+def finding_action(request: HttpRequest, finding_id: int) -> HttpResponse:
+    """Acknowledge or snooze (POST, CSRF-checked); back to where the user came from."""
+    try:
+        finding = act_on_finding(
+            request.user,
+            finding_id,
+            request.POST.get("action", ""),
+            request.POST.get("duration", ""),
+            timezone.now(),
+        )
+    except Finding.DoesNotExist:
+        raise Http404("no such finding") from None
+    except ValueError:
+        return HttpResponse("unknown action or duration", status=400)
+    target = request.POST.get("next", "")
+    if not url_has_allowed_host_and_scheme(target, {request.get_host()}, request.is_secure()):
+        target = reverse("dashboard:machine", args=[finding.machine.machine_id])
+    return redirect(target)

@@ -10,6 +10,7 @@ import pytest
 from django.core.management import call_command
 from django.urls import reverse
 
+from apps.anomalies.evaluation import evaluate_fleet
 from tests.dashboard.conftest import big_gopls_report, ingest
 from tests.factories import enroll, make_report
 
@@ -61,6 +62,7 @@ def sim_fleet(transactional_db, django_user_model):
     report = big_gopls_report(60)
     report["machine"]["hostname"] = "carol-wsl"
     ingest(carols, report)
+    evaluate_fleet()
     return {"bob": bobs, "carol": carols}
 
 
@@ -135,15 +137,22 @@ def test_platform_staff_walks_every_page_drills_down_and_zooms(browser, live_ser
     page.locator("#chart-memory[data-zoom^='since=']").wait_for()
     s.settle()
 
-    # Copy: an editor-settings block lands in the clipboard.
-    button = page.locator("button[data-copy^=inv-editor_settings]").first
+    # Copy: an inventory block (settings, tools…) lands in the clipboard.
+    button = page.locator("button[data-copy^=inv-]").first
     expected = page.locator("#" + button.get_attribute("data-copy")).inner_text().strip()
     button.click()
     page.locator("button[data-copied]").wait_for()
     assert page.evaluate("navigator.clipboard.readText()") == expected
 
     carol = sim_fleet["carol"]
-    s.open(reverse("dashboard:machine", args=[carol.machine_id]) + "?range=1h", "machine-wsl")
+    page = s.open(reverse("dashboard:machine", args=[carol.machine_id]) + "?range=1h")
+    assert page.locator("#chart-memory .shapelayer path, #chart-memory .layer-below path").count()
+    # Acknowledge a finding: the form posts (with its CSRF token) and the page says so.
+    page.locator("#findings button[data-testid^=ack-]").first.click()
+    page.locator("#findings .badge.info", has_text="acknowledged by alice").first.wait_for()
+    s.settle()
+    s.page.screenshot(path=str(SHOTS / "machine-wsl.png"), full_page=True)
+    s.open(reverse("dashboard:findings"), "findings")
     s.open(reverse("dashboard:versions"), "versions")
     s.open(reverse("dashboard:project-list"), "projects")
     page = s.open(reverse("dashboard:project-list"))

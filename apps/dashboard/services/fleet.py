@@ -11,6 +11,7 @@ from apps.dashboard import charts
 from apps.dashboard.constants import TOP_OFFENDERS, TOP_PROJECTS
 from apps.dashboard.filters import FleetFilter, alive_processes
 from apps.dashboard.health import LEVELS
+from apps.dashboard.services.findings import fleet_findings
 from apps.dashboard.services.snapshots import Snapshot, load_snapshots
 from apps.dashboard.stats import median, quantile, sorted_versions
 from apps.fleet.models import Machine, Project, Team
@@ -126,7 +127,8 @@ def offenders(snaps: list[Snapshot], allowed: set[int] | None) -> list[Snapshot]
 
 def fleet_overview(user, flt: FleetFilter, now: datetime) -> dict:
     """Everything the overview shows; aggregates are fleet-wide, machine rows only visible ones."""
-    everything = load_snapshots(flt.apply(Machine.objects.active(), now), now)
+    machines = flt.apply(Machine.objects.active(), now)
+    everything = load_snapshots(machines, now)
     # The health tiles always count every level; the other sections honour the health filter.
     snaps = [s for s in everything if not flt.health or s.health.level == flt.health]
     allowed = visible_ids(user)
@@ -135,6 +137,7 @@ def fleet_overview(user, flt: FleetFilter, now: datetime) -> dict:
         "versions": version_section(snaps, flt),
         "projects": project_section(snaps),
         "offenders": offenders(snaps, allowed),
+        "findings": fleet_findings(machines, now),
         "options": filter_options(now),
         "gopls_running": sum(len(s.gopls) for s in snaps),
         "median_rss": median(

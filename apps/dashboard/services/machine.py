@@ -10,6 +10,7 @@ from django.utils import timezone
 from apps.dashboard import charts
 from apps.dashboard.health import assess
 from apps.dashboard.inventory import diff_values
+from apps.dashboard.services.findings import evidence_spans, finding_levels, machine_findings
 from apps.dashboard.services.series import read_gopls, read_system
 from apps.dashboard.services.snapshots import stale_after
 from apps.fleet.models import GoplsProcess, Machine
@@ -27,7 +28,14 @@ def machine_page(machine: Machine, now: datetime) -> dict:
     ]
     by_pid = {p.get("pid"): p for p in (machine.latest or {}).get("gopls") or []}
     return {
-        "health": assess(machine.latest, machine.last_seen, now, stale_after()),
+        "health": assess(
+            machine.latest,
+            machine.last_seen,
+            now,
+            stale_after(),
+            finding_levels(Machine.objects.filter(pk=machine.pk), now).get(machine.pk, "ok"),
+        ),
+        "findings": machine_findings(machine),
         "running": [(p, by_pid.get(p.pid, {})) for p in processes if p.last_seen >= cutoff],
         "past": [p for p in processes if p.last_seen < cutoff],
         "inventory": {item.section: item for item in machine.inventory.all()},
@@ -53,7 +61,12 @@ def _restarts(lifetimes: list[dict], since: datetime) -> list[tuple[datetime, st
 
 
 def machine_chart(machine: Machine, name: str, since: datetime, until: datetime) -> dict:
-    """Figure dict for one of CHARTS over [since, until]."""
+    """Figure dict for one of CHARTS over [since, until], with findings' evidence shaded."""
+    figure = _figure(machine, name, since, until)
+    return charts.add_evidence(figure, evidence_spans(machine, name, since, until))
+
+
+def _figure(machine: Machine, name: str, since: datetime, until: datetime) -> dict:
     if name == "memory":
         lives = _lifetimes(machine, ["rss_bytes", "heap_inuse_bytes"], since, until)
         for life in lives:

@@ -73,6 +73,9 @@ def load_snapshots(qs: QuerySet[Machine], now: datetime) -> list[Snapshot]:
         "last_seen",
         "latest_text",
     )
+    from apps.dashboard.services.findings import finding_levels
+
+    levels = finding_levels(qs, now)
     window = stale_after()
     out = []
     for pk, mid, host, team, slug, owner_id, owner, os_, wsl, seen, text in rows.iterator(
@@ -94,7 +97,7 @@ def load_snapshots(qs: QuerySet[Machine], now: datetime) -> list[Snapshot]:
                 wsl,
                 seen,
                 latest,
-                assess(latest, seen, now, window),
+                assess(latest, seen, now, window, levels.get(pk, "ok")),
             )
         )
     return out

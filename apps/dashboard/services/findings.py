@@ -1,0 +1,169 @@
+"""Findings as the dashboard shows them: counts, trend, lists, evidence spans, ack and snooze."""
+
+from __future__ import annotations
+
+from collections import Counter, defaultdict
+from datetime import datetime, timedelta, timezone
+from urllib.parse import urlencode
+
+from django.db.models import Q, QuerySet
+from django.urls import reverse
+
+from apps.anomalies.advice import knowledge_base
+from apps.anomalies.lifecycle import acknowledge, snooze
+from apps.anomalies.models import Finding
+from apps.dashboard import charts
+from apps.fleet.models import Machine
+
+SEVERITIES = ("critical", "warning", "info")
+SNOOZE_CHOICES = {"1h": timedelta(hours=1), "1d": timedelta(days=1), "7d": timedelta(days=7)}
+TREND_DAYS = 14
+# Which machine chart shows a rule's evidence, by rule id or knowledge-base category.
+CHART_FOR_RULE = {
+    "gopls_goroutine_growth": "goroutines",
+    "gopls_rpc_latency": "latency",
+    "oom_kill": "sysmem",
+    "cgroup_memory_low": "memory",
+}
+CHART_FOR_CATEGORY = {
+    "memory": "memory",
+    "cpu": "cpu",
+    "latency": "latency",
+    "system": "inotify",
+    "wsl": "sysmem",
+    "caches": "caches",
+    "fleet": "memory",
+}
+
+
+def chart_for(rule_id: str) -> str | None:
+    if rule_id in CHART_FOR_RULE:
+        return CHART_FOR_RULE[rule_id]
+    if rule_id.startswith("inotify"):
+        return "inotify"
+    entry = knowledge_base().get(rule_id)
+    return CHART_FOR_CATEGORY.get(entry.data.get("category", "")) if entry else None
+
+
+def finding_levels(machines: QuerySet[Machine], now: datetime) -> dict[int, str]:
+    """Worst open, unsnoozed finding severity per machine pk (info counts as healthy)."""
+    rank = {"warning": 1, "critical": 2}
+    out: dict[int, str] = {}
+    rows = (
+        Finding.objects.open()
+        .not_snoozed(now)
+        .filter(machine__in=machines)
+        .exclude(severity="info")
+        .values_list("machine_id", "severity")
+    )
+    for machine_id, severity in rows:
+        if rank.get(severity, 0) > rank.get(out.get(machine_id, ""), 0):
+            out[machine_id] = severity
+    return out
+
+
+def findings_url(**params) -> str:
+    query = urlencode({k: v for k, v in params.items() if v})
+    return reverse("dashboard:findings") + (f"?{query}" if query else "")
+
+
+def fleet_findings(machines: QuerySet[Machine], now: datetime) -> dict:
+    """Open findings by rule and severity (drillable) and the daily trend of open findings."""
+    titles = {rid: e.data["title"] for rid, e in knowledge_base().items()}
+    by_rule: dict[str, Counter] = defaultdict(Counter)
+    for rule_id, severity in (
+        Finding.objects.open().filter(machine__in=machines).values_list("rule_id", "severity")
+    ):
+        by_rule[rule_id][severity] += 1
+    order = sorted(by_rule, key=lambda r: (-by_rule[r]["critical"], -sum(by_rule[r].values())))
+    rows = [
+        {
+            "rule": r,
+            "title": titles.get(r, r),
+            "counts": dict(by_rule[r]),
+            "urls": {s: findings_url(rule=r, severity=s) for s in SEVERITIES},
+        }
+        for r in order
+    ]
+    start = (now - timedelta(days=TREND_DAYS)).replace(hour=0, minute=0, second=0, microsecond=0)
+    spans = (
+        Finding.objects.filter(machine__in=machines, first_seen__lte=now)
+        .filter(Q(resolved_at__isnull=True) | Q(resolved_at__gte=start))
+        .values_list("severity", "first_seen", "resolved_at")
+    )
+    days = [start + timedelta(days=i) for i in range(TREND_DAYS + 1)] + [now]
+    trend = {s: [0] * len(days) for s in SEVERITIES}
+    for severity, first, resolved in spans.iterator(chunk_size=5000):
+        for i, day in enumerate(days):
+            if first <= day and (resolved is None or resolved > day):
+                trend.setdefault(severity, [0] * len(days))[i] += 1
+    return {
+        "rows": rows,
+        "total": sum(sum(c.values()) for c in by_rule.values()),
+        "by_rule_chart": charts.findings_by_rule(rows) if rows else None,
+        "trend_chart": charts.findings_trend(days, trend),
+    }
+
+
+def finding_list(user, params, now: datetime) -> QuerySet[Finding]:
+    """The findings this user may see, filtered by state, severity, rule, team and machine."""
+    qs = Finding.objects.visible_to(user).select_related("machine", "machine__team")
+    state = params.get("state", "open")
+    if state in ("open", "resolved"):
+        qs = qs.filter(state=state)
+    if params.get("severity") in SEVERITIES:
+        qs = qs.filter(severity=params["severity"])
+    if params.get("rule"):
+        qs = qs.filter(rule_id=params["rule"])
+    if params.get("team"):
+        qs = qs.filter(machine__team__slug=params["team"])
+    if params.get("machine"):
+        qs = qs.filter(machine__machine_id=params["machine"])
+    if params.get("quiet") == "hide":
+        qs = qs.not_snoozed(now).filter(acknowledged_at__isnull=True)
+    order = {"critical": 0, "warning": 1, "info": 2}
+    return sorted(qs.order_by("-last_seen")[:2000], key=lambda f: order.get(f.severity, 3))
+
+
+def machine_findings(machine: Machine) -> list[Finding]:
+    qs = Finding.objects.open().filter(machine=machine).select_related("caused_by")
+    order = {"critical": 0, "warning": 1, "info": 2}
+    return sorted(qs, key=lambda f: (order.get(f.severity, 3), f.rule_id))
+
+
+def machine_findings_of(snapshots) -> list[Finding]:
+    """Open findings of some machines (a developer's), worst first."""
+    qs = Finding.objects.open().filter(machine_id__in=[s.pk for s in snapshots])
+    order = {"critical": 0, "warning": 1, "info": 2}
+    return sorted(qs.select_related("machine"), key=lambda f: (order.get(f.severity, 3), f.rule_id))
+
+
+def evidence_spans(machine: Machine, chart: str, since: datetime, until: datetime) -> list[dict]:
+    """Shaded windows for the findings whose evidence belongs on `chart`, within the range."""
+    spans = []
+    qs = Finding.objects.filter(machine=machine, last_seen__gte=since, first_seen__lte=until)
+    for f in qs.only("rule_id", "severity", "evidence", "title", "first_seen", "last_seen"):
+        if chart_for(f.rule_id) != chart:
+            continue
+        window = (f.evidence or {}).get("window")
+        try:
+            start = datetime.fromtimestamp(float(window[0]), tz=timezone.utc)
+            end = datetime.fromtimestamp(float(window[1]), tz=timezone.utc)
+        except (TypeError, ValueError, IndexError):
+            start, end = f.first_seen, f.last_seen
+        if end <= start:  # no usable window in the evidence: the finding's own lifetime
+            start, end = f.first_seen, max(f.last_seen, f.first_seen + timedelta(minutes=1))
+        start, end = max(start, since), min(end, until)
+        if start < end:
+            spans.append({"start": start, "end": end, "severity": f.severity, "label": f.title})
+    return spans
+
+
+def act_on_finding(user, finding_id: int, action: str, duration: str, now: datetime) -> Finding:
+    """Acknowledge or snooze a finding the user may see; raises Finding.DoesNotExist else."""
+    finding = Finding.objects.visible_to(user).get(pk=finding_id)
+    if action == "acknowledge":
+        return acknowledge(finding, user, now)
+    if action == "snooze" and duration in SNOOZE_CHOICES:
+        return snooze(finding, now + SNOOZE_CHOICES[duration], user, now)
+    raise ValueError("unknown action")
