@@ -114,6 +114,7 @@ beat_pid=${pids[-1]}
 in_stack SMOKE_BASE_URL="http://127.0.0.1:$PORT" SMOKE_BEAT_PID="$beat_pid" \
   SMOKE_BEAT_LOG="$LOGS/beat.log" SMOKE_WAIT_S="${SMOKE_WAIT_S:-60}" python deploy/smoke_test.py \
   || fail "smoke test failed (logs below)"
+in_stack python deploy/healthcheck.py || fail "deploy/healthcheck.py reports the web server unhealthy"
 for pid in "${pids[@]}"; do
   kill -0 "$pid" 2>/dev/null || fail "a service (pid $pid) died during the smoke test"
 done
