@@ -179,3 +179,26 @@ def test_over_the_spool_cap_the_oldest_are_dropped_and_counted(live_server, tmp_
     assert missing == kept[: len(missing)], "only the oldest may be dropped"
     status = _cli(_env(state), "status")
     assert f"{_spooled(state)[1]} dropped" in status.stdout
+
+
+def test_check_reports_a_bad_setting_with_its_fix_and_exits_1(live_server, tmp_path):
+    """`devfleet-agent check` against the real detection endpoint (or exit 3 without one)."""
+    state = tmp_path / "state"
+    _enroll(state, live_server.url)
+    home = tmp_path / "home"
+    user = home / ".config" / "Code" / "User"
+    user.mkdir(parents=True)
+    (user / "settings.json").write_text(
+        '{ // invented flags from a blog post\n'
+        '  "go.languageServerFlags": ["-no-load-full-workspace"],\n'
+        '  "go.goplsArgs": ["-rpc.trace"],\n}\n')
+    env = _env(state)
+    env["HOME"] = str(home)
+    env["XDG_CONFIG_HOME"] = str(home / ".config")
+    res = _cli(env, "check")
+    if res.returncode == 3:
+        pytest.skip("the server has no /api/v1/check endpoint")
+    assert res.returncode == 1, res.stdout + res.stderr
+    assert "worst severity: " in res.stdout
+    assert "no-load-full-workspace" in res.stdout
+    assert "go.goplsArgs" in res.stdout

@@ -22,8 +22,8 @@ def collect_go_toolchain(ctx: CollectorContext) -> dict[str, Any]:
     go = gotool.find_go(ctx, _gopls_path_env(ctx))
     out: dict[str, Any] = {"tools": {}, "gopls_binaries": gopls_binaries(ctx)}
     if go is None:
-        out["goroot_check"] = {"go_on_path": None, "consistent": None,
-                               "problems": ["no `go` command found on PATH"]}
+        # no go command: nothing to compare (not an inconsistency); tools.go stays absent
+        out["goroot_check"] = {"go_on_path": None, "consistent": None, "problems": []}
         _set_cache_dirs(ctx, {})
         return out
     key = _env_key(ctx, go)
