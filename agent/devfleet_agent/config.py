@@ -34,7 +34,7 @@ class AgentConfig:
     spool_max_bytes: int = 64 * 1024 * 1024
     anonymize: bool = False
     allow_profiles: bool = False
-    profile_max_bytes: int = 2 * 1024 * 1024
+    profile_max_bytes: int = 1024 * 1024
     owner: str = ""
     disabled_collectors: list[str] = field(default_factory=list)
     inventory_interval_s: float = 300.0

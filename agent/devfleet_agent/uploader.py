@@ -17,6 +17,7 @@ from devfleet_agent.timefmt import iso
 BACKOFF_BASE_S = 2.0
 BACKOFF_CAP_S = 300.0
 PERMANENT = {400, 413, 422}
+PROFILE_BYTES = 1536 * 1024  # profile text per upload; the server caps bodies at a few MiB
 
 
 @dataclass
@@ -45,6 +46,7 @@ class Uploader:
         self.compress = True
         self.upload_interval_s = config.upload_interval_s
         self.send_machine = True  # first upload after start carries machine identity
+        self.profile_slots = 8
 
     # ---- timing ----------------------------------------------------------------------------
     def backoff_delay(self) -> float:
@@ -69,7 +71,7 @@ class Uploader:
         if not samples:
             return Outcome("idle", self.normal_delay())
         inventory = self.spool.get_json("pending_inventory")
-        profiles = self.spool.peek_profiles(8)
+        profiles = self._profiles_within_budget()
         machine = self.spool.get_json("pending_machine")
         if machine is None and self.send_machine:
             machine = self.machine()
@@ -100,7 +102,7 @@ class Uploader:
             self.compress = False
             return Outcome("retry", 0.0, "415: retrying without gzip")
         if resp.status == 413:
-            return self._too_large(ids, resp)
+            return self._too_large(ids, resp, profiles)
         if resp.status in PERMANENT or resp.status == 415:
             return self._rejected(resp, ids, inventory, profiles)
         return self._failed(f"HTTP {resp.status}: {resp.text[:300]}")
@@ -146,10 +148,29 @@ class Uploader:
                                  consecutive_failures=self.failures)
         return Outcome("backoff", self.backoff_delay(), detail)
 
-    def _too_large(self, ids: list[str], resp: transport.Response) -> Outcome:
+    def _profiles_within_budget(self) -> list[tuple[int, dict[str, Any]]]:
+        """Pending profiles for this upload: at most profile_slots, PROFILE_BYTES of text."""
+        out, used = [], 0
+        for seq, prof in self.spool.peek_profiles(self.profile_slots):
+            size = len(prof.get("text") or "")
+            if out and used + size > PROFILE_BYTES:
+                break
+            out.append((seq, prof))
+            used += size
+        return out
+
+    def _too_large(self, ids: list[str], resp: transport.Response,
+                   profiles: list[tuple[int, Any]]) -> Outcome:
+        if profiles and self.profile_slots > 1:
+            self.profile_slots = 1
+            return Outcome("retry", 0.0, "413: retrying with one profile per upload")
         if len(ids) > 1:
             self.batch_limit = max(1, len(ids) // 2)
             return Outcome("retry", 0.0, f"413: retrying with batches of {self.batch_limit}")
+        if profiles:  # one sample plus one profile is still too big: drop the profile
+            self.spool.note_rejection(413, _errors(resp), {"profiles": len(profiles)})
+            self.spool.ack_profiles([seq for seq, _ in profiles])
+            return Outcome("rejected", 0.0, "413: profile set aside")
         self.spool.set_aside(ids, 413, _errors(resp) or "a single sample is too large")
         self.state.update_status(last_rejection={"at": iso(), "status": 413, "ids": ids})
         return Outcome("rejected", 0.0, "413 on a single sample: set aside")

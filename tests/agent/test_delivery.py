@@ -243,3 +243,21 @@ def test_instructions_from_the_server_reach_the_agent(wired, receiver):
     assert got[0]["capture_profiles"][0]["request_id"] == "r1"
     assert json.dumps(got)
     time.sleep(0)
+
+
+def test_profiles_ride_along_within_a_byte_budget_and_a_413_drops_them_first(wired, receiver):
+    _cfg, _state, spool, up = wired
+    spool.add(_sample(1))
+    for i in range(3):
+        spool.add_profile({"request_id": f"r{i}", "kind": "heap", "text": "x" * 700_000})
+    out = up.upload_once()
+    assert out.kind == "ok"
+    assert [p["request_id"] for p in receiver.requests[0]["json"]["profiles"]] == ["r0", "r1"]
+    spool.add(_sample(2))
+    too_big = (413, {"error": "too_large"}, {})
+    receiver.script.extend([too_big, too_big])
+    assert up.upload_once().kind == "retry"  # first: one profile per upload
+    assert up.upload_once().kind == "rejected"  # one sample + one profile: the profile goes
+    assert spool.peek_profiles() == []
+    assert spool.stats()["spool_depth"] == 1
+    assert up.upload_once().kind == "ok"
