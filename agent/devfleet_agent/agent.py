@@ -52,6 +52,7 @@ class Agent:
         self.seen_requests: set[str] = set()
         self.pending_profiles: list[dict[str, Any]] = []
         self._me = psutil.Process()
+        self._last_errors: list[str] = []
 
     # ---- one cycle -------------------------------------------------------------------------
     def collect(self, force_all: bool = False) -> tuple[dict[str, Any], dict[str, Any] | None]:
@@ -113,6 +114,10 @@ class Agent:
         for prof in self.pending_profiles:
             self.spool.add_profile(prof)
         self.pending_profiles.clear()
+        errors = [f"{e['collector']}: {e['message']}" for e in sample.get("errors", [])][:10]
+        if errors != self._last_errors:  # status.json is rewritten only when errors change
+            self._last_errors = errors
+            self.state.update_status(collector_errors=errors, collector_errors_at=iso())
         dropped = self.spool.add(sample)
         if dropped:
             log.warning("spool over its cap: dropped the %d oldest samples", dropped)

@@ -159,6 +159,8 @@ def cmd_status(config: AgentConfig, args: argparse.Namespace) -> int:
         sp.close()
     print(f"last upload:  {status.get('last_upload_at') or 'never'}")
     print(f"last error:   {status.get('last_error') or 'none'}")
+    for err in status.get("collector_errors") or []:
+        print(f"  collector:  {err}  (since {status.get('collector_errors_at')})")
     if status.get("running") is not None:
         print(f"agent:        {'running' if status.get('running') else 'stopped'} "
               f"(pid {status.get('pid')})")

@@ -167,3 +167,23 @@ def test_an_invalid_config_file_exits_2_with_the_reason(tmp_path, capsys):
     code, _, err = _run(capsys, "--config", str(bad), "--state-dir", str(tmp_path), "status")
     assert code == 2
     assert "did you mean 'upload_interval_s'" in err
+
+
+def test_the_server_accepts_a_rich_agent_report(tmp_path, capsys, captures):
+    """Contract: the server's own validator accepts what the agent emits for a gopls tree."""
+    validation = pytest.importorskip("apps.ingest.validation")
+    g = captures / "goldmark"
+    proc = fake_procfs(tmp_path / "proc", {
+        50: {"comm": "nvim", "ppid": 1, "argv": ["nvim"]},
+        51: {"comm": "gopls", "ppid": 50, "argv": ["gopls", "-debug=localhost:0", "serve"],
+             "rss_kb": 375420, "limits": (g / "proc" / "limits").read_text(),
+             "environ": {"GOMEMLIMIT": "3GiB"}, "cwd": str(tmp_path)},
+        52: {"comm": "gopls", "ppid": 51, "argv": ["gopls", "** telemetry **"]},
+        53: {"comm": "go", "ppid": 51, "argv": ["go", "list"]},
+    })
+    code, out, _ = _run(capsys, "--state-dir", str(tmp_path / "st"), "--proc-root", str(proc),
+                        "once", "--dry-run")
+    assert code == 0
+    report = json.loads(out)
+    assert report["samples"][0]["gopls_excluded"]["telemetry_sidecars"] == 1
+    assert validation.validate_report(report) == []
