@@ -16,6 +16,7 @@ from django.conf import settings
 from jsonschema import Draft202012Validator, FormatChecker
 
 MAX_ERRORS = 50
+MIN_YEAR, MAX_YEAR = 1970, 2999
 
 
 @functools.cache
@@ -47,7 +48,15 @@ def parse_timestamp(value: str) -> datetime:
     parsed = datetime.fromisoformat(value)
     if parsed.tzinfo is None:
         raise ValueError("timestamp has no time zone")
-    return parsed.astimezone(timezone.utc)
+    try:
+        parsed = parsed.astimezone(timezone.utc)
+    except OverflowError as exc:
+        raise ValueError("timestamp out of range") from exc
+    # A dead RTC battery gives 1970 and a typo can give 2260: both are kept (clock skew is
+    # corrected on ingest), but nothing outside what a clock can plausibly say.
+    if not (MIN_YEAR <= parsed.year <= MAX_YEAR):
+        raise ValueError(f"year must be between {MIN_YEAR} and {MAX_YEAR}")
+    return parsed
 
 
 def _timestamp_errors(payload: dict) -> list[dict]:
@@ -60,6 +69,9 @@ def _timestamp_errors(payload: dict) -> list[dict]:
             candidates.append(
                 (("samples", index, "gopls", pindex, "start_time"), proc.get("start_time"))
             )
+    for index, profile in enumerate(payload.get("profiles") or []):
+        if profile.get("captured_at") is not None:
+            candidates.append((("profiles", index, "captured_at"), profile["captured_at"]))
     for parts, value in candidates:
         try:
             parse_timestamp(value)

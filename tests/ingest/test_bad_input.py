@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import gzip
 import json
+from datetime import datetime, timezone
 
 import pytest
 
@@ -182,3 +183,33 @@ def test_re_enrolling_rotates_the_credential(client, db):
     assert first.machine.pk == second.machine.pk
     assert post_report(client, first.credential, make_report(1)).status_code == 401
     assert post_report(client, second.credential, make_report(1)).status_code == 200
+
+
+def test_a_null_inventory_section_is_stored_as_absent(client, enrolled):
+    report = make_report(1)
+    report["inventory"] = {"goroot_check": None, "tools": {"go": "go1.23.2"}}
+    response = post_report(client, enrolled[1], report)
+    assert response.status_code == 200
+
+
+@pytest.mark.parametrize(
+    "stamp", ["0001-01-01T00:00:00+23:59", "9999-12-31T23:59:59-23:59", "1969-12-31T23:59:59Z"]
+)
+def test_timestamps_outside_any_plausible_clock_are_400_not_500(client, enrolled, stamp):
+    report = make_report(1)
+    report["samples"][0]["collected_at"] = stamp
+    response = post_report(client, enrolled[1], report)
+    assert response.status_code == 400
+    assert "$.samples[0].collected_at" in error_paths(response)
+
+
+def test_a_1970_clock_from_a_dead_rtc_battery_is_kept(client, enrolled):
+    report = make_report(
+        2,
+        start=datetime(1970, 1, 1, 0, 5, tzinfo=timezone.utc),
+        sent_at=datetime(1970, 1, 1, 0, 6, tzinfo=timezone.utc),
+    )
+    response = post_report(client, enrolled[1], report)
+    assert response.status_code == 200
+    assert response.json()["accepted"] == 2
+    assert response.json()["clock_skew_s"] < -1e9

@@ -182,7 +182,7 @@ class InventoryItem(models.Model):
 
     machine = models.ForeignKey(Machine, on_delete=models.CASCADE, related_name="inventory")
     section = models.CharField(max_length=64)
-    value = models.JSONField(default=dict)
+    value = models.JSONField(default=dict, null=True, blank=True)  # null: reported as absent
     digest = models.CharField(max_length=64)
     updated_at = models.DateTimeField(default=timezone.now)
 
