@@ -142,7 +142,7 @@ def peer_samples(machine_ids: list[int]) -> list[PeerSample]:
         .iterator(chunk_size=2000)
     ):
         for proc in (latest or {}).get("gopls") or []:
-            rss = proc.get("heap_inuse_bytes") or proc.get("rss_bytes")
+            rss = proc.get("rss_bytes")  # every agent has RSS; heap needs the debug server
             if rss and proc.get("project") and proc.get("version"):
                 peers.append(
                     PeerSample(

@@ -16,8 +16,8 @@ DEFAULTS: dict[str, dict] = {
         "steady_rate_ratio": 0.85,
         "steady_max_fraction": 0.25,
         "resettle_minutes": 30,
-        "jump_bytes": 150e6,
-        "jump_fraction": 0.1,
+        "jump_bytes": 300e6,
+        "jump_fraction": 0.2,
         "min_span_minutes": 50,
         "min_points": 8,
         "windows_h": [1, 2, 4, 0],
@@ -65,8 +65,13 @@ DEFAULTS: dict[str, dict] = {
     "gopls_fd_near_limit": {"ratio": 0.8, "critical_ratio": 0.95, "clear_ratio": 0.7},
     "cgroup_memory_low": {"ratio": 0.8, "critical_ratio": 0.95, "clear_ratio": 0.7},
     "too_many_gopls": {"max_per_editor": 1, "max_total": 4},
-    "gopls_crash_loop": {"short_lifetime_s": 120, "count": 3, "lookback_minutes": 60},
-    "fleet_memory_outlier": {"z": 3.5, "min_group": 3, "min_bytes": 512 * 1024**2},
+    "gopls_crash_loop": {"short_lifetime_s": 120, "count": 3, "lookback_minutes": 120},
+    "fleet_memory_outlier": {
+        "z": 3.5,
+        "min_group": 3,
+        "min_bytes": 512 * 1024**2,
+        "min_ratio": 2.0,
+    },
     "gopls_version_regression": {"ratio": 1.3, "min_machines": 3},
 }
 

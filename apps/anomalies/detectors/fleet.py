@@ -64,7 +64,8 @@ def fleet_memory_outlier(peers: list[PeerSample], th) -> dict:
         for member, score in zip(members, z):
             if version == "v0.12+" and parse_version(member.version) is None:
                 continue
-            if score >= p["z"] and member.mem_bytes >= p["min_bytes"]:
+            big = member.mem_bytes >= max(p["min_bytes"], p["min_ratio"] * median)
+            if score >= p["z"] and big:
                 if any(d.subject.startswith(f"outlier:{project}") for d in out[member.machine]):
                     continue
                 out[member.machine].append(
@@ -92,7 +93,7 @@ def fleet_memory_outlier(peers: list[PeerSample], th) -> dict:
 
 @rule("gopls_version_regression", category="fleet", scope="fleet")
 def gopls_version_regression(peers: list[PeerSample], th) -> dict:
-    """On each project, the newest gopls version's median memory (or CPU) against the previous
+    """On each project, the newest gopls version's median memory against the previous
     version's; machines on the new version get the finding."""
     p = th["gopls_version_regression"]
     by_project: dict[str, dict[str, list[PeerSample]]] = defaultdict(lambda: defaultdict(list))
@@ -107,7 +108,8 @@ def gopls_version_regression(peers: list[PeerSample], th) -> dict:
         if len(ranked) < 2:
             continue
         old, new = ranked[-2], ranked[-1]
-        for metric in ("mem_bytes", "cpu_percent"):
+        # Memory only: the CPU of one sample per machine is too noisy to compare versions.
+        for metric in ("mem_bytes",):
             a = [getattr(x, metric) for x in versions[old] if getattr(x, metric) is not None]
             b = [getattr(x, metric) for x in versions[new] if getattr(x, metric) is not None]
             if len(a) < p["min_machines"] or len(b) < p["min_machines"]:
@@ -133,7 +135,7 @@ def gopls_version_regression(peers: list[PeerSample], th) -> dict:
                             },
                             explanation=f"on {project}, gopls {new} has "
                             f"{after / before:.1f}× the median "
-                            f"{'memory' if metric == 'mem_bytes' else 'CPU'} of {old}",
+                            f"memory of {old}",
                             facts={"old_version": old, "new_version": new},
                         )
                     )

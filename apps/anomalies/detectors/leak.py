@@ -38,27 +38,36 @@ def settle_point(tb: np.ndarray, lows: np.ndarray, start_ts: float, params: dict
     earliest = start_ts + params["settle_minutes"] * 60
     latest = start_ts + params["max_settle_minutes"] * 60
     settled = latest
-    rates = np.diff(lows) / np.diff(tb) if lows.size > 1 else np.empty(0)
-    peak, steady = 0.0, 0
-    for k in range(1, lows.size):
-        peak = max(peak, rates[k - 1])
-        recent = rates[max(0, k - 2) : k].mean()
-        before = rates[max(0, k - 4) : max(1, k - 2)].mean()
-        # A load's growth rate keeps shrinking; a leak's stays put. Either ends the settling.
-        steady = steady + 1 if k >= 4 and recent >= params["steady_rate_ratio"] * before else 0
-        if tb[k] < earliest:
-            continue
-        if recent <= params["settle_rate_fraction"] * peak or (
-            steady >= 3 and recent <= params["steady_max_fraction"] * peak
-        ):
-            settled = tb[k]
-            break
+    if lows.size > 1:
+        rates = np.diff(lows) / np.diff(tb)  # rates[k - 1]: growth into bucket k
+        peak = np.maximum.accumulate(rates)
+        padded = np.r_[np.nan, np.nan, np.nan, rates]
+        recent = (padded[2:-1] + padded[3:]) / 2  # mean of the 2 rates up to bucket k
+        before = (padded[:-3] + padded[1:-2]) / 2  # the 2 rates before those
+        steady_now = np.nan_to_num(recent) >= params["steady_rate_ratio"] * np.nan_to_num(
+            before, nan=np.inf
+        )
+        steady3 = steady_now & np.r_[False, steady_now[:-1]] & np.r_[False, False, steady_now[:-2]]
+        recent = np.where(np.isnan(recent), rates, recent)
+        ok = (tb[1:] >= earliest) & (
+            (recent <= params["settle_rate_fraction"] * peak)
+            | (steady3 & (recent <= params["steady_max_fraction"] * peak))
+        )
+        if ok.any():
+            settled = tb[1:][np.argmax(ok)]
     settled = max(earliest, min(settled, latest))
-    for k in range(2, lows.size):
-        base = min(lows[k - 1], lows[k - 2])
-        rise = lows[k] - base
-        if tb[k] > settled and rise > max(params["jump_bytes"], params["jump_fraction"] * base):
-            settled = max(settled, tb[k] + params["resettle_minutes"] * 60)
+    if lows.size > 6:
+        # A jump: the lowest of the next 3 buckets clears the lowest of the previous 3 by a lot.
+        # Minima of 3 buckets ignore single noisy buckets; a steady leak rises far less in 15 min.
+        win = np.lib.stride_tricks.sliding_window_view(lows, 3).min(axis=1)
+        base, after = win[:-3], win[3:]
+        rise = after - base
+        at = tb[3 : 3 + rise.size]
+        jumps = (at > settled) & (
+            rise > np.maximum(params["jump_bytes"], params["jump_fraction"] * base)
+        )
+        if jumps.any():
+            settled = max(settled, float(at[jumps][-1]) + params["resettle_minutes"] * 60)
     return settled
 
 
@@ -117,6 +126,13 @@ def detect_leak(t, values, *, start_ts: float, params: dict) -> LeakResult:
     min_span = params["min_span_minutes"] * 60
     if ta.size < params["min_points"] or ta[-1] - ta[0] < min_span:
         result.reason = "not enough settled data"
+        return result
+    # Cheap screen before the O(n²) statistics: memory that is flat between the first and the
+    # last quarter of the settled data can neither fire nor hold.
+    q = max(1, ta.size // 4)
+    rate = (np.median(va[-q:]) - np.median(va[:q])) / max(ta[-q:].mean() - ta[:q].mean(), 1.0)
+    if rate * HOUR < 0.5 * params["clear_slope_mb_h"] * MB:
+        result.reason = "flat"
         return result
     best = None
     for hours in params["windows_h"]:

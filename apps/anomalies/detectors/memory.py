@@ -27,11 +27,14 @@ def gopls_memory_leak(snapshot, th) -> list[Detection]:
     out = []
     for proc in snapshot.processes:
         heap = proc.get("heap")
-        signal = (
-            "heap_inuse" if np.count_nonzero(~np.isnan(heap)) >= p["min_points"] else "rss_lows"
-        )
-        values = heap if signal == "heap_inuse" else proc.get("rss")
-        res = detect_leak(proc.t, values, start_ts=proc.start_ts, params=p)
+        signal, res = "rss_lows", None
+        if np.count_nonzero(~np.isnan(heap)) >= p["min_points"]:
+            signal, res = "heap_inuse", detect_leak(proc.t, heap, start_ts=proc.start_ts, params=p)
+        if res is None or not res.fired:
+            # Sparse heap samples give noisy bucket minima; the RSS lows can still show it.
+            rss_res = detect_leak(proc.t, proc.get("rss"), start_ts=proc.start_ts, params=p)
+            if res is None or rss_res.fired or (rss_res.hold and not res.hold):
+                signal, res = "rss_lows", rss_res
         if not (res.fired or res.hold):
             continue
         facts = _proc_facts(snapshot, proc)
@@ -114,10 +117,7 @@ def gopls_memory_high(snapshot, th) -> list[Detection]:
         heap = _recent(proc, "heap", p["recent_s"])
         if rss is None and heap is None:
             continue
-        top, source = ceiling(snapshot, None)
-        cg = proc.last("cgroup_max")
-        if cg and (top is None or cg < top):
-            top, source = cg, "cgroup"
+        top, source = ceiling(snapshot, None)  # RAM or the WSL cap; cgroups have their rule
         ratio = (rss or 0) / top if top else 0.0
 
         version, _ = gopls_version(proc.version, proc.version_source)

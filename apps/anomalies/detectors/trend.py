@@ -2,9 +2,19 @@
 
 from __future__ import annotations
 
+import functools
 import math
 
 import numpy as np
+
+
+@functools.lru_cache(maxsize=512)
+def _pairs(n: int) -> tuple[np.ndarray, np.ndarray]:
+    """Index pairs i < j for n points, cached: the fleet pass calls this millions of times."""
+    i, j = np.triu_indices(n, k=1)
+    i.flags.writeable = False
+    j.flags.writeable = False
+    return i, j
 
 
 def clean(t: np.ndarray, v: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -45,7 +55,7 @@ def theil_sen(t: np.ndarray, v: np.ndarray) -> float:
     n = t.size
     if n < 2:
         return math.nan
-    i, j = np.triu_indices(n, k=1)
+    i, j = _pairs(n)
     dt = t[j] - t[i]
     ok = dt > 0
     if not ok.any():
@@ -58,7 +68,7 @@ def mann_kendall(v: np.ndarray) -> tuple[float, float]:
     n = v.size
     if n < 4:
         return 0.0, 1.0
-    i, j = np.triu_indices(n, k=1)
+    i, j = _pairs(n)
     s = float(np.sign(v[j] - v[i]).sum())
     _, counts = np.unique(v, return_counts=True)
     ties = counts[counts > 1]
