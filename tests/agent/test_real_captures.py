@@ -132,6 +132,7 @@ def test_it_parses_the_machine_files_of_the_capture(captures):
     mem = procfs.parse_meminfo((sys_dir / "meminfo").read_text())
     assert mem["MemTotal"] == 24684084 * 1024
     assert procfs.parse_vmstat((sys_dir / "vmstat").read_text())["oom_kill"] == 0
+    assert procfs.vmstat_value((sys_dir / "vmstat").read_text(), "oom_kill") == 0
     assert procfs.parse_loadavg((sys_dir / "loadavg").read_text()) == [0.92, 0.33, 0.2]
     assert procfs.parse_inotify_limits((sys_dir / "inotify_limits").read_text()) == {
         "max_user_watches": 192536, "max_user_instances": 128, "max_queued_events": 16384}

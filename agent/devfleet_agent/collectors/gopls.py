@@ -130,22 +130,26 @@ def _sample(ctx: CollectorContext, src: Any, pid: int, entry: dict[str, Any],
     if cg:
         sample["cgroup"] = cg
     roots = entry.get("roots") or ([entry["cwd"]] if entry.get("cwd") else [])
-    static = {
-        "exe": entry["exe"],
-        "argv": [a[:1024] for a in entry["argv"][:64]],
-        "flags": classify.flags_of(entry["argv"])[:64],
-        "version": binary.get("version"),
-        "version_source": binary.get("version_source"),
-        "go_version": binary.get("go_version"),
-        "editor": entry["editor"],
-        "cwd": entry.get("cwd"),
-        "env": {k: v for k, v in entry["env"].items() if k in ENV_KEEP},
-        "workspace_roots": roots,
-        "projects": _projects(ctx, roots),
-    }
+    key = (entry.get("cwd"), tuple(roots), id(binary))
+    if entry.get("static_key") != key:  # rebuilt only when cwd, roots or the binary change
+        entry["static_key"] = key
+        entry["static"] = {
+            "exe": entry["exe"],
+            "argv": [a[:1024] for a in entry["argv"][:64]],
+            "flags": classify.flags_of(entry["argv"])[:64],
+            "version": binary.get("version"),
+            "version_source": binary.get("version_source"),
+            "go_version": binary.get("go_version"),
+            "editor": entry["editor"],
+            "cwd": entry.get("cwd"),
+            "env": {k: v for k, v in entry["env"].items() if k in ENV_KEEP},
+            "workspace_roots": roots,
+            "projects": _projects(ctx, roots),
+        }
+    static = entry["static"]
     # Static facts go out on first sight, on change and every STATIC_EVERY cycles (the server
     # keeps them per process lifetime), so per-sample data stays small.
-    digest = hash(repr(static))
+    digest = id(static)
     if ctx.shared.get("full_static") or digest != entry.get("static_digest") or \
             cycle - entry.get("static_cycle", -STATIC_EVERY) >= STATIC_EVERY:
         entry["static_digest"], entry["static_cycle"] = digest, cycle

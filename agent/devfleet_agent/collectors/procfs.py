@@ -129,6 +129,23 @@ def parse_vmstat(text: str) -> dict[str, int]:
     return out
 
 
+def vmstat_value(text: str, name: str) -> int | None:
+    """One counter of /proc/vmstat without parsing the other ~180 lines."""
+    prefix = name + " "
+    if text.startswith(prefix):
+        start = 0
+    else:
+        start = text.find("\n" + prefix)
+        if start < 0:
+            return None
+        start += 1
+    end = text.find("\n", start)
+    try:
+        return int(text[start : end if end >= 0 else None].split()[1])
+    except (IndexError, ValueError):
+        return None
+
+
 def parse_inotify_limits(text: str) -> dict[str, int]:
     """`name value` lines (a capture of /proc/sys/fs/inotify/*) → {name: value}."""
     return parse_vmstat(text)

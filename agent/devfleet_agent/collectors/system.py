@@ -84,10 +84,9 @@ def _linux_cpu_percent(ctx: CollectorContext, st: dict[str, Any]) -> float | Non
 
 def _oom(ctx: CollectorContext, st: dict[str, Any]) -> dict[str, Any]:
     try:
-        vm = procfs.parse_vmstat(ctx.read_text(ctx.proc_root / "vmstat", 1 << 16))
+        count = procfs.vmstat_value(ctx.read_text(ctx.proc_root / "vmstat", 1 << 16), "oom_kill")
     except OSError:
         return {"oom_kill_count": None}
-    count = vm.get("oom_kill")
     out: dict[str, Any] = {"oom_kill_count": count}
     if count and count != st.get("oom_seen"):
         st["oom_seen"] = count
