@@ -131,6 +131,10 @@ def test_unreadable_proc_entries_do_not_break_the_collector(tmp_path, make_ctx, 
     (proc / "200" / "environ").unlink()
     (proc / "200" / "limits").unlink()
     (proc / "999").mkdir()  # a pid directory with nothing readable in it
+    (proc / "998").mkdir()
+    (proc / "998" / "stat").write_text("garbage without parentheses")
+    (proc / "997").mkdir()
+    (proc / "997" / "stat").write_bytes(b"\xff\xfe\x00binary")
     ctx = make_ctx(proc)
     ctx.run = lambda argv, **kw: type("R", (), {"returncode": 1, "stdout": "", "stderr": ""})()
     [g] = collect_gopls(ctx)["gopls"]

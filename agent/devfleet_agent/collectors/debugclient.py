@@ -44,8 +44,10 @@ def fetch(
     try:
         with socket.create_connection((host or "127.0.0.1", port), timeout=timeout) as sock:
             if not first_line and hasattr(socket, "SO_RCVLOWAT"):
-                # wake up per 128 KiB rather than per small write of the server
-                sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVLOWAT, 1 << 17)
+                try:  # wake up per 128 KiB rather than per small write of the server (Linux)
+                    sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVLOWAT, 1 << 17)
+                except OSError:
+                    pass
             sock.sendall(f"GET {path} HTTP/1.0\r\nHost: {host}:{port}\r\n"
                          "User-Agent: devfleet-agent\r\n\r\n".encode())
             in_body = False
