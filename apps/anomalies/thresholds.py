@@ -52,7 +52,13 @@ DEFAULTS: dict[str, dict] = {
     "gopls_rpc_latency": {"completion_p95_ms": 1000, "clear_ms": 800, "recent_s": 900},
     "inotify_watches": {"ratio": 0.8, "critical_ratio": 0.95, "clear_ratio": 0.75},
     "inotify_instances": {"ratio": 0.8, "critical_ratio": 0.95, "clear_ratio": 0.75},
-    "wsl_memory_pressure": {"ratio": 0.9, "critical_ratio": 0.97, "clear_ratio": 0.85},
+    "wsl_memory_pressure": {
+        "ratio": 0.9,
+        "critical_ratio": 0.97,
+        "clear_ratio": 0.85,
+        "cached_ratio": 0.5,
+        "cached_used_ratio": 0.8,
+    },
     "wsl_default_cap_large_gopls": {"gopls_ratio": 0.4},
     "oom_kill": {"lookback_hours": 24},
     "cache_disk_full": {

@@ -2,10 +2,26 @@
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass, field
 from typing import Callable
 
+import numpy as np
+
 SEVERITIES = ("ok", "info", "warning", "critical")
+
+
+def jsonable(value):
+    """Evidence as plain JSON: numpy scalars and arrays to Python, NaN to None."""
+    if isinstance(value, dict):
+        return {str(k): jsonable(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple, np.ndarray)):
+        return [jsonable(v) for v in value]
+    if isinstance(value, np.generic):
+        value = value.item()
+    if isinstance(value, float) and not math.isfinite(value):
+        return None
+    return value
 
 
 def severity_rank(severity: str) -> int:
@@ -34,6 +50,9 @@ class Detection:
     explanation: str = ""
     hold: bool = False
     facts: dict = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        self.evidence = jsonable(self.evidence)
 
     @property
     def active(self) -> bool:

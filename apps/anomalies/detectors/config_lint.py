@@ -136,7 +136,8 @@ def gopls_invalid_flags(snapshot, th) -> list[Detection]:
     for where, flags, _, _, _ in _sources(snapshot):
         for flag in rejected_flags(flags, version):
             found.setdefault(flag, []).append(where)
-    for proc in snapshot.processes:
+    # Lifetimes of the last 15 minutes: a crash-looping gopls is never alive for long.
+    for proc in (p for p in snapshot.processes if snapshot.now - p.last_ts <= 900):
         for flag in rejected_flags(proc.argv[1:], version):
             found.setdefault(flag, []).append(f"gopls pid {proc.pid} argv")
     if not found:
@@ -186,7 +187,9 @@ def gomemlimit_bad_suffix(snapshot, th) -> list[Detection]:
     bad += [
         (f"gopls pid {p.pid} environment", p.env["GOMEMLIMIT"])
         for p in snapshot.processes
-        if "GOMEMLIMIT" in (p.env or {}) and not gomemlimit_valid(p.env["GOMEMLIMIT"])
+        if snapshot.now - p.last_ts <= 900
+        and "GOMEMLIMIT" in (p.env or {})
+        and not gomemlimit_valid(p.env["GOMEMLIMIT"])
     ]
     if not bad:
         return []
