@@ -115,9 +115,10 @@ def cmd_run(config: AgentConfig, args: argparse.Namespace) -> int:
 def cmd_show(config: AgentConfig, args: argparse.Namespace) -> int:
     rep, agent = collect_report(config)
     cred = agent.state.credential() or {}
-    server = config.server_url or cred.get("server_url") or "(not enrolled: nowhere yet)"
+    server = config.server_url or cred.get("server_url")
     print(f"# devfleet-agent {__version__}: this is exactly what the next upload would contain.")
-    print(f"# destination: {server}{cred.get('report_url') or '/api/v1/reports'}")
+    print("# destination: " + (f"{server}{cred.get('report_url') or '/api/v1/reports'}"
+                               if server else "none yet (not enrolled)"))
     print(f"# anonymised mode: {'on' if config.anonymize else 'off'}; "
           "nothing else is read or sent.\n")
     for path, value, source in report.explain(rep):
