@@ -47,6 +47,7 @@ INSTALLED_APPS = [
     "apps.anomalies",
     "apps.dashboard",
     "apps.audit",
+    "apps.alerts",
 ]
 
 MIDDLEWARE = [
@@ -177,6 +178,8 @@ _BEAT_TABLE = [
     ("prune-old-data", "apps.metrics.tasks.prune_task", "CRON_PRUNE", "17 3 * * *", 3600),
     ("partitions", "apps.metrics.tasks.ensure_partitions_task", "CRON_PARTS", "7 * * * *", 3000),
     ("detection", "apps.anomalies.tasks.evaluate_fleet_task", "CRON_DETECTION", "* * * * *", 55),
+    ("alerts-outbox", "apps.alerts.tasks.reconcile_outbox_task", "CRON_ALERTS", "* * * * *", 55),
+    ("digest", "apps.alerts.tasks.send_weekly_digest_task", "CRON_DIGEST", "0 8 * * 1", 3600),
 ]
 # fmt: on
 CELERY_BEAT_SCHEDULE = {
@@ -195,6 +198,38 @@ DETECTION_STALE_AFTER_S = env_int("DETECTION_STALE_AFTER_S", 1800, minimum=60)
 DETECTION_RESOLVE_AFTER_S = env_int("DETECTION_RESOLVE_AFTER_S", 600, minimum=0)
 DETECTION_REOPEN_WITHIN_S = env_int("DETECTION_REOPEN_WITHIN_S", 86400, minimum=0)
 DETECTION_REQUEST_PROFILES = env_bool("DETECTION_REQUEST_PROFILES", True)
+
+# --- Alerts (apps.alerts) --------------------------------------------------------------------
+ALERTS_GROUP_WAIT_S = env_int("ALERTS_GROUP_WAIT_S", 30, minimum=0)
+ALERTS_STORM_WINDOW_S = env_int("ALERTS_STORM_WINDOW_S", 300, minimum=0)
+ALERTS_REPEAT_HOURS = env_float("ALERTS_REPEAT_HOURS", 4.0)
+ALERTS_RATE_PER_MINUTE = env_int("ALERTS_RATE_PER_MINUTE", 6, minimum=1)
+ALERTS_MAX_ATTEMPTS = env_int("ALERTS_MAX_ATTEMPTS", 8, minimum=1)
+ALERTS_SENDING_TIMEOUT_S = env_int("ALERTS_SENDING_TIMEOUT_S", 120, minimum=10)
+ALERTS_HTTP_TIMEOUT_S = env_float("ALERTS_HTTP_TIMEOUT_S", 10.0)
+ALERTS_ACK_MAX_AGE_S = env_int("ALERTS_ACK_MAX_AGE_S", 7 * 86400, minimum=60)
+
+# --- Email: EMAIL_URL (smtp://user:pass@host:port, smtp+tls://…) or EMAIL_HOST and friends ---
+EMAIL_URL = env_str("EMAIL_URL")
+if EMAIL_URL:
+    from urllib.parse import unquote, urlsplit
+
+    _mail = urlsplit(EMAIL_URL)
+    EMAIL_HOST, EMAIL_PORT = _mail.hostname or "localhost", _mail.port or 25
+    EMAIL_HOST_USER, EMAIL_HOST_PASSWORD = unquote(_mail.username or ""), unquote(
+        _mail.password or ""
+    )
+    EMAIL_USE_TLS = _mail.scheme in ("smtp+tls", "submission")
+    EMAIL_USE_SSL = _mail.scheme == "smtps"
+else:
+    EMAIL_HOST = env_str("EMAIL_HOST", "localhost")
+    EMAIL_PORT = env_int("EMAIL_PORT", 25, minimum=1)
+    EMAIL_HOST_USER = env_str("EMAIL_HOST_USER")
+    EMAIL_HOST_PASSWORD = env_str("EMAIL_HOST_PASSWORD")
+    EMAIL_USE_TLS = env_bool("EMAIL_USE_TLS", False)
+    EMAIL_USE_SSL = False
+EMAIL_TIMEOUT = env_int("EMAIL_TIMEOUT", 20, minimum=1)
+DEFAULT_FROM_EMAIL = env_str("DEFAULT_FROM_EMAIL", "devfleet <devfleet@localhost>")
 
 # --- Ingest ----------------------------------------------------------------------------------
 INGEST_MAX_BODY_BYTES = env_int("INGEST_MAX_BODY_BYTES", 4 * 1024 * 1024, minimum=1024)

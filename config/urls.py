@@ -25,5 +25,6 @@ urlpatterns = [
         name="login",
     ),
     path("logout/", auth_views.LogoutView.as_view(), name="logout"),
+    path("alerts/", include("apps.alerts.urls")),
     path("", include("apps.dashboard.urls")),
 ]

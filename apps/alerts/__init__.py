@@ -1,0 +1,1 @@
+"""Alerts: channels, routing, an outbox of notifications and their delivery."""

@@ -1,0 +1,98 @@
+"""Transport contract: send one rendered Message or raise TransportError(permanent=…)."""
+
+from __future__ import annotations
+
+import json
+import urllib.error
+import urllib.request
+from dataclasses import dataclass, field
+
+from apps.alerts import conf
+
+
+class TransportError(Exception):
+    """A failed send. permanent=True: retrying cannot help (bad address, 404/410): disable."""
+
+    def __init__(self, message: str, *, permanent: bool = False) -> None:
+        super().__init__(message)
+        self.message = message
+        self.permanent = permanent
+
+
+@dataclass
+class Message:
+    """What every transport renders: plain text plus structured lines and links."""
+
+    key: str  # idempotency key: the outbox row's uuid, the same on every attempt
+    kind: str
+    severity: str
+    title: str
+    text: str
+    lines: list[str] = field(default_factory=list)
+    link: str = ""
+    ack_link: str = ""
+    html: str = ""
+
+    def as_dict(self) -> dict:
+        return {
+            "idempotency_key": self.key,
+            "kind": self.kind,
+            "severity": self.severity,
+            "title": self.title,
+            "text": self.text,
+            "lines": self.lines,
+            "link": self.link,
+            "ack_link": self.ack_link,
+        }
+
+
+class Transport:
+    """One channel kind. Subclasses implement send(message)."""
+
+    kind = ""
+
+    def __init__(self, channel) -> None:
+        self.channel = channel
+
+    def send(self, message: Message) -> None:
+        raise NotImplementedError
+
+    @classmethod
+    def available(cls) -> bool:
+        return True
+
+
+def classify_status(status: int) -> bool:
+    """True when an HTTP error status is permanent (the target is wrong, not busy)."""
+    return 400 <= status < 500 and status not in (408, 425, 429)
+
+
+def post_json(url: str, payload: dict, headers: dict | None = None) -> int:
+    """POST JSON; raise TransportError classified by status or network failure."""
+    body = json.dumps(payload, separators=(",", ":"), sort_keys=True).encode()
+    return post_bytes(url, body, headers)
+
+
+def post_bytes(url: str, body: bytes, headers: dict | None = None) -> int:
+    if not url.startswith(("http://", "https://")):
+        raise TransportError(f"not an http(s) URL: {url[:80]}", permanent=True)
+    req = urllib.request.Request(
+        url,
+        data=body,
+        method="POST",
+        headers={
+            "Content-Type": "application/json",
+            "User-Agent": "devfleet-alerts",
+            **(headers or {}),
+        },
+    )
+    try:
+        with urllib.request.urlopen(req, timeout=conf.get("ALERTS_HTTP_TIMEOUT_S")) as resp:
+            return resp.status
+    except urllib.error.HTTPError as exc:
+        raise TransportError(
+            f"HTTP {exc.code} from {url[:80]}", permanent=classify_status(exc.code)
+        ) from exc
+    except (urllib.error.URLError, OSError) as exc:
+        reason = getattr(exc, "reason", exc)
+        raise TransportError(f"cannot reach {url[:80]}: {reason}") from exc

@@ -1,0 +1,57 @@
+"""Email through Django's email backend; Message-ID derived from the outbox row."""
+
+from __future__ import annotations
+
+import smtplib
+
+from django.conf import settings
+from django.core.mail import EmailMultiAlternatives
+from django.core.validators import validate_email
+from django.forms import ValidationError
+
+from apps.alerts.transports.base import Message, Transport, TransportError
+
+
+def message_id(key: str) -> str:
+    return f"<alert-{key}@devfleet>"
+
+
+def recipients(target: str) -> list[str]:
+    addresses = [a.strip() for a in target.split(",") if a.strip()]
+    try:
+        for address in addresses:
+            validate_email(address)
+    except ValidationError as exc:
+        raise TransportError(f"invalid address in {target[:80]!r}", permanent=True) from exc
+    if not addresses:
+        raise TransportError("no address", permanent=True)
+    return addresses
+
+
+class EmailTransport(Transport):
+    kind = "email"
+
+    def send(self, message: Message) -> None:
+        mail = EmailMultiAlternatives(
+            subject=f"[devfleet {message.severity}] {message.title}"[:200],
+            body="\n".join(
+                [message.text, "", *message.lines, "", f"Machine page: {message.link}"]
+                + ([f"Acknowledge: {message.ack_link}"] if message.ack_link else [])
+            ),
+            from_email=settings.DEFAULT_FROM_EMAIL,
+            to=recipients(self.channel.target),
+            headers={"Message-ID": message_id(message.key), "X-Devfleet-Key": message.key},
+        )
+        if message.html:
+            mail.attach_alternative(message.html, "text/html")
+        try:
+            mail.send(fail_silently=False)
+        except smtplib.SMTPRecipientsRefused as exc:
+            raise TransportError(f"recipients refused: {exc.recipients}", permanent=True) from exc
+        except smtplib.SMTPResponseException as exc:
+            permanent = 500 <= exc.smtp_code < 600
+            raise TransportError(
+                f"SMTP {exc.smtp_code}: {exc.smtp_error!r}", permanent=permanent
+            ) from exc
+        except (smtplib.SMTPException, OSError) as exc:
+            raise TransportError(f"SMTP: {exc}") from exc

@@ -1,0 +1,17 @@
+"""Alerts URLs: acknowledge links and the staff channel and route pages."""
+
+from django.urls import path
+
+from apps.alerts import views
+
+app_name = "alerts"
+
+urlpatterns = [
+    path("ack/<str:token>/", views.ack, name="ack"),
+    path("channels/", views.channels, name="channels"),
+    path("channels/new/", views.channel_edit, name="channel-new"),
+    path("channels/<int:pk>/", views.channel_edit, name="channel"),
+    path("channels/<int:pk>/test/", views.channel_test, name="channel-test"),
+    path("routes/new/", views.route_edit, name="route-new"),
+    path("routes/<int:pk>/", views.route_edit, name="route"),
+]

@@ -1,0 +1,82 @@
+"""Acknowledge links (no login needed) and staff pages for channels and routes."""
+
+from __future__ import annotations
+
+import uuid
+
+from django.contrib import messages
+from django.contrib.admin.views.decorators import staff_member_required
+from django.http import HttpRequest, HttpResponse
+from django.shortcuts import get_object_or_404, redirect, render
+from django.utils import timezone
+from django.views.decorators.http import require_POST
+
+from apps.alerts.forms import ChannelForm, RouteForm
+from apps.alerts.models import Channel, Route
+from apps.alerts.routing import queue_message
+from apps.alerts.tokens import read_ack_token
+from apps.anomalies.lifecycle import acknowledge
+from apps.anomalies.models import Finding
+
+
+def ack(request: HttpRequest, token: str) -> HttpResponse:
+    """GET: confirm page; POST (CSRF-checked): acknowledge, which stops repeats."""
+    finding_id = read_ack_token(token)
+    finding = Finding.objects.select_related("machine").filter(pk=finding_id).first()
+    if finding is None:
+        return render(request, "alerts/ack.html", {"invalid": True}, status=400)
+    done = finding.acknowledged_at is not None
+    if request.method == "POST" and not done:
+        user = request.user if request.user.is_authenticated else None
+        acknowledge(finding, user, timezone.now())
+        done = True
+    return render(request, "alerts/ack.html", {"finding": finding, "done": done})
+
+
+@staff_member_required
+def channels(request: HttpRequest) -> HttpResponse:
+    rows = Channel.objects.select_related("team", "owner").order_by("team__name", "id")
+    routes = Route.objects.select_related("team", "project").prefetch_related("channels")
+    return render(request, "alerts/channels.html", {"channels": rows, "routes": routes})
+
+
+@staff_member_required
+def channel_edit(request: HttpRequest, pk: int | None = None) -> HttpResponse:
+    channel = get_object_or_404(Channel, pk=pk) if pk else None
+    form = ChannelForm(request.POST or None, instance=channel)
+    if request.method == "POST" and form.is_valid():
+        channel = form.save()
+        messages.success(request, f"Saved {channel}.")
+        return redirect("alerts:channel", pk=channel.pk)
+    attempts = channel.notifications.order_by("-created_at")[:20] if channel else []
+    context = {"form": form, "channel": channel, "recent": attempts}
+    return render(request, "alerts/channel_form.html", context)
+
+
+@staff_member_required
+@require_POST
+def channel_test(request: HttpRequest, pk: int) -> HttpResponse:
+    channel = get_object_or_404(Channel, pk=pk)
+    queue_message(
+        channel,
+        "test",
+        f"test:{uuid.uuid4().hex}",
+        {
+            "title": "devfleet test message",
+            "text": f"Test message for {channel}, sent by {request.user}.",
+            "severity": "info",
+        },
+    )
+    messages.success(request, "Test message queued; its outcome shows below.")
+    return redirect("alerts:channel", pk=pk)
+
+
+@staff_member_required
+def route_edit(request: HttpRequest, pk: int | None = None) -> HttpResponse:
+    route = get_object_or_404(Route, pk=pk) if pk else None
+    form = RouteForm(request.POST or None, instance=route)
+    if request.method == "POST" and form.is_valid():
+        form.save()
+        messages.success(request, "Route saved.")
+        return redirect("alerts:channels")
+    return render(request, "alerts/route_form.html", {"form": form, "route": route})
