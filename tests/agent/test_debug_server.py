@@ -159,3 +159,22 @@ def test_latency_histograms_in_metrics_give_quantiles():
     assert rpc["p50_ms"] == 10.0
     assert 100 < rpc["p95_ms"] <= 1000
     assert rpc["errors"] == 3
+
+
+def test_a_localhost_0_debug_port_is_found_among_the_process_sockets(goldmark_pages, make_ctx):
+    srv = FakeDebugServer(goldmark_pages)
+
+    class Source:
+        def listen_ports(self, pid):
+            # another listener (say -listen or MCP) that is not the debug server comes first
+            return [("127.0.0.1", 1), ("127.0.0.1", srv.port)] if pid == 7 else []
+
+    try:
+        ctx = make_ctx()
+        entry = {"debug_addr": "localhost:0"}
+        out = _debug(ctx, Source(), 7, entry, 1, 100.0)
+        assert out["ok"], out
+        assert out["addr"] == f"localhost:{srv.port}"
+        assert out["heap_inuse_bytes"] == 229163008
+    finally:
+        srv.close()

@@ -236,14 +236,25 @@ def _debug_target(src: Any, pid: int, entry: dict[str, Any], now: float) -> tupl
     if port == 0:
         if "debug_port" not in entry and now >= entry.get("port_lookup_at", 0):
             entry["port_lookup_at"] = now + 60
-            ports = [p for h, p in src.listen_ports(pid)
-                     if h in ("127.0.0.1", "::1", "0.0.0.0", "::", "localhost")]
-            if ports:
-                entry["debug_port"] = min(ports)
+            ports = sorted({p for h, p in src.listen_ports(pid)
+                            if h in ("127.0.0.1", "::1", "0.0.0.0", "::", "localhost")})
+            for candidate in ports[:8]:  # gopls may also listen for -listen / MCP clients
+                if _is_debug_server(host, candidate):
+                    entry["debug_port"] = candidate
+                    break
         if "debug_port" not in entry:
             return "debug server port (localhost:0) not found among the process's sockets"
         port = entry["debug_port"]
     return host, port
+
+
+def _is_debug_server(host: str, port: int) -> bool:
+    try:
+        line, _ = debugclient.fetch(host, port, "/debug/pprof/goroutine?debug=1", 1.0, 4096,
+                                    first_line=True)
+    except debugclient.DebugServerError:
+        return False
+    return debugparse.parse_goroutine_total(line) is not None
 
 
 def _projects(ctx: CollectorContext, roots: list[str]) -> list[dict[str, Any]]:
