@@ -31,6 +31,6 @@ def disable_channel(channel: Channel, error: str, now: datetime) -> bool:
     others = Channel.objects.filter(team_id=channel.team_id, enabled=True, owner__isnull=True)
     for other in others.exclude(pk=channel.pk):
         queue_message(
-            other, "channel_disabled", f"disabled:{channel.pk}:{now.timestamp()}", context
+            other, "channel_disabled", f"disabled:{channel.pk}:{now.timestamp()}", context, now
         )
     return True

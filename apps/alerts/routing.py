@@ -6,6 +6,7 @@ from datetime import datetime, timedelta
 
 from django.db import IntegrityError, transaction
 from django.db.models import Q
+from django.utils import timezone
 
 from apps.alerts import conf
 from apps.alerts.models import Channel, Notification, Route, Silence
@@ -113,12 +114,20 @@ def write_outbox(event) -> list[int]:
     return ids
 
 
-def queue_message(channel: Channel, kind: str, dedupe_key: str, context: dict) -> int | None:
+def queue_message(
+    channel: Channel, kind: str, dedupe_key: str, context: dict, now: datetime | None = None
+) -> int | None:
     """An outbox row not tied to a finding event (test message, channel disabled notice)."""
+    now = now or timezone.now()
     try:
         with transaction.atomic():
             row = Notification.objects.create(
-                channel=channel, kind=kind, dedupe_key=dedupe_key, context=context
+                channel=channel,
+                kind=kind,
+                dedupe_key=dedupe_key,
+                context=context,
+                created_at=now,
+                not_before=now,
             )
     except IntegrityError:
         return None
