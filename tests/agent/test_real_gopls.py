@@ -53,8 +53,20 @@ def _vm_rss(pid: int) -> int:
     raise AssertionError("no VmRSS")
 
 
-def test_once_reports_a_real_gopls_with_its_debug_server(real_gopls, tmp_path):
-    port = _free_port()
+def _listening_port(pid: int) -> int | None:
+    import psutil
+
+    try:
+        conns = psutil.Process(pid).net_connections(kind="tcp")
+    except psutil.Error:
+        return None
+    ports = [c.laddr.port for c in conns if c.status == psutil.CONN_LISTEN]
+    return ports[0] if ports else None
+
+
+@pytest.mark.parametrize("debug_port", ["fixed", "zero"])
+def test_once_reports_a_real_gopls_with_its_debug_server(real_gopls, tmp_path, debug_port):
+    port = _free_port() if debug_port == "fixed" else 0
     env = dict(os.environ, PATH=f"{real_gopls / 'bin'}:{os.environ['PATH']}",
                GOFLAGS="-mod=mod", GOPROXY="off", GOMEMLIMIT="3GiB",
                DEVFLEET_AGENT_STATE_DIR=str(tmp_path / "state"))
@@ -65,6 +77,9 @@ def test_once_reports_a_real_gopls_with_its_debug_server(real_gopls, tmp_path):
     try:
         pid = int(drive.stdout.readline().split()[-1])
         deadline = time.monotonic() + 45
+        while port == 0 and time.monotonic() < deadline:  # -debug=localhost:0 picks a port
+            port = _listening_port(pid) or 0
+            time.sleep(0.3)
         while True:
             try:
                 with urllib.request.urlopen(
@@ -88,13 +103,15 @@ def test_once_reports_a_real_gopls_with_its_debug_server(real_gopls, tmp_path):
         subprocess.run(["pkill", "-P", str(drive.pid)], check=False)
     [g] = [p for p in report["samples"][0]["gopls"] if p["pid"] == pid]
     assert 0.95 * min(before, after) <= g["rss_bytes"] <= 1.05 * max(before, after)
-    assert f"-debug=localhost:{port}" in g["flags"]
+    wanted = port if debug_port == "fixed" else 0
+    assert f"-debug=localhost:{wanted}" in g["flags"]
     assert g["version"] == "(devel)"
     assert g["version_source"].startswith("golang.org/x/tools v0.1.11-")
     assert g["go_version"] == "go1.17.9"
     assert g["env"] == {"GOFLAGS": "-mod=mod", "GOMEMLIMIT": "3GiB"}
     debug = g["debug"]
     assert debug["ok"], debug
+    assert debug["addr"] == f"localhost:{port}"
     assert debug["heap_inuse_bytes"] > 10 * 1024 * 1024
     assert debug["goroutines"] > 0
     assert debug["num_gc"] >= 0
