@@ -144,10 +144,10 @@ PROJECTS: list[tuple[str, str]] = [
 # RSS settles at ~1.8x the live heap (GC cycle headroom + runtime): small 150-450 MB,
 # medium 0.6-1.5 GB, large 1.8-3 GB, huge 3-3.9 GB (healthy RSS stays under 4 GiB).
 SIZE_CLASSES: dict[str, tuple[tuple[int, int], tuple[int, int]]] = {
-    "small": ((75 * MiB, 230 * MiB), (8, 25)),
-    "medium": ((330 * MiB, 820 * MiB), (25, 70)),
-    "large": ((1000 * MiB, 1600 * MiB), (60, 150)),
-    "huge": ((1650 * MiB, 1950 * MiB), (120, 300)),
+    "small": ((75 * MiB, 230 * MiB), (6, 20)),
+    "medium": ((330 * MiB, 820 * MiB), (20, 60)),
+    "large": ((1000 * MiB, 1600 * MiB), (50, 120)),
+    "huge": ((1650 * MiB, 1950 * MiB), (90, 180)),
 }
 # Smallest memory (as the OS sees it) a healthy machine needs to keep RSS under 25 % of it.
 SIZE_MIN_MEM = {"small": 0, "medium": 7 * GiB, "large": 14 * GiB, "huge": 30 * GiB}

@@ -119,6 +119,13 @@ def _editor_for(rng, platform: str, needs_vscode: bool) -> str:
     return _weighted(rng, pool, lambda v: v[3])
 
 
+def _second_editor(spec: MachineSpec) -> str:
+    """The terminal editor a developer keeps next to the main one."""
+    if spec.platform == "windows":
+        return "sublime" if spec.editor != "sublime" else "vscode"
+    return "neovim" if spec.editor != "neovim" else "helix"
+
+
 def _inotify_max(rng, platform: str, kernel: str, mem: int) -> int | None:
     if platform in ("darwin", "windows", "wsl1"):
         return None
@@ -234,6 +241,8 @@ def _add_slots(rng, spec: MachineSpec, projects: list[tuple[str, str]]) -> None:
     for i in range(count):
         project = fits[int(order[i % len(fits)])]
         spec.slots.append(_slot(rng, spec, f"s{i}", project, "main" if i == 0 else "extra"))
+    if count == 2 and not many:  # a second project open in a terminal editor: one gopls each
+        spec.slots[1].editor = _second_editor(spec)
     if spec.problem("crash_loop"):
         spec.slots[0].role = "crash"
         del spec.slots[1:]
@@ -248,19 +257,26 @@ def _add_slots(rng, spec: MachineSpec, projects: list[tuple[str, str]]) -> None:
         for slot in spec.slots:
             slot.debug = False
     outlier = spec.problem("memory_outlier")
-    if outlier:  # several times its peers, yet still below half of this machine's memory
+    if outlier:  # RSS several times its peers', at least 800 MiB, below half the memory
         by_size = sorted(fits, key=lambda p: C.SIZE_MIN_MEM[p[1]])
         for candidate in [spec.slots[0], *(_slot(rng, spec, "s0", p, "main") for p in by_size)]:
-            factor = 0.45 * spec.mem_total / (C.RSS_PER_LIVE * candidate.plateau)
-            if factor >= 3.0:
+            peer_rss = candidate.plateau * C.RSS_PER_LIVE + 22 * C.MiB
+            factor = max(outlier["factor_vs_peers"], 800 * C.MiB / peer_rss)
+            if 3.0 <= factor <= 0.45 * spec.mem_total / peer_rss:
                 break
         spec.slots[0] = candidate
-        outlier["factor_vs_peers"] = round(min(outlier["factor_vs_peers"], factor), 2)
+        outlier["factor_vs_peers"] = round(factor, 2)  # of RSS
+    cgroup = spec.problem("cgroup_memory_low")
+    if cgroup:  # a devcontainer whose memory.max is only just above what gopls needs
+        need = spec.slots[0].plateau * C.RSS_PER_LIVE + 62 * C.MiB
+        cgroup["memory_max_bytes"] = int(need / cgroup["usage_fraction"]) // 4096 * 4096
     main = spec.slots[0]
     if spec.problem("cpu_pegged") or spec.problem("oom_kill") or outlier:
         main.mean_life_s = 4 * 86400.0  # restarts would hide the problem
     leak = spec.problem("gopls_leak")
-    if leak:  # the developer restarts gopls once it has eaten ~40 % of the memory
+    if leak:  # at least +15 %/h of the live heap (+60 % in 4 h); restarted at ~40 % of memory
+        floor = round(main.plateau / C.MiB * 0.15)
+        leak["heap_slope_mb_per_h"] = max(leak["heap_slope_mb_per_h"], floor)
         room = 0.4 * spec.mem_total / C.RSS_PER_LIVE - main.plateau
-        hours = min(30.0, max(6.0, room / (leak["heap_slope_mb_per_h"] * C.MiB)))
+        hours = min(16.0, max(6.0, room / (leak["heap_slope_mb_per_h"] * C.MiB)))
         main.restart_every_s = hours * 3600 + main.load_s + leak["after_load_s"]

@@ -66,14 +66,16 @@ def build(specs: list[MachineSpec], seed: int, t0: float, t1: float, interval: i
                    (linux|darwin|windows|wsl2|wsl1), "os", "editor", "gopls_version",
                    "go_version", "mem_total_bytes", "cpu_count", "projects", "gopls_servers",
                    "healthy", "problems": [{"scenario", "params", "caused_by", "onset",
-                                            "in_window", "may_also_show"}]}],
+                                            "in_window", "expected", "may_also_show",
+                                            ("peers", "note" for memory_outlier)}]}],
      "scenarios": {scenario id: [machine_id, ...]}, "healthy": [machine_id, ...]}
 
-    A detector passes when every problem with in_window=true gives its finding on its machine,
+    A detector passes when every problem with expected=true gives its finding on its machine,
     findings listed in may_also_show are tolerated there, and healthy machines get none.
     `caused_by` links consequences (crash_loop caused by gomemlimit_bad_suffix, ...).
     """
     machines = [machine_entry(spec, t0, t1) for spec in specs]
+    _mark_outliers_without_peers(specs, machines)
     by_scenario: dict[str, list[str]] = collections.defaultdict(list)
     for entry in machines:
         for problem in entry["problems"]:
@@ -87,6 +89,28 @@ def build(specs: list[MachineSpec], seed: int, t0: float, t1: float, interval: i
         "scenarios": dict(sorted(by_scenario.items())),
         "healthy": [m["machine_id"] for m in machines if m["healthy"]],
     }
+
+
+def _mark_outliers_without_peers(specs: list[MachineSpec], machines: list[dict]) -> None:
+    """A fleet outlier needs peers: 3+ machines of this run on the same project with no memory
+    problem of their own; otherwise the problem is listed but not expected to be found."""
+    memory = {"gopls_leak", "memory_outlier", "oom_kill", "cgroup_memory_low"}
+    for spec, entry in zip(specs, machines):
+        for problem in entry["problems"]:
+            if problem["scenario"] != "memory_outlier":
+                continue
+            project = spec.slots[0].project
+            peers = sum(
+                1
+                for other in specs
+                if other is not spec
+                and any(s.project == project and s.role != "orphan" for s in other.slots)
+                and not memory & {p.scenario for p in other.problems}
+            )
+            problem["peers"] = peers
+            if peers < 3:
+                problem["expected"] = False
+                problem["note"] = "fewer than 3 peers on the same project in this fleet"
 
 
 def summary_lines(manifest: dict) -> list[str]:

@@ -26,6 +26,7 @@ class Problem:
             "caused_by": self.caused_by,
             "onset": self.onset,
             "in_window": self.onset is not None,
+            "expected": self.onset is not None,  # its signature shows in this window
             "may_also_show": list(SCENARIOS[self.scenario].may_also_show),
         }
 

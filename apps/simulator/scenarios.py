@@ -7,7 +7,7 @@ from typing import Callable
 
 import numpy as np
 
-from apps.simulator.catalog import OLD_GOPLS, GiB
+from apps.simulator.catalog import OLD_GOPLS
 
 ALL = ("linux", "darwin", "windows", "wsl2", "wsl1")
 LINUXISH = ("linux", "wsl2")
@@ -28,7 +28,9 @@ class Scenario:
     params: Callable[[np.random.Generator], dict]
     needs_vscode: bool = False  # shows up in VS Code-family settings.json
     companions: tuple[str, ...] = ()
-    may_also_show: tuple[str, ...] = ()  # findings a detector may fairly add (not required)
+    # Findings a detector may fairly add (not required): other scenario ids, or memory_high
+    # (RSS over 25 % of RAM / 4 GiB) and goroutine_growth, which are no scenario of their own.
+    may_also_show: tuple[str, ...] = ()
     blocks: tuple[str, ...] = ()  # groups that cannot co-occur (e.g. dead processes)
 
 
@@ -55,7 +57,7 @@ SCENARIOS: dict[str, Scenario] = {
                 "goroutines_per_h": _pick(r, [0, 0, 40, 150]),
             },
             blocks=("startup",),
-            may_also_show=("memory_outlier",),
+            may_also_show=("memory_outlier", "memory_high", "goroutine_growth"),
         ),
         Scenario(
             "cpu_pegged",
@@ -107,7 +109,7 @@ SCENARIOS: dict[str, Scenario] = {
                 "spike_s": _pick(r, [45, 60, 90]),
             },
             blocks=("startup",),
-            may_also_show=("memory_outlier",),
+            may_also_show=("memory_outlier", "memory_high"),
         ),
         Scenario(
             "cache_bloat",
@@ -130,7 +132,7 @@ SCENARIOS: dict[str, Scenario] = {
             lambda r: {"flags": [_pick(r, INVENTED_FLAGS)], "setting": "go.languageServerFlags"},
             needs_vscode=True,
             companions=("crash_loop",),
-            blocks=("memory", "cpu"),
+            blocks=("memory", "cpu", "process"),
         ),
         Scenario(
             "gomemlimit_bad_suffix",
@@ -143,7 +145,7 @@ SCENARIOS: dict[str, Scenario] = {
             },
             needs_vscode=True,
             companions=("crash_loop",),
-            blocks=("memory", "cpu"),
+            blocks=("memory", "cpu", "process"),
         ),
         Scenario(
             "crash_loop",
@@ -157,7 +159,7 @@ SCENARIOS: dict[str, Scenario] = {
                 "cause": _pick(r, ["invented_flags", "gomemlimit_bad_suffix"]),
             },
             needs_vscode=True,
-            blocks=("memory", "cpu"),
+            blocks=("memory", "cpu", "process"),
         ),
         Scenario(
             "goplsargs_setting",
@@ -220,7 +222,7 @@ SCENARIOS: dict[str, Scenario] = {
         Scenario("too_many_gopls", "process", 0.7, ALL, lambda r: {"count": _u(r, 6, 10)}),
         Scenario(
             "fd_near_limit",
-            "host",
+            "process",
             0.6,
             ("linux", "darwin"),
             lambda r: {
@@ -235,12 +237,17 @@ SCENARIOS: dict[str, Scenario] = {
             0.6,
             ("linux",),
             lambda r: {
-                "memory_max_bytes": _pick(r, [int(1.5 * GiB), 2 * GiB, 3 * GiB]),
+                "path": "/system.slice/docker-3f9c2a71b0de.scope",
                 "usage_fraction": _u(r, 0.86, 0.97, 3),
             },
         ),
         Scenario(
-            "memory_outlier", "memory", 0.8, ALL, lambda r: {"factor_vs_peers": _u(r, 3.0, 5.0, 2)}
+            "memory_outlier",
+            "memory",
+            0.8,
+            ALL,
+            lambda r: {"factor_vs_peers": _u(r, 3.0, 5.0, 2)},
+            may_also_show=("memory_high",),
         ),
     ]
 }

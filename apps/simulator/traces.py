@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from apps.simulator.catalog import MiB
+from apps.simulator.catalog import RSS_PER_LIVE, MiB
 from apps.simulator.fleet import MachineSpec, Slot
 from apps.simulator.timeline import Lifetime, activity, activity_integral, noise, uniform
 
@@ -19,11 +19,9 @@ FORCED_GC_S = 120  # the Go runtime forces a GC every 2 minutes when nothing els
 def plateau_of(spec: MachineSpec, slot: Slot) -> float:
     plateau = float(slot.plateau)
     outlier = spec.problem("memory_outlier")
-    if outlier and slot.role == "main":
-        plateau *= outlier["factor_vs_peers"]
-    cgroup = spec.problem("cgroup_memory_low")
-    if cgroup and slot.role == "main":
-        plateau = cgroup["memory_max_bytes"] * cgroup["usage_fraction"] / 1.45
+    if outlier and slot.role == "main":  # RSS (not only the heap) is factor x the peers'
+        peer_rss = plateau * RSS_PER_LIVE + 22 * MiB
+        plateau = (outlier["factor_vs_peers"] * peer_rss - 22 * MiB) / RSS_PER_LIVE
     return plateau
 
 
@@ -53,7 +51,7 @@ def gopls_series(
         life_len = life.end - life.start
         ramp = np.clip((age - (life_len - oom["spike_s"])) / oom["spike_s"], 0, 1)
         clean += (spec.mem_total * 0.78 / 1.2 - clean) * ramp**2
-    live = clean * (1 + 0.02 * noise(spec, key + "live", T, interval))
+    live = clean * (1 + 0.007 * noise(spec, key + "live", T, interval))
     u = uniform(spec, key + "saw", T, interval)
     idle_frac = ((T + life.pid % FORCED_GC_S) % FORCED_GC_S) / FORCED_GC_S
     frac = np.where(act > 0, u, idle_frac)
@@ -61,7 +59,7 @@ def gopls_series(
     heap_inuse = np.where(in_load, live * (1 + 0.08 * u), live * (1 + amp * frac))
     heap_alloc = heap_inuse * (0.84 + 0.1 * uniform(spec, key + "alloc", T, interval))
     # RSS keeps the pages of the highest heap the GC cycle reaches: above HeapInuse
-    rss = clean * 1.78 + 22 * MiB + 2 * MiB * np.abs(noise(spec, key + "rss", T, interval))
+    rss = clean * RSS_PER_LIVE + 22 * MiB + 2 * MiB * np.abs(noise(spec, key + "rss", T, interval))
     sys = clean * 1.85 + 30 * MiB
     # GCs: forced every 2 min when idle, several per second while typing, ~1 per 5 s loading
     typed = (
@@ -102,8 +100,15 @@ def _cpu(spec, slot, age, act, in_load, gr, T, interval) -> np.ndarray:
     """Percent of one core: idle 0–3 %, typing bursts, ~1–2 cores loading, pegged, busy-idle."""
     cores = spec.cpu_count * 100.0
     idle = 0.2 + 2.6 * uniform(spec, f"{slot.name}cpu", T, interval) ** 3
-    typing = act * 140 * gr**1.5  # bursty: keystroke bursts between quiet reading
-    cpu = np.where(in_load, np.minimum(cores * 0.9, 110 + 80 * gr), idle + typing)
+    # Typing comes in bursts between reading pauses: 0-4 busy minutes in every 5, so a busy
+    # stretch never lasts 10 minutes (busy-while-idle) nor reaches 95 % for 5 (pegged).
+    five = T // 300 * 300
+    busy_minutes = (uniform(spec, f"{slot.name}k", five, 300) * 5).astype(int)
+    first = (uniform(spec, f"{slot.name}off", five, 300) * 5).astype(int)
+    burst = ((T % 300) // 60 - first) % 5 < busy_minutes
+    typing = np.where(burst, act * (40 + 70 * gr), 0.0)
+    loading = age < min(slot.load_s, 170)  # busy cores: under 4 minutes even for huge loads
+    cpu = np.where(loading, np.minimum(cores * 0.9, 110 + 80 * gr), idle + typing)
     if slot.role == "main":
         busy = spec.problem("cpu_busy_idle")
         if busy:
