@@ -7,6 +7,8 @@ from django.conf import settings
 DEFAULTS = {
     "DETECTION_WINDOW_HOURS": 6.0,  # history the trend rules read
     "DETECTION_BUCKET_S": 300,  # samples are aggregated to buckets of this size when loaded
+    "DETECTION_SHORT_WINDOW_MINUTES": 30,  # history of the every-minute rules
+    "DETECTION_TREND_EVERY": 10,  # the beat pass runs the long-window rules on 1/N machines
     "DETECTION_CHUNK_SIZE": 500,  # machines per evaluation task
     "DETECTION_STALE_AFTER_S": 1800,  # machines silent longer are not evaluated (nor resolved)
     "DETECTION_RESOLVE_AFTER_S": 600,  # clear this long before a finding resolves

@@ -70,19 +70,31 @@ def renderer(snapshot):
     return render
 
 
-def evaluate_snapshots(snapshots, now: datetime) -> Outcome:
-    """Run machine rules over snapshots and reconcile their findings (one query for them all)."""
+# Rules that need the long window (trends, lookbacks of hours); the others need 30 minutes.
+LONG_WINDOW_RULES = {
+    "gopls_memory_leak",
+    "gopls_goroutine_growth",
+    "gopls_crash_loop",
+    "oom_kill",
+    "cache_disk_full",
+}
+
+
+def evaluate_snapshots(snapshots, now: datetime, rules: set[str] | None = None) -> Outcome:
+    """Run machine rules over snapshots and reconcile their findings (one query for them all).
+
+    With `rules`, only those run and only their open findings can clear."""
     out = Outcome()
     pks = [s.machine_pk for s in snapshots]
     existing: dict[int, list[Finding]] = defaultdict(list)
     for finding in Finding.objects.open().filter(machine_id__in=pks):
         existing[finding.machine_id].append(finding)
-    machine_rules = set(MACHINE_RULES)
+    machine_rules = set(rules) if rules is not None else set(MACHINE_RULES)
     th_cache: dict[str, dict] = {}
     for snap in snapshots:
         key = repr(sorted(snap.overrides.items())) if snap.overrides else ""
         th = th_cache.setdefault(key, thresholds(snap.overrides))
-        detections = run_machine_rules(snap, th)
+        detections = run_machine_rules(snap, th, machine_rules)
         result = reconcile(
             snap.machine_pk,
             detections,
@@ -109,10 +121,19 @@ def _after_changes(snap, result: Outcome, now: datetime) -> None:
     attach_profiles(leaks, now)
 
 
-def evaluate_machines(machine_ids: list[int], now: datetime | None = None) -> Outcome:
-    """Evaluate one chunk of machines at `now`. Idempotent."""
+def evaluate_machines(
+    machine_ids: list[int], now: datetime | None = None, *, long_window: bool = True
+) -> Outcome:
+    """Evaluate one chunk of machines at `now`. Idempotent.
+
+    long_window=False is the cheap every-minute pass: 30 minutes of history and every rule but
+    the long-window ones (whose findings are left as they are until their turn comes)."""
     now = now or timezone.now()
-    return evaluate_snapshots(load_snapshots(list(machine_ids), now), now)
+    if long_window:
+        return evaluate_snapshots(load_snapshots(list(machine_ids), now), now)
+    hours = conf.get("DETECTION_SHORT_WINDOW_MINUTES") / 60
+    rules = set(MACHINE_RULES) - LONG_WINDOW_RULES
+    return evaluate_snapshots(load_snapshots(list(machine_ids), now, hours), now, rules)
 
 
 def chunks(ids: list[int], size: int) -> list[list[int]]:

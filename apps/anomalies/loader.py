@@ -103,10 +103,13 @@ def active_machine_ids(now: datetime) -> list[int]:
     )
 
 
-def load_snapshots(machine_ids: list[int], now: datetime) -> list[MachineSnapshot]:
-    """Snapshots for a chunk of machines, evaluated at `now`."""
+def load_snapshots(
+    machine_ids: list[int], now: datetime, hours: float | None = None
+) -> list[MachineSnapshot]:
+    """Snapshots for a chunk of machines, evaluated at `now`, with `hours` of history
+    (DETECTION_WINDOW_HOURS by default)."""
     bucket_s = int(conf.get("DETECTION_BUCKET_S"))
-    since = now - timedelta(hours=conf.get("DETECTION_WINDOW_HOURS"))
+    since = now - timedelta(hours=hours or conf.get("DETECTION_WINDOW_HOURS"))
     machines = list(
         Machine.objects.filter(pk__in=machine_ids).values(
             "pk",

@@ -20,9 +20,11 @@ def _at(now_iso: str | None) -> datetime:
 
 
 @shared_task(ignore_result=True)
-def evaluate_chunk_task(machine_ids: list[int], now_iso: str | None = None) -> None:
+def evaluate_chunk_task(
+    machine_ids: list[int], now_iso: str | None = None, long_window: bool = True
+) -> None:
     """Evaluate one bounded chunk of machines (idempotent: a rerun adds nothing)."""
-    evaluate_machines(machine_ids, _at(now_iso))
+    evaluate_machines(machine_ids, _at(now_iso), long_window=long_window)
 
 
 @shared_task(ignore_result=True)
@@ -37,12 +39,21 @@ def evaluate_fleet_rules_task(now_iso: str | None = None) -> None:
 
 @shared_task(ignore_result=True)
 def evaluate_fleet_task() -> int:
-    """Beat entry: fan out one task per chunk of active machines, plus the fleet rules."""
+    """Beat entry: fan out one task per chunk of active machines, plus the fleet rules.
+
+    Every machine gets the every-minute rules; a rotating 1/DETECTION_TREND_EVERY of them also
+    gets the long-window (trend) rules, so each machine's trends are read every N minutes."""
     now = timezone.now()
     ids = active_machine_ids(now)
     now_iso = now.isoformat()
-    parts = chunks(ids, int(conf.get("DETECTION_CHUNK_SIZE")))
-    group(evaluate_chunk_task.s(part, now_iso) for part in parts).apply_async()
+    every = max(1, int(conf.get("DETECTION_TREND_EVERY")))
+    turn = int(now.timestamp() // 60) % every
+    size = int(conf.get("DETECTION_CHUNK_SIZE"))
+    long_ids = [pk for pk in ids if pk % every == turn]
+    short_ids = [pk for pk in ids if pk % every != turn]
+    parts = [(part, True) for part in chunks(long_ids, size)]
+    parts += [(part, False) for part in chunks(short_ids, size)]
+    group(evaluate_chunk_task.s(part, now_iso, flag) for part, flag in parts).apply_async()
     evaluate_fleet_rules_task.delay(now_iso)
     log.info("fleet pass: %d machines in %d chunks", len(ids), len(parts))
     return len(parts)
