@@ -6,6 +6,7 @@ import email
 import json
 import socket
 import threading
+import time
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 from aiosmtpd.controller import Controller
@@ -17,6 +18,7 @@ class HttpReceiver:
     def __init__(self) -> None:
         self.requests: list[dict] = []
         self.statuses: dict[str, int] = {}
+        self.delay = 0.0  # seconds before answering, so a test can kill a sender mid-request
         self.lock = threading.Lock()
         receiver = self
 
@@ -28,9 +30,13 @@ class HttpReceiver:
                         {"path": self.path, "headers": dict(self.headers), "body": body}
                     )
                 status = receiver.statuses.get(self.path, 200)
-                self.send_response(status)
-                self.end_headers()
-                self.wfile.write(b"ok")
+                time.sleep(receiver.delay)
+                try:
+                    self.send_response(status)
+                    self.end_headers()
+                    self.wfile.write(b"ok")
+                except OSError:  # the sender was killed while waiting for the answer
+                    pass
 
             def log_message(self, *args):
                 pass
