@@ -41,7 +41,12 @@ class Command(BaseCommand):
             help="Team name (repeatable); default: several teams.",
         )
         parser.add_argument("--end", default=None, help="End of the window (ISO 8601); now.")
-        parser.add_argument("--interval", type=int, default=15, help="Seconds between samples.")
+        parser.add_argument(
+            "--interval",
+            type=int,
+            default=15,
+            help="Seconds between samples (default 15, like agents).",
+        )
         parser.add_argument(
             "--batch",
             type=int,
@@ -69,7 +74,12 @@ class Command(BaseCommand):
             help="Post over HTTP, then keep posting every minute in real time.",
         )
         parser.add_argument("--server", default=None, help="Server URL for --live.")
-        parser.add_argument("--token", default=None, help="Enrollment token for --live.")
+        parser.add_argument(
+            "--token",
+            default=None,
+            help="Enrollment token for --live (default: one per team, created in this database; "
+            "needed when --server is another deployment).",
+        )
         parser.add_argument("--workers", type=int, default=8, help="Concurrent posters (--live).")
         parser.add_argument(
             "--duration",
@@ -83,7 +93,9 @@ class Command(BaseCommand):
             default=20.0,
             help="Max backfill uploads per second with --live.",
         )
-        parser.add_argument("--progress-every", type=float, default=3.0)
+        parser.add_argument(
+            "--progress-every", type=float, default=3.0, help="Seconds between progress lines."
+        )
 
     def handle(self, *args, **opts):
         if opts["machines"] < 1 or opts["hours"] < 0 or opts["interval"] < 1:
