@@ -36,7 +36,7 @@ echo "devfleet is up at $DEVFLEET_BASE_URL (logs in $LOG_DIR)"
 # History arrives in 10-minute batches, the way an agent drains its spool after an outage.
 python manage.py simulate_fleet --machines "$DEMO_MACHINES" --hours "$DEMO_HOURS" --seed 1 \
   --batch 40 --manifest "$LOG_DIR/demo-manifest.json"
-python manage.py simulate_fleet --machines "$DEMO_MACHINES" --hours 0 --seed 1 --live \
+python manage.py simulate_fleet --machines "$DEMO_MACHINES" --hours 0.1 --seed 1 --live \
   --server "http://127.0.0.1:$PORT" >"$LOG_DIR/live-agents.log" 2>&1 &
 pids+=($!)
 python manage.py setup_demo --summary
