@@ -134,6 +134,7 @@ class Notification(models.Model):
         RESOLVED = "resolved", "Resolved"
         TEST = "test", "Test message"
         CHANNEL_DISABLED = "channel_disabled", "Channel disabled"
+        DIGEST = "digest", "Weekly digest"
 
     class Status(models.TextChoices):
         PENDING = "pending", "Pending"

@@ -11,6 +11,8 @@ from django.forms import ValidationError
 
 from apps.alerts.transports.base import Message, Transport, TransportError
 
+FINDING_KINDS = {"opened", "escalated", "repeat", "resolved"}
+
 
 def message_id(key: str) -> str:
     return f"<alert-{key}@devfleet>"
@@ -28,16 +30,23 @@ def recipients(target: str) -> list[str]:
     return addresses
 
 
+def plain_body(message: Message) -> str:
+    label = "Machine page" if message.kind in FINDING_KINDS else "Details"
+    lines = [message.text, "", *message.lines, ""]
+    if message.link:
+        lines.append(f"{label}: {message.link}")
+    if message.ack_link:
+        lines.append(f"Acknowledge: {message.ack_link}")
+    return "\n".join(lines)
+
+
 class EmailTransport(Transport):
     kind = "email"
 
     def send(self, message: Message) -> None:
         mail = EmailMultiAlternatives(
             subject=f"[devfleet {message.severity}] {message.title}"[:200],
-            body="\n".join(
-                [message.text, "", *message.lines, "", f"Machine page: {message.link}"]
-                + ([f"Acknowledge: {message.ack_link}"] if message.ack_link else [])
-            ),
+            body=plain_body(message),
             from_email=settings.DEFAULT_FROM_EMAIL,
             to=recipients(self.channel.target),
             headers={"Message-ID": message_id(message.key), "X-Devfleet-Key": message.key},
