@@ -70,6 +70,11 @@ def _pointless(row: Notification, now: datetime) -> str:
         return "finding resolved before sending"
     if row.kind == "repeat" and (finding.acknowledged_at or finding.is_snoozed):
         return "acknowledged or snoozed"
+    if row.kind == "resolved":
+        told = Notification.objects.filter(
+            finding=finding, channel_id=row.channel_id, status__in=[S.SENT, S.GROUPED]
+        ).exclude(kind="resolved")
+        return "" if told.exists() else "never announced as open on this channel"
     root_id = finding.caused_by_id
     if root_id and row.kind != "resolved":
         root_told = Notification.objects.filter(

@@ -10,7 +10,7 @@ from django.db import transaction
 from apps.alerts.delivery import flush_outbox
 from apps.alerts.models import Channel, Notification, Route
 from apps.anomalies.chains import link_causes
-from apps.anomalies.lifecycle import change_severity
+from apps.anomalies.lifecycle import change_severity, resolve_finding
 from apps.anomalies.models import Finding
 from tests.alerts.helpers import NOW, leak, machine
 
@@ -86,3 +86,13 @@ def test_the_outbox_row_rolls_back_with_the_finding_change(wired):
     assert written == [4]
     assert not Finding.objects.exists()
     assert not Notification.objects.exists()
+
+
+def test_a_finding_that_resolves_within_the_group_wait_sends_nothing(wired, smtp, settings):
+    settings.ALERTS_GROUP_WAIT_S = 30
+    finding = leak(machine())
+    resolve_finding(finding, NOW + timedelta(seconds=10))
+    flush_outbox(NOW + timedelta(minutes=1))
+    assert smtp.messages == []
+    statuses = set(Notification.objects.values_list("status", flat=True))
+    assert statuses == {"suppressed"}
