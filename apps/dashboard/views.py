@@ -5,6 +5,7 @@ from __future__ import annotations
 from datetime import timedelta
 
 from django.contrib.auth.decorators import login_required
+from django.core.paginator import Paginator
 from django.http import Http404, HttpRequest, HttpResponse, JsonResponse
 from django.shortcuts import get_object_or_404, redirect, render
 from django.urls import reverse
@@ -31,6 +32,14 @@ from apps.dashboard.services.rules import AdviceContext, rule_list, rule_page
 from apps.dashboard.services.versions import version_cohorts
 from apps.fleet.models import Machine, Project
 from apps.ingest.validation import parse_timestamp
+
+
+def _without_page(query) -> str:
+    """The query string minus `page`, ending with & when not empty (for pager links)."""
+    rest = query.copy()
+    rest.pop("page", None)
+    encoded = rest.urlencode()
+    return f"{encoded}&" if encoded else ""
 
 
 def visible_machine(request: HttpRequest, machine_id: str) -> Machine:
@@ -194,12 +203,15 @@ def rule(request: HttpRequest, rule_id: str) -> HttpResponse:
 @require_GET
 @login_required
 def findings(request: HttpRequest) -> HttpResponse:
-    rows = finding_list(request.user, request.GET, timezone.now())
+    rows = Paginator(finding_list(request.user, request.GET, timezone.now()), 100).get_page(
+        request.GET.get("page", 1)
+    )
     return render(
         request,
         "dashboard/findings.html",
         {
             "findings": rows,
+            "query": _without_page(request.GET),
             "params": request.GET,
             "snooze_choices": SNOOZE_CHOICES,
             "rules": sorted(knowledge_base()),

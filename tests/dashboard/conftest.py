@@ -41,6 +41,16 @@ def big_gopls_report(n: int = 8, **kw) -> dict:
     return report
 
 
+@pytest.fixture(autouse=True)
+def _fresh_cache():
+    """The fleet overview is cached for 30 s; every test starts from an empty cache."""
+    from django.core.cache import cache
+
+    cache.clear()
+    yield
+    cache.clear()
+
+
 @pytest.fixture
 def fleet(alice, bob, carol, django_user_model) -> Fleet:
     from apps.fleet.models import Membership

@@ -6,7 +6,7 @@ from collections import Counter, defaultdict
 from datetime import datetime, timedelta, timezone
 from urllib.parse import urlencode
 
-from django.db.models import Q, QuerySet
+from django.db.models import Case, Q, QuerySet, When
 from django.urls import reverse
 
 from apps.anomalies.advice import knowledge_base
@@ -121,8 +121,10 @@ def finding_list(user, params, now: datetime) -> QuerySet[Finding]:
         qs = qs.filter(machine__machine_id=params["machine"])
     if params.get("quiet") == "hide":
         qs = qs.not_snoozed(now).filter(acknowledged_at__isnull=True)
-    order = {"critical": 0, "warning": 1, "info": 2}
-    return sorted(qs.order_by("-last_seen")[:2000], key=lambda f: order.get(f.severity, 3))
+    severity_first = Case(
+        When(severity="critical", then=0), When(severity="warning", then=1), default=2
+    )
+    return qs.order_by(severity_first, "-last_seen", "-pk")
 
 
 def machine_findings(machine: Machine) -> list[Finding]:

@@ -15,6 +15,7 @@ from apps.dashboard.stats import iqr_outliers, median, sorted_versions
 from apps.fleet.models import Machine, Project
 
 MAX_POINTS = 2000
+TABLE_ROWS = 100
 
 
 def project_list() -> list[Project]:
@@ -52,8 +53,10 @@ def project_page(user, project: Project, now: datetime) -> dict:
             }
         )
     visible = [s for s in snaps if allowed is None or s.pk in allowed]
+    visible.sort(key=lambda s: -s.max_rss)
     return {
-        "machines": visible,
+        "machines": visible[:TABLE_ROWS],
+        "visible_count": len(visible),
         "machine_count": len(snaps),
         "active_count": len(per_machine),
         "outliers": [

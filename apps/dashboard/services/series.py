@@ -15,6 +15,8 @@ from apps.dashboard.downsample import lttb_indices
 from apps.metrics.models import GoplsSample, SystemSample
 
 Point = tuple[datetime, float]
+CHART_BUDGET = 6000
+MIN_TRACE_POINTS = 150
 
 
 def _thin(points: list[Point], max_points: int) -> list[Point]:
@@ -65,6 +67,8 @@ def read_gopls(
         for column, value in zip(columns, row[2:]):
             if value is not None:
                 per[column].append((row[1], value))
-    return {
-        pid: {c: _thin(points, max_points) for c, points in per.items()} for pid, per in out.items()
-    }
+    # Each trace keeps ≤ max_points, and a chart with many lifetimes shares a budget of
+    # CHART_BUDGET points so that 30 days of restarts stay a few hundred kilobytes.
+    traces = max(1, sum(1 for per in out.values() for points in per.values() if points))
+    limit = max(MIN_TRACE_POINTS, min(max_points, CHART_BUDGET // traces))
+    return {pid: {c: _thin(points, limit) for c, points in per.items()} for pid, per in out.items()}

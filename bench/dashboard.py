@@ -1,0 +1,349 @@
+"""Dashboard benchmark: seed a 20,000-machine fleet, print p50/p95 server time and bytes per page.
+
+What is seeded, and why (20,000 machines x 30 days of raw 15 s samples is ~3.5 billion rows,
+which no laptop can hold; the rollup tables that make that affordable come in a later issue):
+
+* every machine: its Machine row with the `latest` summary the fleet pages read, one or two
+  live gopls lifetimes, a project link, and open findings on ~15 % of machines (with 30 days
+  of resolved history for the trend chart);
+* `--sample-machines` machines (default 40): 30 days of samples every `--interval` s
+  (default 300 s, the density a 5-minute rollup would give), with a gopls restart every 3 days;
+* one "raw" machine: 7 days of raw 15 s samples (40,320 rows per table), to show what the
+  machine page costs on raw data without rollups.
+
+Times are measured in-process with Django's test client (middleware, views, queries,
+templates: the server's share of a request, no network), on SQLite unless DATABASE_URL is set.
+
+usage: python bench/dashboard.py [--machines 20000] [--days 30] [--repeat 15] [--reuse]
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import random
+import statistics
+import sys
+import time
+from datetime import datetime, timedelta, timezone
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+GIB = 1024**3
+VERSIONS = ["v0.16.2", "v0.17.1", "v0.18.1", "v0.19.1", "v0.20.0", "v0.21.0", "v0.21.1"]
+EDITORS = ["vscode", "vscode-server", "neovim", "cursor", "jetbrains", "emacs"]
+RULES = [
+    ("gopls_memory_high", "critical"),
+    ("inotify_watches", "warning"),
+    ("gopls_memory_leak", "warning"),
+    ("cache_disk_full", "critical"),
+    ("gopls_cpu_busy_idle", "warning"),
+    ("gomemlimit_bad_suffix", "critical"),
+]
+
+
+def setup_django(db_path: Path) -> None:
+    if not os.environ.get("DATABASE_URL"):
+        os.environ["SQLITE_PATH"] = str(db_path)
+    os.environ.setdefault("DJANGO_SETTINGS_MODULE", "config.settings")
+    import django
+
+    django.setup()
+
+
+def latest_for(rng: random.Random, version: str, editor: str, project: str, wsl: bool) -> dict:
+    rss = int(rng.lognormvariate(20.3, 0.8))  # median ~650 MiB, long tail
+    total = rng.choice([16, 32, 64]) * GIB
+    return {
+        "mem_total_bytes": total,
+        "mem_available_bytes": int(total * rng.uniform(0.05, 0.7)),
+        "cpu_percent": rng.uniform(1, 60),
+        "oom_kill_count": 1 if rng.random() < 0.01 else 0,
+        "inotify_watches_used": rng.randint(1000, 120_000),
+        "inotify_watches_max": 124_000,
+        "inotify_instances_used": rng.randint(1, 40),
+        "inotify_instances_max": 128,
+        "wsl_mem_total_bytes": total // 2 if wsl else None,
+        "disk_free_min_bytes": rng.randint(2, 400) * 10**9,
+        "gocache_bytes": rng.randint(1, 20) * GIB,
+        "gomodcache_bytes": rng.randint(1, 30) * GIB,
+        "gopls_cache_bytes": rng.randint(100, 4000) * 1024**2,
+        "gopls_count": 1,
+        "gopls_rss_bytes": rss,
+        "ts": datetime.now(timezone.utc).isoformat(),
+        "gopls": [
+            {
+                "pid": 1000,
+                "rss_bytes": rss,
+                "cpu_percent": rng.uniform(0, 30),
+                "heap_inuse_bytes": int(rss * 0.6),
+                "goroutines": rng.randint(10, 200),
+                "version": version,
+                "editor": editor,
+                "project": project,
+            }
+        ],
+    }
+
+
+def seed_fleet(n: int, days: int, rng: random.Random) -> None:
+    from django.contrib.auth import get_user_model
+
+    from apps.anomalies.models import Finding
+    from apps.fleet.models import GoplsProcess, Machine, MachineProject, Membership, Project, Team
+
+    now = datetime.now(timezone.utc)
+    User = get_user_model()
+    User.objects.create_user("bench-staff", "", "pw", is_staff=True)
+    teams = Team.objects.bulk_create(
+        [Team(name=f"Team {i:02d}", slug=f"team-{i:02d}") for i in range(20)]
+    )
+    users = User.objects.bulk_create([User(username=f"dev{i:05d}") for i in range(n // 10)])
+    Membership.objects.bulk_create(
+        [
+            Membership(user=u, team=teams[i % 20], role="lead" if i < 20 else "member")
+            for i, u in enumerate(users)
+        ]
+    )
+    projects = Project.objects.bulk_create(
+        [
+            Project(module_path=f"github.com/acme/service-{i:03d}", slug=f"service-{i:03d}")
+            for i in range(200)
+        ]
+    )
+    machines = []
+    for i in range(n):
+        wsl = rng.random() < 0.25
+        version, editor = rng.choice(VERSIONS), rng.choice(EDITORS)
+        project = projects[int(rng.paretovariate(1.2)) % 200]
+        m = Machine(
+            machine_id=f"bench-{i:06d}",
+            hostname=f"host-{i:06d}",
+            os="linux" if wsl or rng.random() < 0.6 else rng.choice(["darwin", "windows"]),
+            wsl_version=2 if wsl else None,
+            team=teams[i % 20],
+            owner=users[i // 10],
+            cpu_count=8,
+            mem_total_bytes=32 * GIB,
+            last_seen=now,
+            latest=latest_for(rng, version, editor, project.module_path, wsl),
+        )
+        m._bench = (version, editor, project)
+        machines.append(m)
+    Machine.objects.bulk_create(machines, batch_size=2000)
+    MachineProject.objects.bulk_create(
+        [MachineProject(machine=m, project=m._bench[2]) for m in machines], batch_size=5000
+    )
+    GoplsProcess.objects.bulk_create(
+        [
+            GoplsProcess(
+                machine=m,
+                pid=1000,
+                start_time=now - timedelta(hours=5),
+                version=v,
+                go_version="go1.23.2",
+                editor=e,
+                project=p,
+                first_seen=now - timedelta(hours=5),
+                last_seen=now,
+            )
+            for m in machines
+            for v, e, p in [m._bench]
+        ],
+        batch_size=5000,
+    )
+    findings = []
+    for m in rng.sample(machines, n * 15 // 100):
+        for rule_id, severity in rng.sample(RULES, rng.randint(1, 2)):
+            first = now - timedelta(hours=rng.uniform(1, 24 * days))
+            findings.append(
+                Finding(
+                    machine=m,
+                    rule_id=rule_id,
+                    severity=severity,
+                    title=rule_id,
+                    subject="machine",
+                    first_seen=first,
+                    last_seen=now,
+                    evidence={"window": [first.timestamp(), now.timestamp()]},
+                )
+            )
+    for m in rng.sample(machines, n // 10):  # resolved history for the trend
+        first = now - timedelta(days=rng.uniform(1, days))
+        findings.append(
+            Finding(
+                machine=m,
+                rule_id=RULES[1][0],
+                subject="old",
+                severity="warning",
+                state="resolved",
+                title="old",
+                first_seen=first,
+                last_seen=first + timedelta(hours=6),
+                resolved_at=first + timedelta(hours=8),
+            )
+        )
+    Finding.objects.bulk_create(findings, batch_size=5000)
+
+
+def seed_samples(machine, days: float, interval_s: int, rng: random.Random) -> int:
+    """Samples for one machine (a gopls restart every 3 days), bulk-inserted; returns rows."""
+    from apps.fleet.models import GoplsProcess
+    from apps.metrics.models import GoplsSample, SystemSample
+
+    now = datetime.now(timezone.utc)
+    start = now - timedelta(days=days)
+    steps = int(days * 86400 / interval_s)
+    lifetimes: dict[int, GoplsProcess] = {}
+    system, gopls = [], []
+    for i in range(steps):
+        t = start + timedelta(seconds=i * interval_s)
+        life = int((t - start).total_seconds() // (3 * 86400))
+        if life not in lifetimes:
+            lifetimes[life] = GoplsProcess.objects.create(
+                machine=machine,
+                pid=20000 + life,
+                start_time=t,
+                version="v0.21.0",
+                first_seen=t,
+                last_seen=t + timedelta(days=3),
+            )
+        age = (t - lifetimes[life].start_time).total_seconds() / 86400
+        rss = int((0.8 + 0.4 * age + rng.uniform(-0.1, 0.1)) * GIB)
+        system.append(
+            SystemSample(
+                machine=machine,
+                sample_uid=f"b{i}",
+                collected_at=t,
+                ts=t,
+                received_at=t,
+                mem_total_bytes=32 * GIB,
+                mem_available_bytes=int(rng.uniform(8, 20) * GIB),
+                mem_cached_bytes=6 * GIB,
+                cpu_percent=rng.uniform(2, 50),
+                inotify_watches_used=40_000 + i % 5000,
+                inotify_watches_max=124_000,
+                disk_free_min_bytes=90 * 10**9,
+                gocache_bytes=5 * GIB,
+                gomodcache_bytes=9 * GIB,
+                gopls_cache_bytes=GIB,
+                gopls_count=1,
+                gopls_rss_bytes=rss,
+            )
+        )
+        gopls.append(
+            GoplsSample(
+                machine=machine,
+                process=lifetimes[life],
+                collected_at=t,
+                ts=t,
+                rss_bytes=rss,
+                heap_inuse_bytes=int(rss * 0.6),
+                cpu_percent=rng.uniform(0, 20),
+                goroutines=rng.randint(40, 90),
+                completion_p95_ms=rng.uniform(80, 400),
+            )
+        )
+    SystemSample.objects.bulk_create(system, batch_size=5000)
+    GoplsSample.objects.bulk_create(gopls, batch_size=5000)
+    return 2 * steps
+
+
+def measure(client, url: str, repeat: int, uncached: bool) -> tuple[float, float, float, int]:
+    """(first ms, p50 ms, p95 ms, bytes) of GET url; `uncached` empties the cache each time."""
+    from django.core.cache import cache
+
+    times, size = [], 0
+    for _ in range(repeat + 1):
+        if uncached:
+            cache.clear()
+        t0 = time.perf_counter()
+        response = client.get(url)
+        elapsed = (time.perf_counter() - t0) * 1000
+        if response.status_code != 200:
+            raise SystemExit(f"{url}: HTTP {response.status_code}")
+        size = len(response.content)
+        times.append(elapsed)
+    cold, warm = times[0], sorted(times[1:])
+    p95 = warm[min(len(warm) - 1, round(0.95 * (len(warm) - 1)))]
+    return cold, statistics.median(warm), p95, size
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--machines", type=int, default=20_000)
+    parser.add_argument("--days", type=int, default=30)
+    parser.add_argument("--sample-machines", type=int, default=40)
+    parser.add_argument("--interval", type=int, default=300)
+    parser.add_argument("--raw-days", type=float, default=7)
+    parser.add_argument("--repeat", type=int, default=15)
+    parser.add_argument("--db", default=str(ROOT / "var" / "bench-dashboard.sqlite3"))
+    parser.add_argument("--reuse", action="store_true", help="Keep an already seeded database.")
+    args = parser.parse_args()
+    db = Path(args.db)
+    if not args.reuse and db.exists():
+        for suffix in ("", "-wal", "-shm"):
+            Path(str(db) + suffix).unlink(missing_ok=True)
+    setup_django(db)
+    from django.core.management import call_command
+    from django.test import Client
+
+    from apps.fleet.models import Machine
+
+    rng = random.Random(5)
+    call_command("migrate", verbosity=0)
+    if not Machine.objects.exists():
+        t0 = time.perf_counter()
+        seed_fleet(args.machines, args.days, rng)
+        rows = sum(
+            seed_samples(m, args.days, args.interval, rng)
+            for m in Machine.objects.order_by("pk")[: args.sample_machines]
+        )
+        raw = Machine.objects.order_by("-pk").first()
+        rows += seed_samples(raw, args.raw_days, 15, rng)
+        print(
+            f"seeded {args.machines} machines, {rows:,} sample rows "
+            f"in {time.perf_counter() - t0:.0f} s"
+        )
+    coarse = Machine.objects.order_by("pk").first()
+    raw = Machine.objects.order_by("-pk").first()
+    staff, dev = Client(), Client()
+    staff.login(username="bench-staff", password="pw")
+    from django.contrib.auth import get_user_model
+
+    dev.force_login(get_user_model().objects.get(username="dev00042"))
+    m, r = f"/machines/{coarse.machine_id}/", f"/machines/{raw.machine_id}/"
+    pages = [
+        ("fleet overview, cache miss (staff)", staff, "/"),
+        ("fleet overview (staff)", staff, "/"),
+        ("fleet overview (developer)", dev, "/"),
+        ("fleet, filtered by team", staff, "/?team=team-03"),
+        ("machine list, critical", staff, "/machines/?health=critical"),
+        ("machine page", staff, m + "?range=30d"),
+        ("chart memory 24h (5-min samples)", staff, m + "charts/memory/?range=24h"),
+        ("chart memory 30d (5-min samples)", staff, m + "charts/memory/?range=30d"),
+        ("chart sysmem 30d (5-min samples)", staff, m + "charts/sysmem/?range=30d"),
+        ("chart memory 7d (raw 15 s)", staff, r + "charts/memory/?range=7d"),
+        ("chart sysmem 7d (raw 15 s)", staff, r + "charts/sysmem/?range=7d"),
+        ("findings", staff, "/findings/"),
+        ("versions", staff, "/versions/"),
+        ("project", staff, "/projects/service-001/"),
+        ("me (developer)", dev, "/me/"),
+    ]
+    print(f"\n{'page':36} {'first ms':>8} {'p50 ms':>8} {'p95 ms':>8} {'bytes':>10}")
+    for name, client, url in pages:
+        cold, p50, p95, size = measure(client, url, args.repeat, "cache miss" in name)
+        print(f"{name:36} {cold:8.0f} {p50:8.0f} {p95:8.0f} {size:10,}")
+    print(
+        "\nThe fleet overview's aggregates are cached for 30 s (DASHBOARD_FLEET_CACHE_S), shared"
+        "\nby all users; 'cache miss' recomputes them from every machine's `latest` summary."
+    )
+    print(
+        "Chart endpoints are fetched by the machine page after it loads; a machine page view"
+        "\ncosts the page plus its 7 charts. plotly.min.js (~4.7 MB, cached) is not counted."
+    )
+
+
+if __name__ == "__main__":
+    main()
