@@ -35,7 +35,9 @@ def _blocked_for(keys: list[tuple[str, int]]) -> int:
     now = time.time()
     for key, limit in keys:
         entry = cache.get(key)
-        if entry and entry["count"] >= limit:
+        # The cache entry expires with the window; the time check also covers caches whose
+        # expiry is coarse (or a window shortened since the entry was written).
+        if entry and entry["count"] >= limit and entry["start"] + _window() > now:
             return max(1, math.ceil(entry["start"] + _window() - now))
     return 0
 
