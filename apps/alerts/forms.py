@@ -41,3 +41,17 @@ class RouteForm(forms.ModelForm):
             "enabled",
         ]
         widgets = {"channels": forms.CheckboxSelectMultiple}
+
+
+class PersonalChannelForm(forms.ModelForm):
+    """A developer's opt-in: messages about their own machines to their email or chat."""
+
+    class Meta:
+        model = Channel
+        fields = ["kind", "target", "min_severity"]
+
+    def clean_kind(self) -> str:
+        kind = self.cleaned_data["kind"]
+        if kind not in TRANSPORTS:
+            raise forms.ValidationError(f"{kind} is not available on this server")
+        return kind

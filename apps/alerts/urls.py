@@ -8,6 +8,7 @@ app_name = "alerts"
 
 urlpatterns = [
     path("ack/<str:token>/", views.ack, name="ack"),
+    path("me/", views.my_alerts, name="me"),
     path("channels/", views.channels, name="channels"),
     path("channels/new/", views.channel_edit, name="channel-new"),
     path("channels/<int:pk>/", views.channel_edit, name="channel"),

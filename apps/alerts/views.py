@@ -6,12 +6,13 @@ import uuid
 
 from django.contrib import messages
 from django.contrib.admin.views.decorators import staff_member_required
+from django.contrib.auth.decorators import login_required
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
 from django.utils import timezone
 from django.views.decorators.http import require_POST
 
-from apps.alerts.forms import ChannelForm, RouteForm
+from apps.alerts.forms import ChannelForm, PersonalChannelForm, RouteForm
 from apps.alerts.models import Channel, Route
 from apps.alerts.routing import queue_message
 from apps.alerts.tokens import read_ack_token
@@ -80,3 +81,29 @@ def route_edit(request: HttpRequest, pk: int | None = None) -> HttpResponse:
         messages.success(request, "Route saved.")
         return redirect("alerts:channels")
     return render(request, "alerts/route_form.html", {"form": form, "route": route})
+
+
+@login_required
+def my_alerts(request: HttpRequest) -> HttpResponse:
+    """Developer opt-in: add or remove personal channels for messages about own machines."""
+    mine = Channel.objects.filter(owner=request.user)
+    if request.method == "POST" and request.POST.get("delete"):
+        mine.filter(pk=request.POST["delete"]).delete()
+        return redirect("alerts:me")
+    form = PersonalChannelForm(request.POST or None)
+    team = home_team(request.user)
+    if request.method == "POST" and team and form.is_valid():
+        channel = form.save(commit=False)
+        channel.owner, channel.team, channel.name = request.user, team, f"{request.user} (personal)"
+        channel.save()
+        messages.success(request, "You will get messages about your machines there.")
+        return redirect("alerts:me")
+    return render(request, "alerts/me.html", {"channels": mine, "form": form, "team": team})
+
+
+def home_team(user):
+    """The team of the user's first machine, else of their first membership."""
+    from apps.fleet.models import Machine, Team
+
+    machine = Machine.objects.filter(owner=user).select_related("team").order_by("id").first()
+    return machine.team if machine else Team.objects.filter(members=user).order_by("id").first()

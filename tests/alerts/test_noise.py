@@ -96,3 +96,18 @@ def test_a_finding_that_resolves_within_the_group_wait_sends_nothing(wired, smtp
     assert smtp.messages == []
     statuses = set(Notification.objects.values_list("status", flat=True))
     assert statuses == {"suppressed"}
+
+
+def test_a_developer_opts_in_on_the_my_alerts_page(client, bob, smtp):
+    m = machine(owner="bob")
+    client.force_login(bob)
+    client.post(
+        "/alerts/me/", {"kind": "email", "target": "bob@home.example", "min_severity": "info"}
+    )
+    channel = Channel.objects.get(owner=bob)
+    assert channel.team == m.team
+    leak(m)
+    flush_outbox(NOW)
+    assert [msg["To"] for msg in smtp.messages] == ["bob@home.example"]
+    client.post("/alerts/me/", {"delete": channel.pk})
+    assert not Channel.objects.filter(owner=bob).exists()
