@@ -4,8 +4,6 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
-import numpy as np
-
 
 def lttb_indices(xs: Sequence[float], ys: Sequence[float], threshold: int) -> list[int]:
     """Indices of the points LTTB keeps: first, last, and one per bucket in between.
@@ -18,8 +16,14 @@ def lttb_indices(xs: Sequence[float], ys: Sequence[float], threshold: int) -> li
         return list(range(n))
     if threshold < 3:
         raise ValueError("threshold must be at least 3")
-    x = np.asarray(xs, dtype=float)
-    y = np.asarray(ys, dtype=float)
+    # Plain Python: buckets hold a handful of points, where numpy's per-call overhead would
+    # cost more than the arithmetic. Bucket averages come from prefix sums.
+    x = [float(v) for v in xs]
+    y = [float(v) for v in ys]
+    sum_x, sum_y = [0.0], [0.0]
+    for xv, yv in zip(x, y):
+        sum_x.append(sum_x[-1] + xv)
+        sum_y.append(sum_y[-1] + yv)
     every = (n - 2) / (threshold - 2)
     keep = [0]
     a = 0
@@ -30,10 +34,16 @@ def lttb_indices(xs: Sequence[float], ys: Sequence[float], threshold: int) -> li
         if end >= n - 1:
             avg_x, avg_y = x[n - 1], y[n - 1]
         else:
-            avg_x, avg_y = x[end:nxt_end].mean(), y[end:nxt_end].mean()
-        bx, by = x[start:end], y[start:end]
-        area = np.abs((x[a] - avg_x) * (by - y[a]) - (x[a] - bx) * (avg_y - y[a]))
-        a = start + int(area.argmax())
+            count = nxt_end - end
+            avg_x = (sum_x[nxt_end] - sum_x[end]) / count
+            avg_y = (sum_y[nxt_end] - sum_y[end]) / count
+        ax, ay = x[a], y[a]
+        best, best_j = -1.0, start
+        for j in range(start, end):
+            area = abs((ax - avg_x) * (y[j] - ay) - (ax - x[j]) * (avg_y - ay))
+            if area > best:
+                best, best_j = area, j
+        a = best_j
         keep.append(a)
     keep.append(n - 1)
     return keep

@@ -11,7 +11,7 @@ from apps.dashboard import charts
 from apps.dashboard.health import assess
 from apps.dashboard.inventory import diff_values
 from apps.dashboard.services.findings import evidence_spans, finding_levels, machine_findings
-from apps.dashboard.services.series import read_gopls, read_system
+from apps.dashboard.services.series import read_gopls, read_system, thin
 from apps.dashboard.services.snapshots import stale_after
 from apps.fleet.models import GoplsProcess, Machine
 
@@ -97,9 +97,10 @@ def _figure(machine: Machine, name: str, since: datetime, until: datetime) -> di
         return fig
     if name == "sysmem":
         cols = ["mem_total_bytes", "mem_available_bytes", "mem_cached_bytes", "wsl_mem_total_bytes"]
-        s = read_system(machine.pk, cols, since, until)
-        avail = dict(s["mem_available_bytes"])
-        used = [(t, total - avail[t]) for t, total in s["mem_total_bytes"] if t in avail]
+        raw = read_system(machine.pk, cols, since, until, max_points=None)
+        avail = dict(raw["mem_available_bytes"])
+        used = thin([(t, total - avail[t]) for t, total in raw["mem_total_bytes"] if t in avail])
+        s = {column: thin(points) for column, points in raw.items()}
         cap_name = "WSL VM cap" if machine.is_wsl else "RAM"
         cap = (
             s["wsl_mem_total_bytes"]

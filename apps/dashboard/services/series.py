@@ -8,7 +8,9 @@ and `read_gopls` choose the table by range length and nothing above them changes
 from __future__ import annotations
 
 from collections import defaultdict
-from datetime import datetime
+from datetime import datetime, timezone
+
+from django.db import connection
 
 from apps.dashboard.constants import MAX_POINTS
 from apps.dashboard.downsample import lttb_indices
@@ -19,7 +21,27 @@ CHART_BUDGET = 6000
 MIN_TRACE_POINTS = 150
 
 
-def _thin(points: list[Point], max_points: int) -> list[Point]:
+def _raw_rows(qs):
+    """Rows of a values_list queryset without Django's per-value converters.
+
+    The ORM parses every SQLite timestamp with a regex and makes it aware; for charts reading
+    tens of thousands of rows that dominated the request, so rows come straight from the
+    cursor and timestamps go through the C `fromisoformat` in `_aware`.
+    """
+    sql, params = qs.query.sql_with_params()
+    with connection.cursor() as cursor:
+        cursor.execute(sql, params)
+        while chunk := cursor.fetchmany(5000):
+            yield from chunk
+
+
+def _aware(value) -> datetime:
+    if isinstance(value, str):
+        value = datetime.fromisoformat(value)
+    return value if value.tzinfo else value.replace(tzinfo=timezone.utc)
+
+
+def thin(points: list[Point], max_points: int = MAX_POINTS) -> list[Point]:
     if len(points) <= max_points:
         return points
     keep = lttb_indices([t.timestamp() for t, _ in points], [v for _, v in points], max_points)
@@ -31,7 +53,7 @@ def read_system(
     columns: list[str],
     since: datetime,
     until: datetime,
-    max_points: int = MAX_POINTS,
+    max_points: int | None = MAX_POINTS,
 ) -> dict[str, list[Point]]:
     """{column: [(ts, value)]} for one machine's system samples; nulls skipped."""
     rows = (
@@ -40,12 +62,14 @@ def read_system(
         .values_list("ts", *columns)
     )
     out: dict[str, list[Point]] = {c: [] for c in columns}
-    for row in rows.iterator(chunk_size=5000):
-        t = row[0]
+    for row in _raw_rows(rows):
+        t = _aware(row[0])
         for column, value in zip(columns, row[1:]):
             if value is not None:
                 out[column].append((t, value))
-    return {c: _thin(points, max_points) for c, points in out.items()}
+    if max_points is None:  # the caller derives a series first, then thins it
+        return out
+    return {c: thin(points, max_points) for c, points in out.items()}
 
 
 def read_gopls(
@@ -62,13 +86,14 @@ def read_gopls(
         .values_list("process_id", "ts", *columns)
     )
     out: dict[int, dict[str, list[Point]]] = defaultdict(lambda: {c: [] for c in columns})
-    for row in rows.iterator(chunk_size=5000):
+    for row in _raw_rows(rows):
         per = out[row[0]]
+        t = _aware(row[1])
         for column, value in zip(columns, row[2:]):
             if value is not None:
-                per[column].append((row[1], value))
+                per[column].append((t, value))
     # Each trace keeps ≤ max_points, and a chart with many lifetimes shares a budget of
     # CHART_BUDGET points so that 30 days of restarts stay a few hundred kilobytes.
     traces = max(1, sum(1 for per in out.values() for points in per.values() if points))
     limit = max(MIN_TRACE_POINTS, min(max_points, CHART_BUDGET // traces))
-    return {pid: {c: _thin(points, limit) for c, points in per.items()} for pid, per in out.items()}
+    return {pid: {c: thin(points, limit) for c, points in per.items()} for pid, per in out.items()}
