@@ -17,7 +17,7 @@ def dispatch(ids: list[int], countdown: int = 0) -> None:
     """Enqueue deliveries; a broker outage only delays them (the reconciler sends them)."""
     for pk in ids:
         try:
-            deliver_notification_task.apply_async((pk,), countdown=countdown)
+            deliver_notification_task.apply_async((pk,), countdown=countdown, retry=False)
         except Exception:  # broker down: the row stays pending and the reconciler finds it
             log.warning("could not enqueue notification %s; reconciler will", pk, exc_info=True)
 
