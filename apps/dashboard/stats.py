@@ -51,13 +51,23 @@ def sorted_versions(versions: Iterable[str]) -> list[str]:
     return sorted(set(versions), key=version_key)
 
 
-def regressions(medians: dict[str, float], threshold: float = 0.25) -> dict[str, tuple[str, float]]:
+def regressions(
+    medians: dict[str, float],
+    threshold: float = 0.25,
+    sizes: dict[str, int] | None = None,
+    min_size: int = 1,
+) -> dict[str, tuple[str, float]]:
     """Versions whose median is more than `threshold` above the previous version's.
 
-    Returns {version: (previous version, relative increase)}; versions in version order.
+    Cohorts smaller than `min_size` (per `sizes`) are left out: a median of two processes
+    says nothing. Returns {version: (previous version, relative increase)}.
     """
     out: dict[str, tuple[str, float]] = {}
-    ordered = [v for v in sorted_versions(medians) if medians.get(v)]
+    ordered = [
+        v
+        for v in sorted_versions(medians)
+        if medians.get(v) and (sizes is None or sizes.get(v, 0) >= min_size)
+    ]
     for prev, cur in zip(ordered, ordered[1:]):
         base = medians[prev]
         if base > 0 and medians[cur] / base - 1 > threshold:

@@ -75,7 +75,7 @@ def test_versions_page_builds_cohorts_per_gopls_version(client, fleet, alice):
     assert set(table) == {"v0.16.2", "v0.18.1"}
     assert table["v0.18.1"]["median_rss"] >= 12 * 1024**3
     assert table["v0.16.2"]["median_latency"] == pytest.approx(249.9)
-    assert "RSS" in table["v0.18.1"]["regressed"]
+    assert table["v0.18.1"]["regressed"] == []  # one process per version: too few to compare
 
 
 @pytest.mark.django_db

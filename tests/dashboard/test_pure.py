@@ -118,6 +118,8 @@ def test_regressions_compare_with_the_previous_version():
     prev, rise = found["v0.18.1"]
     assert prev == "v0.17.0"
     assert rise == pytest.approx(900 / 420 - 1)
+    sizes = {"v0.16.2": 40, "v0.17.0": 30, "v0.18.1": 2}
+    assert regressions({"v0.17.0": 420.0, "v0.18.1": 900.0}, sizes=sizes, min_size=5) == {}
 
 
 def test_inventory_diff_names_the_changed_keys():

@@ -15,6 +15,7 @@ from apps.dashboard.stats import median, regressions, sorted_versions
 from apps.fleet.models import Machine
 from apps.metrics.models import GoplsSample
 
+MIN_COHORT = 5  # processes per version before its median is compared
 METRICS = (("rss", "bytes", "RSS"), ("cpu", "percent", "CPU"), ("latency", "ms", "completion p95"))
 
 
@@ -57,7 +58,8 @@ def version_cohorts(now: datetime) -> dict:
     figures, flagged = {}, {}
     for key, unit, title in METRICS:
         medians = {v: median(values[v][key]) for v in order if values[v][key]}
-        worse = regressions(medians)
+        sizes = {v: len(values[v][key]) for v in order}
+        worse = regressions(medians, sizes=sizes, min_size=MIN_COHORT)
         flagged[key] = worse
         rows = []
         for v in order:
