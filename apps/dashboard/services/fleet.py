@@ -148,6 +148,13 @@ def fleet_aggregates(flt: FleetFilter, now: datetime) -> dict:
         "versions": version_section(snaps, flt),
         "projects": project_section(snaps),
         "worst": offenders(snaps, None),
+        # (pk, level, gopls RSS) of every machine, worst first: the machine list's ranking.
+        "ranked": [
+            (s.pk, s.health.level, s.max_rss)
+            for s in sorted(
+                everything, key=lambda s: (_RANK[s.health.level], -s.max_rss, s.hostname)
+            )
+        ],
         "findings": fleet_findings(machines, now),
         "options": filter_options(now),
         "gopls_running": sum(len(s.gopls) for s in snaps),

@@ -12,25 +12,27 @@ from apps.dashboard.services.snapshots import load_snapshots
 from apps.fleet.models import Machine
 
 PAGE_SIZE = 100
-_RANK = {"critical": 0, "warning": 1, "offline": 2, "ok": 3}
 
 
 def machine_list(user, flt: FleetFilter, now: datetime, page: str | int = 1) -> dict:
-    """Machines matching the filter: how many fleet-wide, and a page of those the user may open."""
-    fleet = flt.apply(Machine.objects.active(), now)
-    visible = load_snapshots(flt.apply(Machine.objects.visible_to(user).active(), now), now)
+    """Machines matching the filter: how many fleet-wide, and a page of those the user may open.
+
+    The ranking (health, then gopls size) comes from the cached fleet aggregates, so a
+    drill-down loads full snapshots only for the 100 machines of the page it shows.
+    """
+    ranked = fleet_aggregates(flt.with_(health=""), now)["ranked"]
     if flt.health:
-        visible = [s for s in visible if s.health.level == flt.health]
-    if user.is_staff or user.is_superuser:
-        fleet_count = len(visible)
-    elif flt.health:
-        counts = fleet_aggregates(flt.with_(health=""), now)["health"]["tiles"]
-        fleet_count = next(t["count"] for t in counts if t["level"] == flt.health)
-    else:
-        fleet_count = fleet.count()
-    visible.sort(key=lambda s: (_RANK[s.health.level], -s.max_rss, s.hostname))
+        ranked = [row for row in ranked if row[1] == flt.health]
+    fleet_count = len(ranked)
+    if not (user.is_staff or user.is_superuser):
+        allowed = set(Machine.objects.visible_to(user).values_list("pk", flat=True))
+        ranked = [row for row in ranked if row[0] in allowed]
+    current = Paginator(ranked, PAGE_SIZE).get_page(page)
+    pks = [row[0] for row in current.object_list]
+    snaps = {s.pk: s for s in load_snapshots(Machine.objects.filter(pk__in=pks), now)}
     return {
         "fleet_count": fleet_count,
-        "page": Paginator(visible, PAGE_SIZE).get_page(page),
-        "visible_count": len(visible),
+        "page": current,
+        "machines": [snaps[pk] for pk in pks if pk in snaps],
+        "visible_count": len(ranked),
     }
