@@ -316,6 +316,9 @@ AUDITED_MODELS = [
     "fleet.ApiToken",
     "auth.User",
     "auth.Group",
+    "alerts.Channel",
+    "alerts.Route",
+    "alerts.Silence",
 ]
 
 LOG_LEVEL = env_str("LOG_LEVEL", "INFO")

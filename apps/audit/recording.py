@@ -13,7 +13,7 @@ import logging
 
 from django.apps import apps
 from django.conf import settings
-from django.db.models.signals import post_delete, post_save, pre_save
+from django.db.models.signals import m2m_changed, post_delete, post_save, pre_save
 
 from apps.audit.context import current_request
 from apps.audit.models import AuditEvent
@@ -22,9 +22,12 @@ from apps.common.clientip import client_ip
 log = logging.getLogger(__name__)
 
 # Bookkeeping that changes on use, not configuration.
-IGNORED_FIELDS = frozenset({"last_used_at", "enrollments", "last_login"})
-# Recorded as changed, never with their value.
-REDACTED_FIELDS = frozenset({"password", "token_hash"})
+IGNORED_FIELDS = frozenset(
+    {"last_used_at", "enrollments", "last_login", "last_success_at", "last_error", "last_error_at"}
+)
+# Recorded as changed, never with their value: secrets, and webhook URLs (which carry tokens).
+REDACTED_FIELDS = frozenset({"password", "token_hash", "secret"})
+REDACTED_BY_MODEL = {"alerts.Channel": frozenset({"target"})}
 REDACTED = "<redacted>"
 _UID = "devfleet-audit"
 
@@ -54,6 +57,11 @@ def connect_audited_models() -> None:
         pre_save.connect(_remember_before, sender=model, dispatch_uid=uid)
         post_save.connect(_record_save, sender=model, dispatch_uid=uid)
         post_delete.connect(_record_delete, sender=model, dispatch_uid=uid)
+        for field in model._meta.local_many_to_many:
+            through = field.remote_field.through
+            m2m_changed.connect(
+                _record_m2m, sender=through, dispatch_uid=f"{_UID}:{through._meta.label}"
+            )
 
 
 def _tracked_fields(model) -> list:
@@ -61,7 +69,29 @@ def _tracked_fields(model) -> list:
 
 
 def _value(field, value):
-    return REDACTED if field.name in REDACTED_FIELDS and value not in (None, "") else value
+    redacted = REDACTED_FIELDS | REDACTED_BY_MODEL.get(field.model._meta.label, frozenset())
+    return REDACTED if field.name in redacted and value not in (None, "") else value
+
+
+def _record_m2m(sender, instance, action, reverse, pk_set, **kwargs) -> None:
+    """Links added to or removed from a many-to-many field (e.g. a route's channels)."""
+    if action not in ("post_add", "post_remove", "post_clear"):
+        return
+    if action != "post_clear" and not pk_set:
+        return
+    if instance._meta.label not in {m._meta.label for m in audited_models()}:
+        return
+    if reverse:
+        names = [
+            rel.get_accessor_name()
+            for rel in instance._meta.related_objects
+            if rel.many_to_many and rel.through is sender
+        ]
+    else:
+        names = [f.name for f in instance._meta.many_to_many if f.remote_field.through is sender]
+    verb = {"post_add": "added", "post_remove": "removed", "post_clear": "cleared"}[action]
+    field = names[0] if names else sender._meta.model_name
+    record_event(AuditEvent.Action.CHANGE, instance, {field: {verb: sorted(pk_set or [])}})
 
 
 def _remember_before(sender, instance, raw=False, update_fields=None, **kwargs) -> None:
