@@ -49,6 +49,7 @@ GOPLS_LIFETIME_KEYS = {
     "start_time",
     "exe",
     "argv",
+    "flags",
     "version",
     "version_source",
     "go_version",
