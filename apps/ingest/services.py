@@ -227,4 +227,9 @@ def _machine_update(machine, payload, rows, new_ids, received_at, offset, skewed
             sample = next(s for s in payload["samples"] if s["id"] == newest["sample_uid"])
             update["last_sample_at"] = newest["ts"]
             update["latest"] = latest_summary(sample, newest)
+            # Whether the agent lets the server ask for heap profiles: from its config when it
+            # says, else as last known (agents send their config only now and then).
+            config = (payload.get("agent") or {}).get("config") or {}
+            allowed = config.get("allow_profiles", machine.latest.get("allow_profiles", False))
+            update["latest"]["allow_profiles"] = bool(allowed)
     return update

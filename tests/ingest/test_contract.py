@@ -163,3 +163,15 @@ def test_clock_skew_is_flagged_and_corrected_without_losing_samples(client, enro
     machine.refresh_from_db()
     assert machine.clock_skew_s == pytest.approx(3 * 3600, abs=30)
     assert post_report(client, credential, report).json()["duplicates"] == 4
+
+
+def test_the_agent_saying_it_allows_profiles_is_remembered(client, enrolled):
+    machine, credential = enrolled
+    report = make_report(1)
+    report["agent"]["config"] = {"allow_profiles": True}
+    post_report(client, credential, report)
+    later = make_report(1)
+    later["agent"].pop("config", None)
+    post_report(client, credential, later)
+    machine.refresh_from_db()
+    assert machine.latest["allow_profiles"] is True
