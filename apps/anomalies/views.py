@@ -39,7 +39,7 @@ def finding_list(request: HttpRequest) -> HttpResponse:
         if request.GET.get(param):
             qs = qs.filter(**{lookup: request.GET[param]})
     try:
-        offset = max(0, int(request.GET.get("offset", 0)))
+        offset = min(10**9, max(0, int(request.GET.get("offset", 0))))  # 64-bit safe
         limit = min(1000, max(1, int(request.GET.get("limit", PAGE_SIZE))))
     except ValueError:
         return error_response(400, "invalid_request", "offset and limit must be integers")

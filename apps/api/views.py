@@ -19,6 +19,7 @@ from apps.metrics.catalog import METRICS
 from apps.metrics.series import MAX_POINTS, read_series, resolution_for
 
 PAGE_SIZE = 100
+MAX_OFFSET = 10**9
 
 
 def visible_machine(request: HttpRequest, machine_id: str) -> Machine:
@@ -41,7 +42,8 @@ def machine_list(request: HttpRequest) -> HttpResponse:
         if request.GET.get(param):
             qs = qs.filter(**{lookup: request.GET[param]})
     try:
-        offset = max(0, int(request.GET.get("offset", 0)))
+        # Bounded: databases refuse integers past 64 bits ("datatype mismatch" on SQLite).
+        offset = min(MAX_OFFSET, max(0, int(request.GET.get("offset", 0))))
         limit = min(1000, max(1, int(request.GET.get("limit", PAGE_SIZE))))
     except ValueError:
         return error_response(400, "invalid_request", "offset and limit must be integers")

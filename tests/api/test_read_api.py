@@ -129,6 +129,9 @@ def test_list_pagination_and_filters(client, fleet, alice):
     assert len(page["results"]) == 1
     assert hostnames(client.get("/api/v1/machines/", {"team": "Search"})) == {"carol-desktop"}
     assert client.get("/api/v1/machines/", {"limit": "x"}).status_code == 400
+    huge = client.get("/api/v1/machines/", {"offset": str(10**30), "limit": str(-(10**30))})
+    assert huge.status_code == 200
+    assert huge.json()["results"] == []
 
 
 def test_the_openapi_document_is_valid_and_lists_the_contract(client):
@@ -145,3 +148,9 @@ def test_the_openapi_document_is_valid_and_lists_the_contract(client):
     ):
         assert path in document["paths"]
     assert "gopls_process" in document["components"]["schemas"]
+
+
+def test_nul_characters_in_filters_are_a_400_not_a_database_error(client, fleet, alice):
+    client.force_login(alice)
+    assert client.get("/api/v1/machines/", {"team": "a\x00b"}).status_code == 400
+    assert client.get("/api/v1/findings/", {"rule": "\x00"}).status_code == 400

@@ -1,0 +1,23 @@
+"""Middleware answering 400 to query strings with NUL characters, which PostgreSQL cannot store."""
+
+from __future__ import annotations
+
+from django.http import HttpRequest, HttpResponse
+
+
+class RejectNulBytesMiddleware:
+    """A NUL in a filter value would reach the database and fail there as a 500; say 400."""
+
+    def __init__(self, get_response):
+        self.get_response = get_response
+
+    def __call__(self, request: HttpRequest) -> HttpResponse:
+        if "\x00" in request.META.get("QUERY_STRING", "") or "%00" in request.META.get(
+            "QUERY_STRING", ""
+        ):
+            return HttpResponse(
+                '{"error": "invalid_request", "detail": "NUL characters are not allowed"}',
+                status=400,
+                content_type="application/json",
+            )
+        return self.get_response(request)
