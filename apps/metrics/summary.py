@@ -21,6 +21,10 @@ def latest_summary(sample: dict, columns: dict) -> dict:
                 "heap_inuse_bytes": debug.get("heap_inuse_bytes"),
                 "goroutines": debug.get("goroutines"),
                 "version": proc.get("version"),
+                "go_version": proc.get("go_version"),
+                "completion_p95_ms": (
+                    ((debug.get("rpc") or {}).get("textDocument/completion") or {}).get("p95_ms")
+                ),
                 "editor": editor.get("kind"),
                 "project": projects[0].get("module")
                 if projects and isinstance(projects[0], dict)
