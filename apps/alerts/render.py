@@ -16,10 +16,12 @@ HEADINGS = {
 }
 
 
-def figures(evidence: dict, limit: int = 6) -> list[str]:
-    """The evidence figures worth reading in a message (no series, no raw windows)."""
+def figures(evidence: dict, limit: int = 8) -> list[str]:
+    """The evidence figures worth reading in a message (no series, no raw windows), by name:
+    PostgreSQL's jsonb does not keep key order.
+    """
     out = []
-    for name, value in evidence.items():
+    for name, value in sorted(evidence.items()):
         if name in SKIP_EVIDENCE or isinstance(value, (list, dict)):
             continue
         out.append(f"{name.replace('_', ' ')}: {value}")
