@@ -51,7 +51,9 @@ def fleet(django_db_setup, django_db_blocker, tmp_path_factory):
         first = call_command_stats()
         second = call_command_stats()
         yield manifest, first, second
-        Machine.objects.all().delete()
+        # Everything the simulation made (teams, tokens, users, projects, audit rows) goes, not
+        # only the machines: later tests expect an empty database.
+        call_command("flush", interactive=False, verbosity=0)
 
 
 def call_command_stats() -> dict:
