@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 from django.contrib import admin, messages
-from django.utils import timezone
 
 from apps.fleet.models import (
     ApiToken,
@@ -24,7 +23,11 @@ from apps.fleet.services import create_api_token, create_enrollment_token
 
 @admin.action(description="Revoke selected")
 def revoke(modeladmin, request, queryset):
-    count = queryset.filter(revoked_at__isnull=True).update(revoked_at=timezone.now())
+    # One save per row (not QuerySet.update) so the audit log records each revocation.
+    active = list(queryset.filter(revoked_at__isnull=True))
+    for secret in active:
+        secret.revoke()
+    count = len(active)
     modeladmin.message_user(request, f"Revoked {count}.")
 
 

@@ -160,11 +160,6 @@ def test_the_forwarded_address_is_used_only_behind_a_trusted_proxy(client, root,
     assert AuditEvent.objects.get(action="delete").ip == "203.0.113.9"
 
 
-@pytest.mark.xfail(
-    reason="apps/fleet/admin.py's revoke action uses QuerySet.update(), which sends no signals; "
-    "it should call obj.revoke() per row",
-    strict=False,
-)
 def test_the_admin_revoke_action_is_recorded(client, root, alice):
     token, _ = create_api_token(alice, "ci")
     client.post(
