@@ -13,12 +13,12 @@ from apps.anomalies.check import check_report
 from apps.anomalies.detectors import REGISTRY
 from apps.anomalies.models import Finding
 from apps.api.auth import api_login_required
+from apps.api.pagination import paginated
 from apps.fleet.services import machine_for_credential
 from apps.ingest.body import BodyError, read_json_body
 from apps.ingest.services import ReportInvalid
 from apps.ingest.views import bearer_token, error_response, json_response
 
-PAGE_SIZE = 100
 STATES = {"open", "resolved", "all"}
 
 
@@ -38,21 +38,7 @@ def finding_list(request: HttpRequest) -> HttpResponse:
     ):
         if request.GET.get(param):
             qs = qs.filter(**{lookup: request.GET[param]})
-    try:
-        offset = min(10**9, max(0, int(request.GET.get("offset", 0))))  # 64-bit safe
-        limit = min(1000, max(1, int(request.GET.get("limit", PAGE_SIZE))))
-    except ValueError:
-        return error_response(400, "invalid_request", "offset and limit must be integers")
-    total = qs.count()
-    page = qs.order_by("-last_seen", "-pk")[offset : offset + limit]
-    return json_response(
-        {
-            "count": total,
-            "offset": offset,
-            "limit": limit,
-            "results": [serializers.finding(f) for f in page],
-        }
-    )
+    return paginated(request, qs.order_by("-last_seen", "-pk"), serializers.finding)
 
 
 @require_GET

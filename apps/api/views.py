@@ -12,14 +12,12 @@ from django.views.decorators.http import require_GET
 from apps.api import serializers
 from apps.api.auth import api_login_required
 from apps.api.openapi import openapi_document
+from apps.api.pagination import paginated
 from apps.fleet.models import Machine
 from apps.ingest.validation import parse_timestamp
 from apps.ingest.views import error_response, json_response
 from apps.metrics.catalog import METRICS
 from apps.metrics.series import MAX_POINTS, read_series, resolution_for
-
-PAGE_SIZE = 100
-MAX_OFFSET = 10**9
 
 
 def visible_machine(request: HttpRequest, machine_id: str) -> Machine:
@@ -41,22 +39,7 @@ def machine_list(request: HttpRequest) -> HttpResponse:
     ):
         if request.GET.get(param):
             qs = qs.filter(**{lookup: request.GET[param]})
-    try:
-        # Bounded: databases refuse integers past 64 bits ("datatype mismatch" on SQLite).
-        offset = min(MAX_OFFSET, max(0, int(request.GET.get("offset", 0))))
-        limit = min(1000, max(1, int(request.GET.get("limit", PAGE_SIZE))))
-    except ValueError:
-        return error_response(400, "invalid_request", "offset and limit must be integers")
-    total = qs.count()
-    page = qs.order_by("hostname", "machine_id")[offset : offset + limit]
-    return json_response(
-        {
-            "count": total,
-            "offset": offset,
-            "limit": limit,
-            "results": [serializers.machine_summary(m) for m in page],
-        }
-    )
+    return paginated(request, qs.order_by("hostname", "machine_id"), serializers.machine_summary)
 
 
 @require_GET
