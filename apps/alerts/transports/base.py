@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import urllib.error
 import urllib.request
+from abc import ABC, abstractmethod
 from dataclasses import dataclass, field
 
 from apps.alerts import conf
@@ -46,7 +47,7 @@ class Message:
         }
 
 
-class Transport:
+class Transport(ABC):
     """One channel kind. Subclasses implement send(message)."""
 
     kind = ""
@@ -54,8 +55,9 @@ class Transport:
     def __init__(self, channel) -> None:
         self.channel = channel
 
+    @abstractmethod
     def send(self, message: Message) -> None:
-        raise NotImplementedError
+        """Deliver one message; raise TransportError (permanent or not) on failure."""
 
     @classmethod
     def available(cls) -> bool:
