@@ -1,4 +1,4 @@
-"""Alerts URLs: acknowledge links and the staff channel and route pages."""
+"""Alerts URLs: acknowledge links, channel and route pages, silences."""
 
 from django.urls import path
 
@@ -7,6 +7,9 @@ from apps.alerts import views
 app_name = "alerts"
 
 urlpatterns = [
+    path("", views.index, name="index"),
+    path("silences/", views.silences, name="silences"),
+    path("silences/<int:pk>/expire/", views.silence_expire, name="silence-expire"),
     path("ack/<str:token>/", views.ack, name="ack"),
     path("me/", views.my_alerts, name="me"),
     path("channels/", views.channels, name="channels"),

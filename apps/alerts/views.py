@@ -1,4 +1,4 @@
-"""Acknowledge links (no login needed) and staff pages for channels and routes."""
+"""Acknowledge links (no login needed), staff pages for channels and routes, silences."""
 
 from __future__ import annotations
 
@@ -7,14 +7,15 @@ import uuid
 from django.contrib import messages
 from django.contrib.admin.views.decorators import staff_member_required
 from django.contrib.auth.decorators import login_required
-from django.http import HttpRequest, HttpResponse
+from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
 from django.utils import timezone
 from django.views.decorators.http import require_POST
 
-from apps.alerts.forms import ChannelForm, PersonalChannelForm, RouteForm
+from apps.alerts.forms import ChannelForm, PersonalChannelForm, RouteForm, SilenceForm
 from apps.alerts.models import Channel, Route
 from apps.alerts.routing import queue_message
+from apps.alerts.silences import expire_silence, may_manage_silences, silences_visible_to
 from apps.alerts.tokens import read_ack_token
 from apps.anomalies.lifecycle import acknowledge
 from apps.anomalies.models import Finding
@@ -32,6 +33,42 @@ def ack(request: HttpRequest, token: str) -> HttpResponse:
         acknowledge(finding, user, timezone.now())
         done = True
     return render(request, "alerts/ack.html", {"finding": finding, "done": done})
+
+
+@login_required
+def index(request: HttpRequest) -> HttpResponse:
+    """/alerts/: staff land on channels and routes, everyone else on their own alerts."""
+    return redirect("alerts:channels" if request.user.is_staff else "alerts:me")
+
+
+@login_required
+def silences(request: HttpRequest) -> HttpResponse:
+    """List active and recent silences; create one (prefilled from ?machine=&rule=)."""
+    if not may_manage_silences(request.user):
+        raise Http404
+    initial = {"machine": request.GET.get("machine", ""), "rule_id": request.GET.get("rule", "")}
+    form = SilenceForm(request.POST or None, user=request.user, initial=initial)
+    if request.method == "POST" and form.is_valid():
+        silence = form.save()
+        messages.success(request, f"Silenced until {silence.expires_at:%Y-%m-%d %H:%M} UTC.")
+        return redirect("alerts:silences")
+    now = timezone.now()
+    rows = silences_visible_to(request.user)
+    context = {
+        "form": form,
+        "active": rows.filter(expires_at__gt=now).order_by("expires_at"),
+        "expired": rows.filter(expires_at__lte=now).order_by("-expires_at")[:50],
+    }
+    return render(request, "alerts/silences.html", context)
+
+
+@login_required
+@require_POST
+def silence_expire(request: HttpRequest, pk: int) -> HttpResponse:
+    silence = get_object_or_404(silences_visible_to(request.user), pk=pk)
+    if expire_silence(silence, timezone.now()):
+        messages.success(request, "Silence ended: matching findings notify again.")
+    return redirect("alerts:silences")
 
 
 @staff_member_required
