@@ -152,6 +152,70 @@ def enroll_machine(raw_token: str, identity: dict) -> Enrollment:
     return Enrollment(machine=machine, credential=secret, created=created)
 
 
+BULK_ENROLL_BATCH = 2000
+
+
+@transaction.atomic
+def enroll_machines_in_bulk(raw_token: str, identities: list[dict]) -> list[Enrollment]:
+    """Enroll many new machines at once with a team enrollment token (provisioning, benches).
+
+    Same validation and result as enroll_machine, in a few bulk INSERTs instead of a dozen
+    statements per machine. Only for machine ids not enrolled yet (EnrollmentError 400
+    otherwise); owners are not resolved, and the credentials, created in bulk, get no
+    per-row audit event. All or nothing.
+    """
+    token = EnrollmentToken.objects.matching(raw_token or "").select_related("team").first()
+    if token is None:
+        raise EnrollmentError("unknown or revoked enrollment token", status=401)
+    cleaned = [validate_identity(identity) for identity in identities]
+    ids = [fields["machine_id"] for fields in cleaned]
+    taken = set()
+    for start in range(0, len(ids), BULK_ENROLL_BATCH):
+        chunk = ids[start : start + BULK_ENROLL_BATCH]
+        taken |= set(
+            Machine.objects.filter(machine_id__in=chunk).values_list("machine_id", flat=True)
+        )
+    if taken or len(set(ids)) != len(ids):
+        raise EnrollmentError("machine ids already enrolled or repeated", status=400)
+    now = timezone.now()
+    machines = []
+    for fields in cleaned:
+        wsl = fields["wsl"]
+        machines.append(
+            Machine(
+                machine_id=fields["machine_id"],
+                hostname=fields["hostname"],
+                os=fields["os"],
+                os_version=fields["os_version"],
+                arch=fields["arch"],
+                kernel=fields["kernel"],
+                agent_version=fields["agent_version"],
+                owner_hint=fields["owner"],
+                team=token.team,
+                wsl_version=wsl.get("version") if wsl.get("version") in (1, 2) else None,
+                wsl_distro=str(wsl.get("distro") or "")[:255],
+                first_seen=now,
+            )
+        )
+    Machine.objects.bulk_create(machines, batch_size=BULK_ENROLL_BATCH)
+    if any(m.pk is None for m in machines):  # backends that return no ids (none we support)
+        by_id = dict(Machine.objects.filter(machine_id__in=ids).values_list("machine_id", "pk"))
+        for machine in machines:
+            machine.pk = by_id[machine.machine_id]
+    enrollments, credentials = [], []
+    for machine in machines:
+        secret = new_secret(MachineCredential.PREFIX)
+        credential = MachineCredential(machine=machine, enrollment_token=token)
+        credential.set_secret(secret)
+        credentials.append(credential)
+        enrollments.append(Enrollment(machine=machine, credential=secret, created=True))
+    MachineCredential.objects.bulk_create(credentials, batch_size=BULK_ENROLL_BATCH)
+    EnrollmentToken.objects.filter(pk=token.pk).update(
+        enrollments=token.enrollments + len(machines), last_used_at=now
+    )
+    return enrollments
+
+
 def machine_for_credential(secret: str) -> Machine | None:
     """The machine an active credential belongs to, or None (unknown or revoked)."""
     if not secret or len(secret) > 200:
