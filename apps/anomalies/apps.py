@@ -1,4 +1,4 @@
-"""App config: registers the after-ingest hook that evaluates a machine at once on an OOM kill."""
+"""App config: the after-ingest hook (evaluate at once on an OOM kill) and the health receiver."""
 
 from django.apps import AppConfig
 
@@ -8,6 +8,7 @@ class AnomaliesConfig(AppConfig):
     verbose_name = "Detection and advice"
 
     def ready(self) -> None:
+        from apps.anomalies import machine_health  # noqa: F401  (connects its receiver)
         from apps.anomalies.tasks import evaluate_after_ingest
         from apps.ingest.tasks import AFTER_INGEST_HOOKS
 

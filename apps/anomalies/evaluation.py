@@ -18,6 +18,7 @@ from apps.anomalies.detectors.facts import gopls_version
 from apps.anomalies.detectors.fleet import PeerSample
 from apps.anomalies.lifecycle import Outcome, reconcile
 from apps.anomalies.loader import active_machine_ids, load_snapshots
+from apps.anomalies.machine_health import refresh_health
 from apps.anomalies.models import Finding
 from apps.anomalies.profiles import attach_profiles, request_profile
 from apps.anomalies.thresholds import thresholds
@@ -106,6 +107,7 @@ def evaluate_snapshots(snapshots, now: datetime, rules: set[str] | None = None) 
         out.merge(result)
         if result.opened or result.reopened or existing[snap.machine_pk]:
             _after_changes(snap, result, now)
+    refresh_health(pks, now)  # the stored level the dashboard counts (machine_health.py)
     return out
 
 

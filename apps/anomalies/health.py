@@ -1,8 +1,9 @@
 """Pure health classification of a machine from its newest-sample summary (HEURISTIC thresholds).
 
 Thresholds follow the playbooks of the gopls knowledge base (P1 memory, P6 inotify, P9 disk):
-they are proposals from the cited evidence, not official numbers. When the findings engine
-reports open findings, a machine's health is the worse of these live signals and its findings.
+they are proposals from the cited evidence, not official numbers. A machine's health is the
+worse of these live signals and its open findings; `apps.anomalies.machine_health` stores it
+on the machine after each evaluation, and the dashboard reads the stored level.
 """
 
 from __future__ import annotations
@@ -52,6 +53,8 @@ def memory_signals(latest: dict) -> list[Signal]:
     out: list[Signal] = []
     total = latest.get("wsl_mem_total_bytes") or latest.get("mem_total_bytes")
     for proc in latest.get("gopls") or []:
+        if not isinstance(proc, dict):
+            continue
         rss = proc.get("rss_bytes")
         if not isinstance(rss, int):
             continue
@@ -89,6 +92,12 @@ def resource_signals(latest: dict) -> list[Signal]:
     if isinstance(cache, int) and cache > 3 * GIB:
         out.append(Signal(WARNING, f"gopls cache {_gib(cache)}"))
     return out
+
+
+def live_level(latest: dict | None) -> str:
+    """ok, warning or critical from the live signals of a newest-sample summary alone."""
+    latest = latest if isinstance(latest, dict) else {}
+    return worst(*(s.level for s in memory_signals(latest) + resource_signals(latest)))
 
 
 def assess(

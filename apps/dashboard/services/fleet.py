@@ -13,7 +13,7 @@ from django.urls import reverse
 from apps.dashboard import charts
 from apps.dashboard.constants import TOP_OFFENDERS, TOP_PROJECTS
 from apps.dashboard.filters import FleetFilter, alive_processes
-from apps.dashboard.health import LEVELS
+from apps.anomalies.health import LEVELS
 from apps.dashboard.services.findings import fleet_findings
 from apps.dashboard.services.snapshots import Snapshot, load_snapshots
 from apps.dashboard.stats import median, quantile, sorted_versions

@@ -8,7 +8,7 @@ from django.conf import settings
 from django.utils import timezone
 
 from apps.dashboard import charts
-from apps.dashboard.health import assess
+from apps.anomalies.health import assess
 from apps.dashboard.inventory import diff_values
 from apps.dashboard.services.findings import evidence_spans, finding_levels, machine_findings
 from apps.dashboard.services.series import read_gopls, read_system, thin

@@ -10,7 +10,7 @@ from django.conf import settings
 from django.db.models import QuerySet, TextField
 from django.db.models.functions import Cast
 
-from apps.dashboard.health import Health, assess
+from apps.anomalies.health import Health, assess
 from apps.fleet.models import Machine
 
 

@@ -6,7 +6,7 @@ import json
 
 from django import template
 
-from apps.dashboard.health import LEVEL_LABELS
+from apps.anomalies.health import LEVEL_LABELS
 
 register = template.Library()
 

@@ -55,6 +55,11 @@ class Machine(models.Model):
         WINDOWS = "windows", "Windows"
         OTHER = "other", "Other"
 
+    class Health(models.TextChoices):
+        OK = "ok", "Healthy"
+        WARNING = "warning", "Warning"
+        CRITICAL = "critical", "Critical"
+
     machine_id = models.CharField(
         max_length=128, unique=True, help_text="Stable id chosen by the agent."
     )
@@ -90,6 +95,11 @@ class Machine(models.Model):
         help_text="Agent clock minus server clock at the last upload, when large.",
     )
     retired_at = models.DateTimeField(null=True, blank=True)
+    # The worse of the open findings' severity and the live signals of `latest`, written by the
+    # evaluation pass (apps.anomalies.machine_health), never by ingest: fleet pages count and
+    # rank machines on it in SQL. "offline" is not stored: it follows from last_seen.
+    health = models.CharField(max_length=8, choices=Health.choices, default=Health.OK)
+    health_changed_at = models.DateTimeField(null=True, blank=True)
     latest = models.JSONField(default=dict, blank=True, help_text="Summary of the newest sample.")
     # Ingest token bucket, kept on the row so that every web worker shares it for free.
     rate_tokens = models.FloatField(default=0.0)
@@ -107,6 +117,7 @@ class Machine(models.Model):
 
     class Meta:
         ordering = ["hostname", "machine_id"]
+        indexes = [models.Index(fields=["health", "team"], name="machine_health_team")]
 
     def __str__(self) -> str:
         return self.hostname or self.machine_id
