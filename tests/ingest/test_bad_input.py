@@ -213,3 +213,37 @@ def test_a_1970_clock_from_a_dead_rtc_battery_is_kept(client, enrolled):
     assert response.status_code == 200
     assert response.json()["accepted"] == 2
     assert response.json()["clock_skew_s"] < -1e9
+
+
+@pytest.mark.parametrize(
+    ("where", "field"),
+    [
+        (("machine",), "cpu_count"),
+        (("samples", 0, "inotify"), "max_user_watches"),
+        (("samples", 0, "inotify"), "watches_used"),
+        (("samples", 0, "agent"), "spool_depth"),
+        (("samples", 0, "gopls", 0), "threads"),
+        (("samples", 0, "gopls", 0), "open_fds"),
+        (("samples", 0, "gopls", 0), "pid"),
+    ],
+)
+def test_counts_too_big_for_a_32_bit_column_are_400_not_500(client, enrolled, where, field):
+    # Found by schemathesis on PostgreSQL: 2**31 in cpu_count broke the machine row's check.
+    report = make_report(1)
+    section = report
+    for key in where:
+        section = section[key]
+    section[field] = 2**31
+    response = post_report(client, enrolled[1], report)
+    assert response.status_code == 400
+    path = "$" + "".join(f"[{k}]" if isinstance(k, int) else f".{k}" for k in (*where, field))
+    assert path in error_paths(response)
+    assert SystemSample.objects.count() == 0
+
+
+def test_the_largest_32_bit_counts_are_stored(client, enrolled):
+    report = make_report(1)
+    report["machine"]["cpu_count"] = 2**31 - 1
+    report["samples"][0]["inotify"]["max_user_watches"] = 2**31 - 1
+    report["samples"][0]["gopls"][0]["threads"] = 2**31 - 1
+    assert post_report(client, enrolled[1], report).status_code == 200
