@@ -21,9 +21,12 @@ class Fleet:
 
 
 def ingest(machine, report: dict) -> None:
+    """Store a report, then refresh the machine's stored health as the evaluation pass does."""
+    from apps.anomalies.machine_health import refresh_health
     from apps.ingest.services import ingest_report
 
     ingest_report(machine, report)
+    refresh_health([machine.pk])
 
 
 def big_gopls_report(n: int = 8, **kw) -> dict:

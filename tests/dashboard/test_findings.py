@@ -8,9 +8,8 @@ import pytest
 from django.urls import reverse
 
 from apps.anomalies.evaluation import evaluate_machines
+from apps.anomalies.machine_health import finding_levels
 from apps.anomalies.models import Finding, FindingEvent
-from apps.dashboard.services.findings import finding_levels
-from apps.fleet.models import Machine
 from tests.dashboard.test_pages import figure
 
 
@@ -88,7 +87,7 @@ def test_acknowledging_records_who_and_returns_to_the_page(client, carol, memory
 @pytest.mark.django_db
 def test_snoozing_hides_the_finding_from_health(client, carol, memory_finding):
     client.force_login(carol)
-    machines = Machine.objects.filter(pk=memory_finding.machine_id)
+    machines = [memory_finding.machine_id]
     others = Finding.objects.filter(machine_id=memory_finding.machine_id).exclude(
         pk=memory_finding.pk
     )

@@ -7,8 +7,8 @@ from datetime import datetime, timedelta, timezone
 
 import pytest
 
-from apps.dashboard.downsample import lttb, lttb_indices
 from apps.anomalies.health import CRITICAL, OFFLINE, OK, WARNING, assess
+from apps.dashboard.downsample import lttb, lttb_indices
 from apps.dashboard.inventory import diff_values, flatten
 from apps.dashboard.stats import iqr_outliers, median, quantile, regressions, sorted_versions
 

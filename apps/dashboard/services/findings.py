@@ -6,7 +6,7 @@ from collections import Counter, defaultdict
 from datetime import datetime, timedelta, timezone
 from urllib.parse import urlencode
 
-from django.db.models import Case, Q, QuerySet, When
+from django.db.models import Case, Count, Q, QuerySet, When
 from django.urls import reverse
 
 from apps.anomalies.advice import knowledge_base
@@ -45,23 +45,6 @@ def chart_for(rule_id: str) -> str | None:
     return CHART_FOR_CATEGORY.get(entry.data.get("category", "")) if entry else None
 
 
-def finding_levels(machines: QuerySet[Machine], now: datetime) -> dict[int, str]:
-    """Worst open, unsnoozed finding severity per machine pk (info counts as healthy)."""
-    rank = {"warning": 1, "critical": 2}
-    out: dict[int, str] = {}
-    rows = (
-        Finding.objects.open()
-        .not_snoozed(now)
-        .filter(machine__in=machines)
-        .exclude(severity="info")
-        .values_list("machine_id", "severity")
-    )
-    for machine_id, severity in rows:
-        if rank.get(severity, 0) > rank.get(out.get(machine_id, ""), 0):
-            out[machine_id] = severity
-    return out
-
-
 def findings_url(**params) -> str:
     query = urlencode({k: v for k, v in params.items() if v})
     return reverse("dashboard:findings") + (f"?{query}" if query else "")
@@ -71,10 +54,14 @@ def fleet_findings(machines: QuerySet[Machine], now: datetime) -> dict:
     """Open findings by rule and severity (drillable) and the daily trend of open findings."""
     titles = {rid: e.data["title"] for rid, e in knowledge_base().items()}
     by_rule: dict[str, Counter] = defaultdict(Counter)
-    for rule_id, severity in (
-        Finding.objects.open().filter(machine__in=machines).values_list("rule_id", "severity")
+    for rule_id, severity, n in (
+        Finding.objects.open()
+        .filter(machine__in=machines.values("pk"))
+        .order_by()
+        .values_list("rule_id", "severity")
+        .annotate(n=Count("pk"))
     ):
-        by_rule[rule_id][severity] += 1
+        by_rule[rule_id][severity] += n
     order = sorted(by_rule, key=lambda r: (-by_rule[r]["critical"], -sum(by_rule[r].values())))
     rows = [
         {
@@ -87,7 +74,7 @@ def fleet_findings(machines: QuerySet[Machine], now: datetime) -> dict:
     ]
     start = (now - timedelta(days=TREND_DAYS)).replace(hour=0, minute=0, second=0, microsecond=0)
     spans = (
-        Finding.objects.filter(machine__in=machines, first_seen__lte=now)
+        Finding.objects.filter(machine__in=machines.values("pk"), first_seen__lte=now)
         .filter(Q(resolved_at__isnull=True) | Q(resolved_at__gte=start))
         .values_list("severity", "first_seen", "resolved_at")
     )
@@ -119,6 +106,10 @@ def finding_list(user, params, now: datetime) -> QuerySet[Finding]:
         qs = qs.filter(machine__team__slug=params["team"])
     if params.get("machine"):
         qs = qs.filter(machine__machine_id=params["machine"])
+    if params.get("project"):
+        qs = qs.filter(
+            machine__in=Machine.objects.filter(machineproject__project__slug=params["project"])
+        )
     if params.get("quiet") == "hide":
         qs = qs.not_snoozed(now).filter(acknowledged_at__isnull=True)
     severity_first = Case(

@@ -1,26 +1,31 @@
-"""Fleet overview: health by team, version adoption, memory per project, top offenders."""
+"""Fleet overview: health by team, version adoption, memory per project, top offenders.
+
+Everything is counted in SQL on the stored health level (`Machine.health`) and the running
+gopls rows of `facts.gopls_procs`; only the ten machines shown as offenders are loaded whole.
+"""
 
 from __future__ import annotations
 
 import hashlib
-from collections import Counter, defaultdict
+from collections import defaultdict
 from datetime import datetime
 
 from django.conf import settings
 from django.core.cache import cache
+from django.db.models import Count, QuerySet
 from django.urls import reverse
 
+from apps.anomalies.health import LEVELS
 from apps.dashboard import charts
 from apps.dashboard.constants import TOP_OFFENDERS, TOP_PROJECTS
 from apps.dashboard.filters import FleetFilter, alive_processes
-from apps.anomalies.health import LEVELS
+from apps.dashboard.services.facts import Proc, gopls_procs, with_level, worst_first
 from apps.dashboard.services.findings import fleet_findings
 from apps.dashboard.services.snapshots import Snapshot, load_snapshots
 from apps.dashboard.stats import median, quantile, sorted_versions
 from apps.fleet.models import Machine, Project, Team
 
 FLEET_CACHE_S = 30
-_RANK = {"critical": 0, "warning": 1, "offline": 2, "ok": 3}
 
 
 def machines_url(flt: FleetFilter, **changes) -> str:
@@ -49,46 +54,66 @@ def box_row(label: str, values: list[float], url: str | None) -> dict:
 
 
 def filter_options(now: datetime) -> dict:
-    procs = alive_processes(now)
+    procs = alive_processes(now).order_by()
     return {
         "teams": list(Team.objects.values_list("slug", "name")),
         "projects": list(
             Project.objects.order_by("module_path").values_list("slug", "module_path")[:500]
         ),
-        "editors": sorted(set(procs.exclude(editor="").values_list("editor", flat=True))),
-        "versions": sorted_versions(procs.exclude(version="").values_list("version", flat=True)),
+        "editors": sorted(procs.exclude(editor="").values_list("editor", flat=True).distinct()),
+        "versions": sorted_versions(
+            procs.exclude(version="").values_list("version", flat=True).distinct()
+        ),
     }
 
 
-def health_section(snaps: list[Snapshot], flt: FleetFilter) -> dict:
-    totals = Counter(s.health.level for s in snaps)
-    by_team: dict[tuple[str, str], Counter] = defaultdict(Counter)
-    for s in snaps:
-        by_team[(s.team, s.team_slug)][s.health.level] += 1
+def filtered(flt: FleetFilter, now: datetime, base: QuerySet[Machine] | None = None):
+    """Active machines matching the filter, health included (evaluated in SQL)."""
+    qs = flt.apply(base if base is not None else Machine.objects.active(), now)
+    if flt.health:
+        qs = with_level(qs, now).filter(level=flt.health)
+    return qs
+
+
+def health_section(machines: QuerySet[Machine], flt: FleetFilter, now: datetime) -> dict:
+    counts = (
+        with_level(machines, now)
+        .order_by()
+        .values("team__name", "team__slug", "level")
+        .annotate(n=Count("pk"))
+    )
+    by_team: dict[tuple[str, str], dict[str, int]] = defaultdict(dict)
+    totals: dict[str, int] = defaultdict(int)
+    for row in counts:
+        by_team[(row["team__name"], row["team__slug"])][row["level"]] = row["n"]
+        totals[row["level"]] += row["n"]
     rows = [
         {
             "team": name,
-            "counts": dict(counts),
+            "counts": per_level,
             "urls": {lvl: machines_url(flt, team=slug, health=lvl) for lvl in LEVELS},
         }
-        for (name, slug), counts in sorted(by_team.items())
+        for (name, slug), per_level in sorted(by_team.items())
     ]
     tiles = [
         {"level": lvl, "count": totals.get(lvl, 0), "url": machines_url(flt, health=lvl)}
         for lvl in ("critical", "warning", "ok", "offline")
     ]
-    return {"tiles": tiles, "total": len(snaps), "team_chart": charts.health_by_team(rows)}
+    return {
+        "tiles": tiles,
+        "total": sum(totals.values()),
+        "team_chart": charts.health_by_team(rows),
+    }
 
 
-def version_section(snaps: list[Snapshot], flt: FleetFilter) -> dict:
+def version_section(procs: list[Proc], flt: FleetFilter) -> dict:
     machines: dict[str, set[int]] = defaultdict(set)
     rss: dict[str, list[int]] = defaultdict(list)
-    for s in snaps:
-        for p in s.gopls:
-            version = p.get("version") or "unknown"
-            machines[version].add(s.pk)
-            if isinstance(p.get("rss_bytes"), int):
-                rss[version].append(p["rss_bytes"])
+    for p in procs:
+        version = p.version or "unknown"
+        machines[version].add(p.machine)
+        if p.rss is not None:
+            rss[version].append(p.rss)
     rows = [
         {
             "version": v,
@@ -101,12 +126,11 @@ def version_section(snaps: list[Snapshot], flt: FleetFilter) -> dict:
     return {"rows": rows, "chart": charts.version_adoption(rows)}
 
 
-def project_section(snaps: list[Snapshot]) -> dict:
+def project_section(procs: list[Proc]) -> dict:
     rss: dict[str, list[int]] = defaultdict(list)
-    for s in snaps:
-        for p in s.gopls:
-            if p.get("project") and isinstance(p.get("rss_bytes"), int):
-                rss[p["project"]].append(p["rss_bytes"])
+    for p in procs:
+        if p.project and p.rss is not None:
+            rss[p.project].append(p.rss)
     top = sorted(rss, key=lambda m: (-len(rss[m]), m))[:TOP_PROJECTS]
     slugs = dict(Project.objects.filter(module_path__in=top).values_list("module_path", "slug"))
     rows = [
@@ -121,46 +145,37 @@ def project_section(snaps: list[Snapshot]) -> dict:
     return {"rows": rows, "chart": charts.box_summary(rows, "bytes") if rows else None}
 
 
-def offenders(snaps: list[Snapshot], allowed: set[int] | None) -> list[Snapshot]:
-    """The worst machines this user may open: by health level, then largest gopls."""
-    mine = [s for s in snaps if allowed is None or s.pk in allowed]
-    bad = [s for s in mine if s.health.level in ("critical", "warning")]
-    bad.sort(key=lambda s: (_RANK[s.health.level], -s.max_rss))
-    return bad[:TOP_OFFENDERS]
+def offenders(machines: QuerySet[Machine], now: datetime) -> list[Snapshot]:
+    """The worst machines of a queryset: critical, then warning, then largest gopls."""
+    worst = worst_first(machines, now).filter(level__in=("critical", "warning"))
+    pks = list(worst.values_list("pk", flat=True)[:TOP_OFFENDERS])
+    snaps = {s.pk: s for s in load_snapshots(Machine.objects.filter(pk__in=pks), now)}
+    return [snaps[pk] for pk in pks if pk in snaps]
 
 
 def fleet_aggregates(flt: FleetFilter, now: datetime) -> dict:
     """The user-independent part of the overview, cached for FLEET_CACHE_S seconds.
 
-    Every user sees the same fleet-level aggregates for the same filters, so one computation
-    serves everyone; the worst machines are kept so staff offenders need no second pass.
+    Every user sees the same fleet-level aggregates for the same filters. The cache only
+    spares repeated work: a miss costs a few GROUP BY queries, not a pass over every machine.
     """
-    key = "dashboard:fleet:" + hashlib.sha256(flt.query().encode()).hexdigest()
+    key = "dashboard:fleet:v2:" + hashlib.sha256(flt.query().encode()).hexdigest()
     cached = cache.get(key)
     if cached is not None:
         return cached
-    machines = flt.apply(Machine.objects.active(), now)
-    everything = load_snapshots(machines, now)
-    # The health tiles always count every level; the other sections honour the health filter.
-    snaps = [s for s in everything if not flt.health or s.health.level == flt.health]
+    everything = flt.with_(health="").apply(Machine.objects.active(), now)
+    machines = filtered(flt, now)
+    procs = gopls_procs(machines)
     result = {
-        "health": health_section(everything, flt),
-        "versions": version_section(snaps, flt),
-        "projects": project_section(snaps),
-        "worst": offenders(snaps, None),
-        # (pk, level, gopls RSS) of every machine, worst first: the machine list's ranking.
-        "ranked": [
-            (s.pk, s.health.level, s.max_rss)
-            for s in sorted(
-                everything, key=lambda s: (_RANK[s.health.level], -s.max_rss, s.hostname)
-            )
-        ],
+        # The health tiles always count every level; the other sections honour the filter.
+        "health": health_section(everything, flt, now),
+        "versions": version_section(procs, flt),
+        "projects": project_section(procs),
+        "worst": offenders(machines, now),
         "findings": fleet_findings(machines, now),
         "options": filter_options(now),
-        "gopls_running": sum(len(s.gopls) for s in snaps),
-        "median_rss": median(
-            [p["rss_bytes"] for s in snaps for p in s.gopls if isinstance(p.get("rss_bytes"), int)]
-        ),
+        "gopls_running": len(procs),
+        "median_rss": median([p.rss for p in procs if p.rss is not None]),
     }
     cache.set(key, result, getattr(settings, "DASHBOARD_FLEET_CACHE_S", FLEET_CACHE_S))
     return result
@@ -172,9 +187,6 @@ def fleet_overview(user, flt: FleetFilter, now: datetime) -> dict:
     if user.is_staff or user.is_superuser:
         result["offenders"] = result["worst"]
     else:
-        mine = flt.apply(Machine.objects.visible_to(user).active(), now)
-        snaps = [
-            s for s in load_snapshots(mine, now) if not flt.health or s.health.level == flt.health
-        ]
-        result["offenders"] = offenders(snaps, None)
+        mine = filtered(flt, now, Machine.objects.visible_to(user).active())
+        result["offenders"] = offenders(mine, now)
     return result

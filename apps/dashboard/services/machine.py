@@ -8,11 +8,10 @@ from django.conf import settings
 from django.utils import timezone
 
 from apps.dashboard import charts
-from apps.anomalies.health import assess
 from apps.dashboard.inventory import diff_values
-from apps.dashboard.services.findings import evidence_spans, finding_levels, machine_findings
+from apps.dashboard.services.findings import evidence_spans, machine_findings
 from apps.dashboard.services.series import read_gopls, read_system, thin
-from apps.dashboard.services.snapshots import stale_after
+from apps.dashboard.services.snapshots import load_snapshots
 from apps.fleet.models import GoplsProcess, Machine
 
 CHARTS = ("memory", "cpu", "goroutines", "latency", "sysmem", "inotify", "caches")
@@ -28,13 +27,7 @@ def machine_page(machine: Machine, now: datetime) -> dict:
     ]
     by_pid = {p.get("pid"): p for p in (machine.latest or {}).get("gopls") or []}
     return {
-        "health": assess(
-            machine.latest,
-            machine.last_seen,
-            now,
-            stale_after(),
-            finding_levels(Machine.objects.filter(pk=machine.pk), now).get(machine.pk, "ok"),
-        ),
+        "health": load_snapshots(Machine.objects.filter(pk=machine.pk), now)[0].health,
         "findings": machine_findings(machine),
         "running": [(p, by_pid.get(p.pid, {})) for p in processes if p.last_seen >= cutoff],
         "past": [p for p in processes if p.last_seen < cutoff],

@@ -7,7 +7,8 @@ from datetime import datetime
 from django.core.paginator import Paginator
 
 from apps.dashboard.filters import FleetFilter
-from apps.dashboard.services.fleet import fleet_aggregates
+from apps.dashboard.services.facts import worst_first
+from apps.dashboard.services.fleet import filtered
 from apps.dashboard.services.snapshots import load_snapshots
 from apps.fleet.models import Machine
 
@@ -17,22 +18,21 @@ PAGE_SIZE = 100
 def machine_list(user, flt: FleetFilter, now: datetime, page: str | int = 1) -> dict:
     """Machines matching the filter: how many fleet-wide, and a page of those the user may open.
 
-    The ranking (health, then gopls size) comes from the cached fleet aggregates, so a
-    drill-down loads full snapshots only for the 100 machines of the page it shows.
+    Filtering and ranking (health, then gopls size) happen in SQL on the stored health level,
+    so a drill-down loads full snapshots only for the 100 machines of the page it shows.
     """
-    ranked = fleet_aggregates(flt.with_(health=""), now)["ranked"]
-    if flt.health:
-        ranked = [row for row in ranked if row[1] == flt.health]
-    fleet_count = len(ranked)
+    fleet = filtered(flt, now)
+    fleet_count = fleet.count()
+    mine = fleet
     if not (user.is_staff or user.is_superuser):
-        allowed = set(Machine.objects.visible_to(user).values_list("pk", flat=True))
-        ranked = [row for row in ranked if row[0] in allowed]
+        mine = filtered(flt, now, Machine.objects.visible_to(user).active())
+    ranked = worst_first(mine, now).values_list("pk", flat=True)
     current = Paginator(ranked, PAGE_SIZE).get_page(page)
-    pks = [row[0] for row in current.object_list]
+    pks = list(current.object_list)
     snaps = {s.pk: s for s in load_snapshots(Machine.objects.filter(pk__in=pks), now)}
     return {
         "fleet_count": fleet_count,
         "page": current,
         "machines": [snaps[pk] for pk in pks if pk in snaps],
-        "visible_count": len(ranked),
+        "visible_count": current.paginator.count,
     }

@@ -1,14 +1,22 @@
-"""A project across the fleet: machines on it, spread of gopls memory and CPU, outliers."""
+"""A project across the fleet: machines on it, spread of gopls memory and CPU, outliers, findings.
+
+Aggregates (spread, outliers, versions, findings by rule) are fleet-level and shown to everyone;
+machine names, links and finding details only for machines the viewer may open.
+"""
 
 from __future__ import annotations
 
-from collections import Counter
+from collections import Counter, defaultdict
 from datetime import datetime
 
 from django.db.models import Count, Q
 from django.urls import reverse
 
+from apps.anomalies.advice import knowledge_base
+from apps.anomalies.models import Finding
 from apps.dashboard import charts
+from apps.dashboard.services.facts import gopls_procs, with_gopls_rss
+from apps.dashboard.services.findings import SEVERITIES, finding_list, findings_url
 from apps.dashboard.services.fleet import visible_ids
 from apps.dashboard.services.snapshots import load_snapshots
 from apps.dashboard.stats import iqr_outliers, median, sorted_versions
@@ -16,6 +24,9 @@ from apps.fleet.models import Machine, Project
 
 MAX_POINTS = 2000
 TABLE_ROWS = 100
+OUTLIER_ROWS = 20
+FINDING_ROWS = 20
+PLATFORMS = {"linux": "Linux", "darwin": "macOS", "windows": "Windows"}
 
 
 def project_list() -> list[Project]:
@@ -26,49 +37,106 @@ def project_list() -> list[Project]:
     )
 
 
+def _platform(os_name: str, wsl: int | None) -> str:
+    return f"WSL{wsl}" if wsl else PLATFORMS.get(os_name, os_name)
+
+
+def project_findings(user, project: Project, machines, now: datetime) -> dict:
+    """Open findings on the project's machines: counts by rule for all, details if visible."""
+    titles = {rid: e.data["title"] for rid, e in knowledge_base().items()}
+    by_rule: dict[str, Counter] = defaultdict(Counter)
+    for rule_id, severity, n in (
+        Finding.objects.open()
+        .filter(machine__in=machines.values("pk"))
+        .order_by()
+        .values_list("rule_id", "severity")
+        .annotate(n=Count("pk"))
+    ):
+        by_rule[rule_id][severity] += n
+    order = sorted(
+        by_rule,
+        key=lambda r: (-by_rule[r]["critical"], -by_rule[r]["warning"], -sum(by_rule[r].values())),
+    )
+    rows = [
+        {
+            "rule": r,
+            "title": titles.get(r, r),
+            "counts": [
+                (s, by_rule[r][s], findings_url(rule=r, severity=s, project=project.slug))
+                for s in SEVERITIES
+            ],
+            "total": sum(by_rule[r].values()),
+        }
+        for r in order
+    ]
+    mine = finding_list(user, {"project": project.slug}, now)
+    return {
+        "rows": rows,
+        "total": sum(r["total"] for r in rows),
+        "visible": list(mine[:FINDING_ROWS]),
+        "visible_count": mine.count(),
+        "url": findings_url(project=project.slug),
+    }
+
+
 def project_page(user, project: Project, now: datetime) -> dict:
-    snaps = load_snapshots(Machine.objects.active().filter(machineproject__project=project), now)
-    allowed = visible_ids(user)
-    per_machine = {}
+    machines = Machine.objects.active().filter(machineproject__project=project)
+    per_machine: dict[int, list] = {}
     versions: Counter = Counter()
-    for s in snaps:
-        procs = [p for p in s.gopls if p.get("project") == project.module_path]
-        if not procs:
-            continue
-        rss = max((p.get("rss_bytes") or 0) for p in procs)
-        cpu = sum((p.get("cpu_percent") or 0.0) for p in procs)
-        per_machine[s.pk] = (s, rss, cpu)
-        versions.update(p.get("version") or "unknown" for p in procs)
-    outliers = iqr_outliers({str(pk): rss for pk, (_, rss, _) in per_machine.items()})
+    for p in gopls_procs(machines, project=project.module_path):
+        row = per_machine.setdefault(p.machine, [0, 0.0])
+        row[0] = max(row[0], p.rss or 0)
+        row[1] += p.cpu or 0.0
+        versions[p.version or "unknown"] += 1
+    outliers = iqr_outliers({str(pk): rss for pk, (rss, _) in per_machine.items()})
+    allowed = visible_ids(user)
+    heaviest = sorted(per_machine.items(), key=lambda kv: -kv[1][0])[:MAX_POINTS]
+    names = {
+        pk: (mid, host or mid, _platform(os_name, wsl))
+        for pk, mid, host, os_name, wsl in Machine.objects.filter(
+            pk__in=[pk for pk, _ in heaviest]
+        ).values_list("pk", "machine_id", "hostname", "os", "wsl_version")
+    }
     points = []
-    for pk, (s, rss, cpu) in sorted(per_machine.items(), key=lambda kv: -kv[1][1])[:MAX_POINTS]:
+    for pk, (rss, cpu) in heaviest:
+        mid, host, platform = names.get(pk, ("", "", "?"))
         may_open = allowed is None or pk in allowed
         points.append(
             {
                 "x": cpu,
                 "y": rss,
                 "outlier": str(pk) in outliers,
-                "label": s.hostname if may_open else f"a {s.platform} machine",
-                "url": reverse("dashboard:machine", args=[s.machine_id]) if may_open else None,
+                "label": host if may_open else f"a {platform} machine",
+                "url": reverse("dashboard:machine", args=[mid]) if may_open and mid else None,
             }
         )
-    visible = [s for s in snaps if allowed is None or s.pk in allowed]
-    visible.sort(key=lambda s: -s.max_rss)
+    visible = machines if allowed is None else machines.filter(pk__in=allowed)
+    table = list(
+        with_gopls_rss(visible)
+        .order_by("-gopls_rss", "hostname")
+        .values_list("pk", flat=True)[:TABLE_ROWS]
+    )
+    shown_outliers = sorted(
+        (int(pk) for pk in outliers if allowed is None or int(pk) in allowed),
+        key=lambda pk: -per_machine[pk][0],
+    )[:OUTLIER_ROWS]
+    snaps = {
+        s.pk: s for s in load_snapshots(Machine.objects.filter(pk__in=table + shown_outliers), now)
+    }
     return {
-        "machines": visible[:TABLE_ROWS],
-        "visible_count": len(visible),
-        "machine_count": len(snaps),
+        "machines": [snaps[pk] for pk in table if pk in snaps],
+        "visible_count": visible.count(),
+        "machine_count": machines.count(),
         "active_count": len(per_machine),
-        "outliers": [
-            per_machine[int(pk)][0] for pk in outliers if allowed is None or int(pk) in allowed
-        ],
+        "outliers": [snaps[pk] for pk in shown_outliers if pk in snaps],
         "outlier_count": len(outliers),
-        "median_rss": median([rss for _, rss, _ in per_machine.values()]),
-        "median_cpu": median([cpu for _, _, cpu in per_machine.values()]),
+        "median_rss": median([rss for rss, _ in per_machine.values()]),
+        "median_cpu": median([cpu for _, cpu in per_machine.values()]),
         "versions": [(v, versions[v]) for v in sorted_versions(versions)],
         "scatter": charts.scatter_machines(
             points, "percent", "bytes", "gopls RSS vs CPU, one dot per machine"
         )
         if points
         else None,
+        "findings": project_findings(user, project, machines, now),
     }

@@ -1,4 +1,9 @@
-"""Read many machines' newest-sample summaries at once, cheaply, with their live health."""
+"""Read a page of machines' newest-sample summaries at once, with their stored health.
+
+The level is the stored `Machine.health` (offline when silent); the reasons shown next to it
+are the machine's open findings and the live signals of its summary. Only for lists of at
+most a page: fleet-wide figures come from `facts`.
+"""
 
 from __future__ import annotations
 
@@ -10,7 +15,8 @@ from django.conf import settings
 from django.db.models import QuerySet, TextField
 from django.db.models.functions import Cast
 
-from apps.anomalies.health import Health, assess
+from apps.anomalies.health import OFFLINE, Health, Signal, memory_signals, resource_signals
+from apps.anomalies.models import Finding
 from apps.fleet.models import Machine
 
 
@@ -28,6 +34,7 @@ class Snapshot:
     last_seen: datetime | None
     latest: dict
     health: Health
+    reasons: list[str]
 
     @property
     def platform(self) -> str:
@@ -62,6 +69,7 @@ def load_snapshots(qs: QuerySet[Machine], now: datetime) -> list[Snapshot]:
     """One query; `latest` is read as text and parsed with orjson (much faster at fleet scale)."""
     rows = qs.annotate(latest_text=Cast("latest", TextField())).values_list(
         "pk",
+        "health",
         "machine_id",
         "hostname",
         "team__name",
@@ -73,17 +81,30 @@ def load_snapshots(qs: QuerySet[Machine], now: datetime) -> list[Snapshot]:
         "last_seen",
         "latest_text",
     )
-    from apps.dashboard.services.findings import finding_levels
-
-    levels = finding_levels(qs, now)
-    window = stale_after()
+    rows = list(rows)
+    titles: dict[int, list[str]] = {}
+    order = {"critical": 0, "warning": 1, "info": 2}
+    findings = (
+        Finding.objects.open()
+        .not_snoozed(now)
+        .filter(machine_id__in=[row[0] for row in rows])
+        .exclude(severity="info")
+        .values_list("machine_id", "severity", "title")
+    )
+    for machine_pk, _, title in sorted(findings, key=lambda f: order.get(f[1], 3)):
+        titles.setdefault(machine_pk, []).append(title)
+    cutoff = now - stale_after()
     out = []
-    for pk, mid, host, team, slug, owner_id, owner, os_, wsl, seen, text in rows.iterator(
-        chunk_size=2000
-    ):
+    for pk, level, mid, host, team, slug, owner_id, owner, os_, wsl, seen, text in rows:
         latest = orjson.loads(text) if text else {}
         if not isinstance(latest, dict):
             latest = {}
+        if seen is None or seen < cutoff:
+            health = Health(OFFLINE, [Signal(OFFLINE, "no report recently")])
+        else:
+            signals = memory_signals(latest) + resource_signals(latest)
+            signals.sort(key=lambda s: s.level != "critical")
+            health = Health(level, signals)
         out.append(
             Snapshot(
                 pk,
@@ -97,7 +118,8 @@ def load_snapshots(qs: QuerySet[Machine], now: datetime) -> list[Snapshot]:
                 wsl,
                 seen,
                 latest,
-                assess(latest, seen, now, window, levels.get(pk, "ok")),
+                health,
+                titles.get(pk, []) + [s.text for s in health.signals],
             )
         )
     return out

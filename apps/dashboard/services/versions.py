@@ -5,54 +5,37 @@ from __future__ import annotations
 from collections import defaultdict
 from datetime import datetime
 
-from django.db.models import OuterRef, Subquery
-
 from apps.dashboard import charts
-from apps.dashboard.filters import FleetFilter, alive_processes
+from apps.dashboard.filters import FleetFilter
+from apps.dashboard.services.facts import gopls_procs
 from apps.dashboard.services.fleet import box_row, machines_url
-from apps.dashboard.services.snapshots import load_snapshots
 from apps.dashboard.stats import median, regressions, sorted_versions
 from apps.fleet.models import Machine
-from apps.metrics.models import GoplsSample
 
 MIN_COHORT = 5  # processes per version before its median is compared
 METRICS = (("rss", "bytes", "RSS"), ("cpu", "percent", "CPU"), ("latency", "ms", "completion p95"))
 
 
-def _latency_by_process(now: datetime) -> dict[tuple[int, int], tuple[str, str, float | None]]:
-    newest = (
-        GoplsSample.objects.filter(process=OuterRef("pk"), completion_p95_ms__isnull=False)
-        .order_by("-ts")
-        .values("completion_p95_ms")[:1]
-    )
-    rows = (
-        alive_processes(now)
-        .annotate(p95=Subquery(newest))
-        .values_list("machine_id", "pid", "version", "go_version", "p95")
-    )
-    return {(m, pid): (v, go, p95) for m, pid, v, go, p95 in rows}
-
-
 def version_cohorts(now: datetime) -> dict:
-    """Per gopls version: machines, processes, and the spread of RSS, CPU and latency."""
-    facts = _latency_by_process(now)
-    snaps = load_snapshots(Machine.objects.active(), now)
+    """Per gopls version: machines, processes, and the spread of RSS, CPU and latency.
+
+    Read from each machine's newest-sample summary (one SQL query over `latest`), never from
+    raw samples, so the page costs the same for a day or a month of history.
+    """
     values: dict[str, dict[str, list[float]]] = defaultdict(lambda: defaultdict(list))
     machines: dict[str, set[int]] = defaultdict(set)
     go_versions: dict[tuple[str, str], list[int]] = defaultdict(list)
-    for s in snaps:
-        for p in s.gopls:
-            version, go, p95 = facts.get((s.pk, p.get("pid")), (p.get("version"), "", None))
-            version = version or p.get("version") or "unknown"
-            machines[version].add(s.pk)
-            cohort = values[version]
-            if isinstance(p.get("rss_bytes"), int):
-                cohort["rss"].append(p["rss_bytes"])
-                go_versions[(version, go or "unknown")].append(p["rss_bytes"])
-            if isinstance(p.get("cpu_percent"), (int, float)):
-                cohort["cpu"].append(p["cpu_percent"])
-            if p95 is not None:
-                cohort["latency"].append(p95)
+    for p in gopls_procs(Machine.objects.active()):
+        version = p.version or "unknown"
+        machines[version].add(p.machine)
+        cohort = values[version]
+        if p.rss is not None:
+            cohort["rss"].append(p.rss)
+            go_versions[(version, p.go_version or "unknown")].append(p.rss)
+        if p.cpu is not None:
+            cohort["cpu"].append(p.cpu)
+        if p.completion_p95 is not None:
+            cohort["latency"].append(p.completion_p95)
     order = sorted_versions(machines)
     flt = FleetFilter()
     figures, flagged = {}, {}
