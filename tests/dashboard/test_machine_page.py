@@ -99,3 +99,24 @@ def test_wsl_memory_chart_draws_the_vm_cap(client, fleet, alice):
     assert "WSL VM cap" in [t["name"] for t in fig["data"]]
     fig = chart(client, fleet.bobs, "sysmem", range="1h").json()
     assert "RAM" in [t["name"] for t in fig["data"]]
+
+
+@pytest.mark.django_db
+def test_long_ranges_read_rollups_and_raw_samples_only_for_the_newest_bucket(client, fleet, alice):
+    from apps.metrics.models import GoplsSample, SystemSample
+    from apps.metrics.rollups import roll_up_hours, roll_up_raw
+
+    machine = fleet.bobs
+    start = hours_ago(20)
+    ingest(machine, restarted_report(start, 1000, 777, start))  # 4 h 10 min of 15 s samples
+    roll_up_raw(start - timedelta(hours=1), hours_ago(0))
+    roll_up_hours(start - timedelta(hours=1), hours_ago(0))
+    # Raw samples older than 2 hours are gone: whatever the chart draws there is a rollup.
+    SystemSample.objects.filter(machine=machine, ts__lt=hours_ago(2)).delete()
+    GoplsSample.objects.filter(machine=machine, ts__lt=hours_ago(2)).delete()
+    client.force_login(alice)
+    for name, range_, most in (("memory", "24h", 60), ("inotify", "24h", 60), ("memory", "30d", 8)):
+        fig = chart(client, machine, name, range=range_).json()
+        trace = next(t for t in fig["data"] if "777" in t["name"] or "used" in t["name"])
+        assert 0 < len(trace["x"]) <= most, (name, range_)
+        assert min(trace["x"]) < hours_ago(15).isoformat(), (name, range_)

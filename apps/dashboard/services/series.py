@@ -1,8 +1,10 @@
-"""The one place charts read time series from: raw samples now, rollup tables later.
+"""The one place charts read time series from: raw samples or rollups, by range length.
 
-Reads go through the (machine, ts) indexes and fetch only the needed columns; each trace is
-then downsampled with LTTB to at most `max_points`. When rollup tables land, `read_system`
-and `read_gopls` choose the table by range length and nothing above them changes.
+Like the series API (`apps.metrics.series`): raw samples up to 6 hours, 5-minute rollups up
+to 7 days, hourly rollups beyond. The newest rollup bucket may be partial, so raw samples
+redraw it and the tail after it; a range with no rollups at all falls back to raw samples.
+Reads go through the (machine, ts/bucket) indexes and fetch only the needed columns; each
+trace is then downsampled with LTTB to at most `max_points`.
 """
 
 from __future__ import annotations
@@ -14,7 +16,9 @@ from django.db import connection
 
 from apps.dashboard.constants import MAX_POINTS
 from apps.dashboard.downsample import lttb_indices
-from apps.metrics.models import GoplsSample, SystemSample
+from apps.metrics.catalog import GOPLS_ROLLUP_COLUMNS, ROLLUP_COLUMNS
+from apps.metrics.models import GoplsRollup, GoplsSample, Resolution, SystemRollup, SystemSample
+from apps.metrics.series import FIVE_MINUTES_UP_TO, RAW_UP_TO
 
 Point = tuple[datetime, float]
 CHART_BUDGET = 6000
@@ -41,6 +45,25 @@ def _aware(value) -> datetime:
     return value if value.tzinfo else value.replace(tzinfo=timezone.utc)
 
 
+def resolution_for(since: datetime, until: datetime) -> int | None:
+    """None (raw samples) for short ranges, else the rollup resolution in seconds."""
+    span = until - since
+    if span <= RAW_UP_TO:
+        return None
+    return Resolution.FIVE_MINUTES if span <= FIVE_MINUTES_UP_TO else Resolution.ONE_HOUR
+
+
+def _rollup_columns(model, mapping: dict[str, str], columns: list[str]) -> dict[str, str]:
+    """raw column → rollup column, for the columns the rollup table has."""
+    fields = {f.attname for f in model._meta.concrete_fields}
+    out = {}
+    for column in columns:
+        rolled = mapping.get(column) or f"{column.removesuffix('_bytes')}_max"
+        if rolled in fields:
+            out[column] = rolled
+    return out
+
+
 def thin(points: list[Point], max_points: int = MAX_POINTS) -> list[Point]:
     if len(points) <= max_points:
         return points
@@ -56,12 +79,36 @@ def read_system(
     max_points: int | None = MAX_POINTS,
 ) -> dict[str, list[Point]]:
     """{column: [(ts, value)]} for one machine's system samples; nulls skipped."""
+    out: dict[str, list[Point]] = {c: [] for c in columns}
+    raw_since = since
+    resolution = resolution_for(since, until)
+    if resolution:
+        rolled = _rollup_columns(SystemRollup, ROLLUP_COLUMNS, columns)
+        rows = (
+            SystemRollup.objects.filter(
+                machine_id=machine_pk,
+                resolution=resolution,
+                bucket__gte=since,
+                bucket__lte=until,
+            )
+            .order_by("bucket")
+            .values_list("bucket", *rolled.values())
+        )
+        last = None
+        for row in _raw_rows(rows):
+            last = _aware(row[0])
+            for column, value in zip(rolled, row[1:]):
+                if value is not None:
+                    out[column].append((last, value))
+        if last is not None:  # the newest bucket may be partial: raw samples redraw it
+            raw_since = last
+            for column in out:
+                out[column] = [p for p in out[column] if p[0] < last]
     rows = (
-        SystemSample.objects.filter(machine_id=machine_pk, ts__gte=since, ts__lte=until)
+        SystemSample.objects.filter(machine_id=machine_pk, ts__gte=raw_since, ts__lte=until)
         .order_by("ts")
         .values_list("ts", *columns)
     )
-    out: dict[str, list[Point]] = {c: [] for c in columns}
     for row in _raw_rows(rows):
         t = _aware(row[0])
         for column, value in zip(columns, row[1:]):
@@ -80,12 +127,39 @@ def read_gopls(
     max_points: int = MAX_POINTS,
 ) -> dict[int, dict[str, list[Point]]]:
     """{process pk: {column: [(ts, value)]}} for one machine's gopls samples; nulls skipped."""
+    out: dict[int, dict[str, list[Point]]] = defaultdict(lambda: {c: [] for c in columns})
+    raw_since = since
+    resolution = resolution_for(since, until)
+    if resolution:
+        rolled = _rollup_columns(GoplsRollup, GOPLS_ROLLUP_COLUMNS, columns)
+        rows = (
+            GoplsRollup.objects.filter(
+                machine_id=machine_pk,
+                resolution=resolution,
+                bucket__gte=since,
+                bucket__lte=until,
+            )
+            .order_by("process_id", "bucket")
+            .values_list("process_id", "bucket", *rolled.values())
+        )
+        last = None
+        for row in _raw_rows(rows):
+            per = out[row[0]]
+            t = _aware(row[1])
+            last = t if last is None else max(last, t)
+            for column, value in zip(rolled, row[2:]):
+                if value is not None:
+                    per[column].append((t, value))
+        if last is not None:  # the newest bucket may be partial: raw samples redraw it
+            raw_since = last
+            for per in out.values():
+                for column in per:
+                    per[column] = [p for p in per[column] if p[0] < last]
     rows = (
-        GoplsSample.objects.filter(machine_id=machine_pk, ts__gte=since, ts__lte=until)
+        GoplsSample.objects.filter(machine_id=machine_pk, ts__gte=raw_since, ts__lte=until)
         .order_by("process_id", "ts")
         .values_list("process_id", "ts", *columns)
     )
-    out: dict[int, dict[str, list[Point]]] = defaultdict(lambda: {c: [] for c in columns})
     for row in _raw_rows(rows):
         per = out[row[0]]
         t = _aware(row[1])
