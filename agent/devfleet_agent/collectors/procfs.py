@@ -2,13 +2,19 @@
 
 from __future__ import annotations
 
+import math
 import re
 
 KB = 1024
+# Larger values cannot be real counters and do not fit the report schema's 64-bit integers.
+MAX_VALUE = 2**63 - 1
 
 
 def parse_kv_kb(text: str) -> dict[str, int]:
-    """Parse `Key:  123 kB` lines (meminfo, status) to bytes; unit-less values stay as is."""
+    """Parse `Key:  123 kB` lines (meminfo, status) to bytes; unit-less values stay as is.
+
+    Lines whose value is not a number in 0 .. 2**63-1 (after the kB scaling) are skipped.
+    """
     out: dict[str, int] = {}
     for line in text.splitlines():
         key, sep, rest = line.partition(":")
@@ -23,7 +29,8 @@ def parse_kv_kb(text: str) -> dict[str, int]:
             continue
         if len(parts) > 1 and parts[1] == "kB":
             value *= KB
-        out[key.strip()] = value
+        if 0 <= value <= MAX_VALUE:
+            out[key.strip()] = value
     return out
 
 
@@ -54,11 +61,16 @@ def parse_status(text: str) -> dict[str, object]:
 
 
 def parse_stat(text: str) -> dict[str, object]:
-    """/proc/PID/stat → pid, comm, state, ppid, utime/stime ticks, threads, starttime ticks."""
+    """/proc/PID/stat → pid, comm, state, ppid, utime/stime ticks, threads, starttime ticks.
+
+    Raises ValueError when the text is not a whole stat line (a truncated read included).
+    """
     lparen, rparen = text.find("("), text.rfind(")")
-    if lparen < 0 or rparen < 0:
+    if lparen < 0 or rparen < lparen:
         raise ValueError("not a /proc/PID/stat line")
     fields = text[rparen + 2 :].split()
+    if len(fields) < 22:
+        raise ValueError(f"/proc/PID/stat line has {len(fields)} fields after comm, not 22+")
     return {
         "pid": int(text[:lparen].strip()),
         "comm": text[lparen + 1 : rparen],
@@ -92,12 +104,18 @@ def parse_environ(data: bytes, keep: frozenset[str] | set[str]) -> dict[str, str
 
 
 def parse_limits(text: str) -> dict[str, tuple[int | None, int | None]]:
-    """/proc/PID/limits → {"Max open files": (soft, hard)}; None means unlimited."""
+    """/proc/PID/limits → {"Max open files": (soft, hard)}; None means unlimited.
+
+    Lines whose limits are neither a number nor `unlimited` are skipped.
+    """
     out: dict[str, tuple[int | None, int | None]] = {}
     for line in text.splitlines()[1:]:
         m = re.match(r"^(Max [a-z ]+?)\s{2,}(\S+)\s+(\S+)", line)
         if m:
-            out[m.group(1)] = (_limit(m.group(2)), _limit(m.group(3)))
+            try:
+                out[m.group(1)] = (_limit(m.group(2)), _limit(m.group(3)))
+            except ValueError:
+                continue
     return out
 
 
@@ -117,7 +135,11 @@ def count_inotify_watches(fdinfo: str) -> int:
 
 
 def parse_loadavg(text: str) -> list[float]:
-    return [float(x) for x in text.split()[:3]]
+    """/proc/loadavg → the 1, 5 and 15 minute loads; ValueError unless finite and >= 0."""
+    loads = [float(x) for x in text.split()[:3]]
+    if not all(math.isfinite(x) and x >= 0 for x in loads):
+        raise ValueError(f"not load averages: {text[:64]!r}")
+    return loads
 
 
 def parse_vmstat(text: str) -> dict[str, int]:
@@ -160,11 +182,14 @@ def parse_cgroup(text: str) -> str | None:
 
 
 def parse_cgroup_value(text: str) -> int | None:
-    """memory.max / memory.current → bytes; `max` → None (no limit)."""
+    """memory.max / memory.current → bytes; `max` → None (no limit); ValueError otherwise."""
     value = text.strip()
     if not value or value == "max":
         return None
-    return int(value)
+    number = int(value)
+    if not 0 <= number <= MAX_VALUE:
+        raise ValueError(f"not a byte count: {value[:64]!r}")
+    return number
 
 
 def parse_oom_victims(kmsg: str, limit: int = 32) -> list[dict[str, object]]:
@@ -188,11 +213,18 @@ def parse_oom_victims(kmsg: str, limit: int = 32) -> list[dict[str, object]]:
 
 
 def _int(value: str | None) -> int | None:
+    """A non-negative int, or None when absent or not one (pids, uids and counts are >= 0)."""
     try:
-        return int(value) if value is not None else None
+        number = int(value) if value is not None else None
     except ValueError:
         return None
+    return number if number is None or 0 <= number <= MAX_VALUE else None
 
 
 def _limit(value: str) -> int | None:
-    return None if value == "unlimited" else int(value)
+    if value == "unlimited":
+        return None
+    number = int(value)
+    if not 0 <= number <= MAX_VALUE:
+        raise ValueError(f"not a limit: {value!r}")
+    return number
