@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import html
+import math
 import re
 from typing import Any
 from urllib.parse import unquote, urlparse
@@ -17,6 +18,13 @@ _MEMSTATS = {
     "MaxRSS": "max_rss_bytes",
 }
 LOCAL_HOSTS = {"localhost", "127.0.0.1", "::1", "[::1]", ""}
+# Figures outside these bounds are not real (and the report schema refuses them).
+MAX_COUNT = 2**63 - 1
+MAX_COUNT32 = 2**31 - 1
+
+
+def _figure(value: float) -> bool:
+    return math.isfinite(value) and 0 <= value <= MAX_COUNT
 
 
 def parse_memstats_trailer(text: str) -> dict[str, Any]:
@@ -30,16 +38,19 @@ def parse_memstats_trailer(text: str) -> dict[str, Any]:
         if not field:
             continue
         try:
-            out[field] = float(value) if field == "gc_cpu_fraction" else int(value)
+            number = float(value) if field == "gc_cpu_fraction" else int(value)
         except ValueError:
             continue
+        if _figure(number):
+            out[field] = number
     return out
 
 
 def parse_goroutine_total(text: str) -> int | None:
     """First line of /debug/pprof/goroutine?debug=1: `goroutine profile: total N`."""
     m = re.match(r"\s*goroutine profile: total (\d+)", text)
-    return int(m.group(1)) if m else None
+    total = int(m.group(1)) if m else None
+    return total if total is not None and total <= MAX_COUNT32 else None
 
 
 def parse_debug_addr(argv: list[str]) -> str | None:
@@ -93,10 +104,17 @@ def parse_metrics(text: str) -> dict[str, dict[str, Any]]:
             value = float(value_text)
         except ValueError:
             continue
+        if not _figure(value):
+            continue
         if name.startswith("latency"):
             factor = 1000.0 if "second" in name else 1.0
             if name.endswith("_bucket") and "le" in labels:
-                le = float("inf") if labels["le"] == "+Inf" else float(labels["le"]) * factor
+                try:
+                    le = float("inf") if labels["le"] == "+Inf" else float(labels["le"]) * factor
+                except ValueError:
+                    continue
+                if math.isnan(le) or le < 0:
+                    continue
                 buckets.setdefault(method, []).append((le, value))
             elif name.endswith("_sum"):
                 sums[method] = value * factor
@@ -140,14 +158,16 @@ def _quantile_cumulative(cum: list[tuple[float, float]], q: float) -> float | No
 # ---- /rpc/ HTML page (older gopls have no latency histogram in /metrics/) ------------------
 
 _RPC_BLOCK = re.compile(r"<b>([^<]+)</b>\s*(\d+)\s*<a[^>]*>traces</a>(.*?)</P>", re.S | re.I)
-_DURATION = re.compile(r"([\d.]+)\s*(ns|μs|µs|us|ms|s|m|h)\b")
+_DURATION = re.compile(r"(\d+(?:\.\d+)?|\.\d+)\s*(ns|μs|µs|us|ms|s|m|h)\b")
 _UNIT_MS = {"ns": 1e-6, "μs": 1e-3, "µs": 1e-3, "us": 1e-3, "ms": 1.0, "s": 1e3, "m": 6e4,
             "h": 3.6e6}
 
 
 def parse_duration_ms(text: str) -> float | None:
+    """The first Go duration in text (`1.5ms`, `2s`) in milliseconds, or None."""
     m = _DURATION.search(text)
-    return float(m.group(1)) * _UNIT_MS[m.group(2)] if m else None
+    ms = float(m.group(1)) * _UNIT_MS[m.group(2)] if m else None
+    return ms if ms is not None and _figure(ms) else None
 
 
 def parse_rpc_page(page: str) -> dict[str, dict[str, Any]]:
@@ -216,7 +236,10 @@ def parse_view_roots(page: str) -> list[str]:
     roots: list[str] = []
     text = html.unescape(re.sub(r"<[^>]+>", "", page))
     for uri in re.findall(r"View \d+.*? in (file://[^\s<\"]+)", text):
-        path = unquote(urlparse(uri).path)
+        try:
+            path = unquote(urlparse(uri).path)
+        except ValueError:  # e.g. an unbalanced [ in the host part
+            continue
         if re.match(r"^/[A-Za-z]:/", path):  # file:///C:/x on Windows
             path = path[1:]
         if path not in roots:
