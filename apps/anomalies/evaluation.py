@@ -92,9 +92,13 @@ def evaluate_snapshots(snapshots, now: datetime, rules: set[str] | None = None) 
         existing[finding.machine_id].append(finding)
     machine_rules = set(rules) if rules is not None else set(MACHINE_RULES)
     th_cache: dict[str, dict] = {}
+    touched: list[Finding] = []
+    follow_up = []
     for snap in snapshots:
         key = repr(sorted(snap.overrides.items())) if snap.overrides else ""
-        th = th_cache.setdefault(key, thresholds(snap.overrides))
+        th = th_cache.get(key)
+        if th is None:
+            th = th_cache[key] = thresholds(snap.overrides)
         detections = run_machine_rules(snap, th, machine_rules)
         result = reconcile(
             snap.machine_pk,
@@ -103,24 +107,39 @@ def evaluate_snapshots(snapshots, now: datetime, rules: set[str] | None = None) 
             renderer(snap),
             now,
             rules=machine_rules,
+            touched=touched,
         )
         out.merge(result)
         if result.opened or result.reopened or existing[snap.machine_pk]:
-            _after_changes(snap, result, now)
+            follow_up.append(snap)
+    if touched:  # one statement per chunk, not one per machine
+        Finding.objects.bulk_update(
+            touched, ["last_seen", "clear_since", "evidence", "summary"], batch_size=500
+        )
+    _after_changes(follow_up, now)
     refresh_health(pks, now)  # the stored level the dashboard counts (machine_health.py)
     return out
 
 
-def _after_changes(snap, result: Outcome, now: datetime) -> None:
-    """Cause chains, profile requests and arrived profiles for one machine with findings."""
-    open_findings = list(Finding.objects.open().filter(machine_id=snap.machine_pk))
-    link_causes(open_findings, now)
-    leaks = [f for f in open_findings if f.rule_id == "gopls_memory_leak"]
-    if leaks and snap.allow_profiles and conf.get("DETECTION_REQUEST_PROFILES"):
-        by_subject = {p.subject: p.process_pk for p in snap.processes}
-        for finding in leaks:
-            request_profile(finding, by_subject.get(finding.subject), now)
-    attach_profiles(leaks, now)
+def _after_changes(snaps, now: datetime) -> None:
+    """Cause chains, profile requests and arrived profiles for the machines with findings
+    (one query for their open findings, one for arrived profiles)."""
+    if not snaps:
+        return
+    by_machine: dict[int, list[Finding]] = defaultdict(list)
+    for finding in Finding.objects.open().filter(machine_id__in=[s.machine_pk for s in snaps]):
+        by_machine[finding.machine_id].append(finding)
+    all_leaks = []
+    for snap in snaps:
+        open_findings = by_machine.get(snap.machine_pk, [])
+        link_causes(open_findings, now)
+        leaks = [f for f in open_findings if f.rule_id == "gopls_memory_leak"]
+        if leaks and snap.allow_profiles and conf.get("DETECTION_REQUEST_PROFILES"):
+            by_subject = {p.subject: p.process_pk for p in snap.processes}
+            for finding in leaks:
+                request_profile(finding, by_subject.get(finding.subject), now)
+        all_leaks += leaks
+    attach_profiles(all_leaks, now)
 
 
 def evaluate_machines(
@@ -175,6 +194,21 @@ def peer_samples(machine_ids: list[int]) -> list[PeerSample]:
     return peers
 
 
+def fleet_renderer(platform: str):
+    """det → (title, advice) of a fleet rule, rendered for one machine's own platform."""
+
+    def render(det):
+        facts = {
+            k: v
+            for k, v in {**det.evidence, **det.facts}.items()
+            if isinstance(v, (str, int, float))
+        }
+        advice = render_advice(det.rule_id, platform=platform, facts=facts)
+        return knowledge_base()[det.rule_id].data["title"], advice
+
+    return render
+
+
 def evaluate_fleet_rules(now: datetime, machine_ids: list[int] | None = None) -> Outcome:
     """Outliers among peers and version regressions; findings land on the machines concerned."""
     ids = machine_ids if machine_ids is not None else active_machine_ids(now)
@@ -188,21 +222,12 @@ def evaluate_fleet_rules(now: datetime, machine_ids: list[int] | None = None) ->
     existing: dict[int, list[Finding]] = defaultdict(list)
     for finding in Finding.objects.open().filter(rule_id__in=list(FLEET_RULES)):
         existing[finding.machine_id].append(finding)
-    platforms = dict(
-        Machine.objects.filter(pk__in=set(by_machine) | set(existing)).values_list("pk", "os")
-    )
-
-    def render(det):
-        return knowledge_base()[det.rule_id].data["title"], render_advice(
-            det.rule_id,
-            platform=platforms.get(machine_pk, "linux"),
-            facts={
-                k: v
-                for k, v in {**det.evidence, **det.facts}.items()
-                if isinstance(v, (str, int, float))
-            },
-        )
-
+    platforms = {
+        pk: f"wsl{wsl}" if wsl else os_name
+        for pk, os_name, wsl in Machine.objects.filter(
+            pk__in=set(by_machine) | set(existing)
+        ).values_list("pk", "os", "wsl_version")
+    }
     for machine_pk in set(by_machine) | set(existing):
         if machine_pk not in platforms:
             continue
@@ -211,7 +236,7 @@ def evaluate_fleet_rules(now: datetime, machine_ids: list[int] | None = None) ->
                 machine_pk,
                 by_machine.get(machine_pk, []),
                 existing.get(machine_pk, []),
-                render,
+                fleet_renderer(platforms[machine_pk]),
                 now,
                 rules=set(FLEET_RULES),
             )

@@ -1,4 +1,12 @@
-"""Bulk loading of machine snapshots: one query per table per chunk, only the needed columns."""
+"""Bulk loading of machine snapshots: a few set-based queries per chunk, only needed columns.
+
+A snapshot's series are 5-minute buckets (DETECTION_BUCKET_S). Long windows read the finished
+buckets from the 5-minute rollups and only the recent tail (DETECTION_RAW_TAIL_MINUTES, longer
+than the rollup task's re-roll period) from raw samples, so a fleet pass reads about 20 minutes
+of raw samples per machine whatever the window. A machine whose rollups lag (the rollup task
+stopped, or a fresh database) reads raw samples from its newest rolled bucket on, so the
+result is the same either way.
+"""
 
 from __future__ import annotations
 
@@ -7,90 +15,181 @@ from collections import defaultdict
 from datetime import datetime, timedelta
 
 import numpy as np
-from django.db.models import Avg, BigIntegerField, Count, Func, Max, Min
+from django.db import connection
 from django.db.models.fields.json import KT
 
 from apps.anomalies import conf
 from apps.anomalies.snapshot import MachineSnapshot, ProcessSeries, SystemSeries
 from apps.fleet.models import GoplsProcess, InventoryItem, Machine
-from apps.metrics.models import GoplsSample, SystemSample
+from apps.metrics.models import GoplsRollup, GoplsSample, Resolution, SystemRollup, SystemSample
 
-# snapshot series name → (aggregate, column)
-GOPLS_AGG = {
-    "rss": (Min, "rss_bytes"),
-    "heap": (Min, "heap_inuse_bytes"),
-    "cpu": (Avg, "cpu_percent"),
-    "goroutines": (Max, "goroutines"),
-    "open_fds": (Max, "open_fds"),
-    "fd_limit": (Min, "fd_limit"),
-    "children_cpu": (Avg, "children_cpu_percent"),
-    "completion_p95": (Max, "completion_p95_ms"),
-    "cgroup_max": (Min, "cgroup_memory_max_bytes"),
+# snapshot series name → (aggregate, raw column, 5-minute rollup column)
+GOPLS_SERIES = {
+    "rss": ("min", "rss_bytes", "rss_min"),
+    "heap": ("min", "heap_inuse_bytes", "heap_inuse_min"),
+    "cpu": ("avg", "cpu_percent", "cpu_percent_avg"),
+    "goroutines": ("max", "goroutines", "goroutines_max"),
+    "open_fds": ("max", "open_fds", "open_fds_max"),
+    "fd_limit": ("min", "fd_limit", "fd_limit_min"),
+    "children_cpu": ("avg", "children_cpu_percent", "children_cpu_avg"),
+    "completion_p95": ("max", "completion_p95_ms", "completion_p95_max"),
+    "cgroup_max": ("min", "cgroup_memory_max_bytes", "cgroup_memory_max_min"),
     # Sustained-CPU rules need each bucket's quietest sample and exact first/last times.
-    "cpu_min": (Min, "cpu_percent"),
-    "children_cpu_min": (Min, "children_cpu_percent"),
+    "cpu_min": ("min", "cpu_percent", "cpu_percent_min"),
+    "children_cpu_min": ("min", "children_cpu_percent", "children_cpu_min"),
 }
-SYSTEM_AGG = {
-    "mem_total": (Max, "mem_total_bytes"),
-    "mem_available": (Min, "mem_available_bytes"),
-    "mem_cached": (Max, "mem_cached_bytes"),
-    "swap_used": (Max, "swap_used_bytes"),
-    "oom_kills": (Max, "oom_kill_count"),
-    "watches_used": (Max, "inotify_watches_used"),
-    "watches_max": (Min, "inotify_watches_max"),
-    "instances_used": (Max, "inotify_instances_used"),
-    "instances_max": (Min, "inotify_instances_max"),
-    "wsl_mem_total": (Max, "wsl_mem_total_bytes"),
-    "disk_free": (Min, "disk_free_min_bytes"),
-    "gocache": (Max, "gocache_bytes"),
-    "gomodcache": (Max, "gomodcache_bytes"),
-    "gopls_cache": (Max, "gopls_cache_bytes"),
-    "gopls_count": (Max, "gopls_count"),
+SYSTEM_SERIES = {
+    "mem_total": ("max", "mem_total_bytes", "mem_total_bytes"),
+    "mem_available": ("min", "mem_available_bytes", "mem_available_min"),
+    "mem_cached": ("max", "mem_cached_bytes", "mem_cached_max"),
+    "swap_used": ("max", "swap_used_bytes", "swap_used_max"),
+    "oom_kills": ("max", "oom_kill_count", "oom_kill_count_max"),
+    "watches_used": ("max", "inotify_watches_used", "inotify_watches_max"),
+    "watches_max": ("min", "inotify_watches_max", "inotify_watches_limit"),
+    "instances_used": ("max", "inotify_instances_used", "inotify_instances_max"),
+    "instances_max": ("min", "inotify_instances_max", "inotify_instances_limit"),
+    "wsl_mem_total": ("max", "wsl_mem_total_bytes", "wsl_mem_total_bytes"),
+    "disk_free": ("min", "disk_free_min_bytes", "disk_free_min"),
+    "gocache": ("max", "gocache_bytes", "gocache_max"),
+    "gomodcache": ("max", "gomodcache_bytes", "gomodcache_max"),
+    "gopls_cache": ("max", "gopls_cache_bytes", "gopls_cache_max"),
+    "gopls_count": ("max", "gopls_count", "gopls_count_max"),
 }
-
-
-class Epoch(Func):
-    """Seconds since the epoch of a timestamp column (SQLite and PostgreSQL)."""
-
-    output_field = BigIntegerField()
-
-    def as_sqlite(self, compiler, connection, **extra):
-        # julianday, not strftime('%s'): the backend would read %s as a parameter placeholder.
-        template = "CAST((julianday(%(expressions)s) - 2440587.5) * 86400.0 AS INTEGER)"
-        return self.as_sql(compiler, connection, template=template)
-
-    def as_postgresql(self, compiler, connection, **extra):
-        return self.as_sql(
-            compiler, connection, template="CAST(EXTRACT(EPOCH FROM %(expressions)s) AS BIGINT)"
-        )
-
-
+# (aggregate, raw column) views, as report_snapshot reads them.
+GOPLS_AGG = {name: (agg, col) for name, (agg, col, _) in GOPLS_SERIES.items()}
+SYSTEM_AGG = {name: (agg, col) for name, (agg, col, _) in SYSTEM_SERIES.items()}
 BUCKET_TIMES = ("t_first", "t_last", "n")
+ROLLUP_S = int(Resolution.FIVE_MINUTES)
 
 
-def _bucketed(qs, key: str, aggregates: dict, bucket_s: int, *, times: bool = False):
-    extra = {}
+def _epoch(sql: str) -> str:
+    """Seconds since the epoch of a timestamp expression, as a float."""
+    if connection.vendor == "postgresql":
+        return f"EXTRACT(EPOCH FROM {sql})::float8"
+    return f"((julianday({sql}) - 2440587.5) * 86400.0)"
+
+
+def _bucket(sql: str, bucket_s: int) -> str:
+    """The bucket number of a timestamp: floor(epoch / bucket_s), like the rollups' buckets."""
+    if connection.vendor == "postgresql":
+        return f"floor(EXTRACT(EPOCH FROM {sql}) / {int(bucket_s)})::float8"
+    return f"(CAST(strftime('%%s', {sql}) AS INTEGER) / {int(bucket_s)})"
+
+
+def _float(sql: str) -> str:
+    return f"CAST({sql} AS DOUBLE PRECISION)" if connection.vendor == "postgresql" else sql
+
+
+def _matrix(rows: list[tuple], width: int) -> np.ndarray:
+    """Rows of numbers (None for missing) → a float matrix with NaN for missing."""
+    if not rows:
+        return np.empty((0, width), float)
+    try:
+        return np.array(rows, dtype=float)
+    except TypeError:
+        values = np.array(rows, dtype=object)
+        values[np.equal(values, None)] = np.nan
+        return values.astype(float)
+
+
+def _fetch(sql: str, params: list, width: int) -> np.ndarray:
+    with connection.cursor() as cursor:
+        cursor.execute(sql, params)
+        return _matrix(cursor.fetchall(), width)
+
+
+def _placeholders(values) -> str:
+    return ", ".join(["%s"] * len(values))
+
+
+def _raw_rows(model, key: str, series: dict, ids: list[int], since, until, bucket_s, *, times):
+    """[key, bucket, *series, (t_first, t_last, n)] per key and bucket of raw samples."""
+    selects = [_float(f"{agg}({col})") for agg, col, _ in series.values()]
     if times:
-        extra = {"t_first": Min(Epoch("ts")), "t_last": Max(Epoch("ts")), "n": Count("pk")}
-    rows = (
-        qs.annotate(bucket=Epoch("ts") / bucket_s)
-        .values(key, "bucket")
-        .annotate(**{name: agg(col) for name, (agg, col) in aggregates.items()}, **extra)
-        .order_by(key, "bucket")
+        selects += [_epoch("min(ts)"), _epoch("max(ts)"), "count(*)"]
+    bucket = _bucket("ts", bucket_s)
+    sql = (
+        f"SELECT {key}, {bucket} AS b, {', '.join(selects)} FROM {model._meta.db_table} "
+        f"WHERE {key} IN ({_placeholders(ids)}) AND ts >= %s AND ts <= %s "
+        f"GROUP BY {key}, b ORDER BY {key}, b"
     )
-    grouped: dict[int, list[dict]] = defaultdict(list)
-    for row in rows.iterator(chunk_size=5000):
-        grouped[row[key]].append(row)
-    return grouped
+    adapt = connection.ops.adapt_datetimefield_value
+    return _fetch(sql, [*ids, adapt(since), adapt(until)], 2 + len(selects))
 
 
-def _arrays(rows: list[dict], names, bucket_s: int) -> tuple[np.ndarray, dict]:
-    t = np.array([r["bucket"] * bucket_s for r in rows], dtype=float)
-    series = {
-        name: np.array([np.nan if r[name] is None else float(r[name]) for r in rows], dtype=float)
-        for name in names
-    }
-    return t, series
+def _rollup_rows(model, key: str, series: dict, ids: list[int], since, until, *, times):
+    """The same shape from finished 5-minute rollup buckets in [since, until)."""
+    selects = [_float(roll) for _, _, roll in series.values()]
+    if times:
+        selects += [_epoch("ts_first"), _epoch("ts_last"), "n"]
+    sql = (
+        f"SELECT {key}, {_bucket('bucket', ROLLUP_S)} AS b, {', '.join(selects)} "
+        f"FROM {model._meta.db_table} WHERE {key} IN ({_placeholders(ids)}) "
+        f"AND resolution = %s AND bucket >= %s AND bucket < %s ORDER BY {key}, bucket"
+    )
+    adapt = connection.ops.adapt_datetimefield_value
+    return _fetch(sql, [*ids, ROLLUP_S, adapt(since), adapt(until)], 2 + len(selects))
+
+
+def _split(matrix: np.ndarray) -> dict[int, np.ndarray]:
+    """Rows sorted by key → {key: its rows}."""
+    if not matrix.shape[0]:
+        return {}
+    keys = matrix[:, 0]
+    starts = np.flatnonzero(np.r_[True, keys[1:] != keys[:-1]])
+    ends = np.r_[starts[1:], keys.size]
+    return {int(keys[a]): matrix[a:b] for a, b in zip(starts, ends)}
+
+
+def _series_rows(model, rollup, key, series, ids, owner, since, now, bucket_s, *, times):
+    """{key: rows} with finished buckets from rollups and the rest from raw samples.
+
+    `owner` maps each key to its machine: a machine reads raw samples from the end of its
+    rolled-up history (or from `since` when it has none), so lagging rollups cost speed only."""
+    if not ids:
+        return {}
+    tail = timedelta(minutes=conf.get("DETECTION_RAW_TAIL_MINUTES"))
+    cut = now - tail
+    cut = cut - timedelta(seconds=cut.timestamp() % ROLLUP_S)
+    rolled: dict[int, np.ndarray] = {}
+    raw_from: dict[int, datetime] = {}
+    if bucket_s == ROLLUP_S and now - since > 2 * tail:  # short windows stay raw
+        rolled = _split(_rollup_rows(rollup, key, series, ids, since, cut, times=times))
+        newest: dict[int, float] = {}
+        for k, rows in rolled.items():
+            m = owner[k]
+            newest[m] = max(newest.get(m, 0.0), float(rows[-1, 1]) * ROLLUP_S)
+        for k in ids:
+            end = newest.get(owner[k])
+            if end is None:
+                raw_from[k] = since
+            elif end + ROLLUP_S >= cut.timestamp():
+                raw_from[k] = cut
+            else:  # rollups lag: their newest bucket may be partial, read it raw again
+                raw_from[k] = datetime.fromtimestamp(end, tz=now.tzinfo)
+    else:
+        raw_from = dict.fromkeys(ids, since)
+    groups: dict[datetime, list[int]] = defaultdict(list)
+    for k, start in raw_from.items():
+        groups[start].append(k)
+    out: dict[int, np.ndarray] = {}
+    for start, keys in groups.items():
+        raw = _split(_raw_rows(model, key, series, keys, start, now, bucket_s, times=times))
+        limit = start.timestamp() / ROLLUP_S
+        for k in keys:
+            old = rolled.get(k)
+            if old is not None:
+                old = old[old[:, 1] < limit]
+            parts = [p for p in (old, raw.get(k)) if p is not None and p.shape[0]]
+            if parts:
+                out[k] = parts[0] if len(parts) == 1 else np.vstack(parts)
+    return out
+
+
+def _to_series(rows: np.ndarray | None, names, bucket_s: int) -> tuple[np.ndarray, dict]:
+    if rows is None:
+        return np.empty(0, float), {name: np.empty(0, float) for name in names}
+    return rows[:, 1] * bucket_s, {name: rows[:, 2 + i] for i, name in enumerate(names)}
 
 
 def active_machine_ids(now: datetime) -> list[int]:
@@ -111,7 +210,7 @@ def load_snapshots(
     bucket_s = int(conf.get("DETECTION_BUCKET_S"))
     since = now - timedelta(hours=hours or conf.get("DETECTION_WINDOW_HOURS"))
     machines = list(
-        Machine.objects.filter(pk__in=machine_ids).values(
+        Machine.objects.filter(pk__in=machine_ids).values_list(
             "pk",
             "machine_id",
             "os",
@@ -130,6 +229,7 @@ def load_snapshots(
         inventory[mid][section] = value
     processes: dict[int, list[ProcessSeries]] = defaultdict(list)
     by_pk: dict[int, ProcessSeries] = {}
+    owner: dict[int, int] = {}
     for p in GoplsProcess.objects.filter(machine_id__in=machine_ids, last_seen__gte=since).values(
         "pk",
         "machine_id",
@@ -163,54 +263,84 @@ def load_snapshots(
         )
         processes[p["machine_id"]].append(proc)
         by_pk[p["pk"]] = proc
-    gopls_rows = _bucketed(
-        GoplsSample.objects.filter(process_id__in=list(by_pk), ts__gte=since, ts__lte=now),
-        "process_id",
-        GOPLS_AGG,
-        bucket_s,
-        times=True,
-    )
+        owner[p["pk"]] = p["machine_id"]
+    gopls_names = [*GOPLS_SERIES, *BUCKET_TIMES]
+    gopls_rows = _series_rows(
+        GoplsSample, GoplsRollup, "process_id", GOPLS_SERIES, sorted(by_pk), owner, since, now,
+        bucket_s, times=True,
+    )  # fmt: skip
     for pk, rows in gopls_rows.items():
-        by_pk[pk].t, by_pk[pk].series = _arrays(rows, [*GOPLS_AGG, *BUCKET_TIMES], bucket_s)
-    system_rows = _bucketed(
-        SystemSample.objects.filter(machine_id__in=machine_ids, ts__gte=since, ts__lte=now),
-        "machine_id",
-        SYSTEM_AGG,
-        bucket_s,
-    )
-    recent = _recent_details(machine_ids, now)
-    victims = _oom_victims(machine_ids, now)
+        by_pk[pk].t, by_pk[pk].series = _to_series(rows, gopls_names, bucket_s)
+    pks = [m[0] for m in machines]
+    system_rows = _series_rows(
+        SystemSample, SystemRollup, "machine_id", SYSTEM_SERIES, pks, {pk: pk for pk in pks},
+        since, now, bucket_s, times=False,
+    )  # fmt: skip
+    details = _details(machines, system_rows, now)
     out = []
-    for m in machines:
-        t, series = _arrays(system_rows.get(m["pk"], []), SYSTEM_AGG, bucket_s)
-        top, drvfs = recent.get(m["pk"], ([], []))
-        platform = f"wsl{m['wsl_version']}" if m["wsl_version"] else m["os"]
+    for pk, mid, os_name, wsl, mem_total, cpus, latest, min_gopls, overrides in machines:
+        t, series = _to_series(system_rows.get(pk), SYSTEM_SERIES, bucket_s)
+        top, drvfs, victims = details.get(pk, ([], [], []))
         out.append(
             MachineSnapshot(
                 now=now.timestamp(),
-                machine_pk=m["pk"],
-                machine_id=m["machine_id"],
-                os=m["os"],
-                platform=platform,
-                mem_total_bytes=m["mem_total_bytes"],
-                cpu_count=m["cpu_count"],
-                team_min_gopls=m["team__min_gopls_version"] or "",
-                overrides=m["team__detector_overrides"] or {},
-                inventory=inventory.get(m["pk"], {}),
-                processes=processes.get(m["pk"], []),
+                machine_pk=pk,
+                machine_id=mid,
+                os=os_name,
+                platform=f"wsl{wsl}" if wsl else os_name,
+                mem_total_bytes=mem_total,
+                cpu_count=cpus,
+                team_min_gopls=min_gopls or "",
+                overrides=overrides or {},
+                inventory=inventory.get(pk, {}),
+                processes=processes.get(pk, []),
                 system=SystemSeries(t=t, series=series),
-                oom_victims=victims.get(m["pk"], []),
+                oom_victims=victims,
                 inotify_top=top,
                 drvfs_workspaces=drvfs,
-                allow_profiles=bool((m["latest"] or {}).get("allow_profiles")),
+                allow_profiles=bool((latest or {}).get("allow_profiles")),
                 alive_window_s=max(300.0, 2 * bucket_s),
             )
         )
     return out
 
 
+def _details(machines: list[tuple], system_rows: dict, now: datetime) -> dict:
+    """{pk: (inotify top consumers, drvfs workspaces, OOM victims)}.
+
+    The first two come from the newest sample's summary on the machine (Machine.latest);
+    machines whose summary predates those keys read their newest samples instead. OOM victims
+    are read only for machines whose kernel counted OOM kills (the counter in the window or in
+    the newest sample), which is every machine that can have any."""
+    out: dict[int, tuple[list, list, list]] = {}
+    stale, oom = [], []
+    oom_column = 2 + list(SYSTEM_SERIES).index("oom_kills")
+    for pk, *_, latest, _team_min, _overrides in machines:
+        latest = latest or {}
+        if "inotify_top" in latest:
+            out[pk] = (
+                _json_list(latest["inotify_top"]),
+                _json_list(latest.get("drvfs_workspaces")),
+                [],
+            )
+        else:
+            stale.append(pk)
+            out[pk] = ([], [], [])
+        rows = system_rows.get(pk)
+        kills = rows[:, oom_column] if rows is not None else np.empty(0)
+        if (latest.get("oom_kill_count") or 0) > 0 or np.nansum(kills) > 0:
+            oom.append(pk)
+    for pk, (top, drvfs) in _recent_details(stale, now).items():
+        out[pk] = (top, drvfs, out[pk][2])
+    for pk, victims in _oom_victims(oom, now).items():
+        out[pk] = (out[pk][0], out[pk][1], victims)
+    return out
+
+
 def _recent_details(machine_ids: list[int], now: datetime) -> dict[int, tuple[list, list]]:
     """inotify top consumers and drvfs workspaces from each machine's newest sample (3 min)."""
+    if not machine_ids:
+        return {}
     rows = (
         SystemSample.objects.filter(
             machine_id__in=machine_ids, ts__gte=now - timedelta(minutes=3), ts__lte=now
@@ -238,6 +368,8 @@ def _json_list(value) -> list:
 
 
 def _oom_victims(machine_ids: list[int], now: datetime) -> dict[int, list[dict]]:
+    if not machine_ids:
+        return {}
     since = now - timedelta(hours=24)
     out: dict[int, list[dict]] = defaultdict(list)
     rows = SystemSample.objects.filter(

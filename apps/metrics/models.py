@@ -147,6 +147,7 @@ class SystemRollup(models.Model):
     mem_total_bytes = models.BigIntegerField(null=True)
     mem_available_min = models.BigIntegerField(null=True)
     mem_available_avg = models.FloatField(null=True)
+    mem_cached_max = models.BigIntegerField(null=True)
     swap_used_max = models.BigIntegerField(null=True)
     cpu_percent_avg = models.FloatField(null=True)
     cpu_percent_max = models.FloatField(null=True)
@@ -197,6 +198,14 @@ class GoplsRollup(models.Model):
     children_cpu_avg = models.FloatField(null=True)
     completion_p95_max = models.FloatField(null=True)
     open_fds_max = models.IntegerField(null=True)
+    # What detection reads from a bucket besides the above (so trends can skip raw samples):
+    # the quietest CPU sample, limits, and the exact first and last sample times.
+    cpu_percent_min = models.FloatField(null=True)
+    children_cpu_min = models.FloatField(null=True)
+    fd_limit_min = models.BigIntegerField(null=True)
+    cgroup_memory_max_min = models.BigIntegerField(null=True)
+    ts_first = models.DateTimeField(null=True)
+    ts_last = models.DateTimeField(null=True)
 
     class Meta:
         constraints = [

@@ -24,6 +24,7 @@ SYSTEM_AGGREGATES = [
     ("mem_total_bytes", "max", "mem_total_bytes"),
     ("mem_available_min", "min", "mem_available_bytes"),
     ("mem_available_avg", "avg", "mem_available_bytes"),
+    ("mem_cached_max", "max", "mem_cached_bytes"),
     ("swap_used_max", "max", "swap_used_bytes"),
     ("cpu_percent_avg", "avg", "cpu_percent"),
     ("cpu_percent_max", "max", "cpu_percent"),
@@ -56,6 +57,12 @@ GOPLS_AGGREGATES = [
     ("children_cpu_avg", "avg", "children_cpu_percent"),
     ("completion_p95_max", "max", "completion_p95_ms"),
     ("open_fds_max", "max", "open_fds"),
+    ("cpu_percent_min", "min", "cpu_percent"),
+    ("children_cpu_min", "min", "children_cpu_percent"),
+    ("fd_limit_min", "min", "fd_limit"),
+    ("cgroup_memory_max_min", "min", "cgroup_memory_max_bytes"),
+    ("ts_first", "min", "ts"),
+    ("ts_last", "max", "ts"),
 ]
 
 

@@ -55,4 +55,11 @@ def latest_summary(sample: dict, columns: dict) -> dict:
     summary = {key: columns.get(key) for key in keys}
     summary["ts"] = ts.isoformat().replace("+00:00", "Z")
     summary["gopls"] = processes[:16]
+    # What detection reads from the newest sample's detail, so a fleet pass reads no detail.
+    top = (sample.get("inotify") or {}).get("top")
+    summary["inotify_top"] = (
+        [e for e in top if isinstance(e, dict)][:20] if isinstance(top, list) else []
+    )
+    drvfs = (sample.get("wsl") or {}).get("workspaces_on_drvfs")
+    summary["drvfs_workspaces"] = [str(w) for w in drvfs][:20] if isinstance(drvfs, list) else []
     return summary
