@@ -103,19 +103,49 @@ def resolve_finding(finding: Finding, now: datetime) -> Finding:
     return finding
 
 
+def _audit(finding: Finding, changes: dict) -> None:
+    """People's actions on findings go to the audit log too (attributed to the request)."""
+    from apps.audit.models import AuditEvent
+    from apps.audit.recording import record_event
+
+    record_event(AuditEvent.Action.CHANGE, finding, changes)
+
+
+def _iso(value: datetime | None) -> str | None:
+    return value.isoformat() if value else None
+
+
 def acknowledge(finding: Finding, user, now: datetime) -> Finding:
+    """Mark a finding as seen by `user`: repeats stop. The dashboard, the alert links and the
+    API all act through here (with snooze and unacknowledge), in one transaction with the
+    finding event and the audit event."""
     with transaction.atomic():
+        before = finding.acknowledged_at
         finding.acknowledged_at, finding.acknowledged_by = now, user
         Finding.objects.filter(pk=finding.pk).update(acknowledged_at=now, acknowledged_by=user)
         _event(finding, FindingEvent.Kind.ACKNOWLEDGED, now, actor=user)
+        _audit(finding, {"acknowledged_at": [_iso(before), _iso(now)]})
+    return finding
+
+
+def unacknowledge(finding: Finding, user, now: datetime) -> Finding:
+    """Undo an acknowledgement: the finding needs attention again (a snooze is left as is)."""
+    with transaction.atomic():
+        before = finding.acknowledged_at
+        finding.acknowledged_at, finding.acknowledged_by = None, None
+        Finding.objects.filter(pk=finding.pk).update(acknowledged_at=None, acknowledged_by=None)
+        _event(finding, FindingEvent.Kind.UNACKNOWLEDGED, now, actor=user)
+        _audit(finding, {"acknowledged_at": [_iso(before), None]})
     return finding
 
 
 def snooze(finding: Finding, until: datetime, user, now: datetime) -> Finding:
     with transaction.atomic():
+        before = finding.snoozed_until
         finding.snoozed_until = until
         Finding.objects.filter(pk=finding.pk).update(snoozed_until=until)
         _event(finding, FindingEvent.Kind.SNOOZED, now, {"until": until.isoformat()}, actor=user)
+        _audit(finding, {"snoozed_until": [_iso(before), _iso(until)]})
     return finding
 
 
@@ -127,6 +157,7 @@ def reconcile(
     now: datetime,
     *,
     rules: set[str] | None = None,
+    touched: list[Finding] | None = None,
 ) -> Outcome:
     """Apply one evaluation of a machine: open, reopen, change severity, touch, clear, resolve.
 
@@ -134,6 +165,8 @@ def reconcile(
     of rules not in `rules` (when given) are left alone. `render(det) -> (title, advice)`.
     Hysteresis: a `hold` detection keeps a finding open without opening one; a finding
     resolves only after its condition has been clear for DETECTION_RESOLVE_AFTER_S.
+    With `touched`, refreshed findings are appended there for the caller to save in bulk
+    (last_seen, clear_since, evidence, summary) instead of being saved here.
     """
     out = Outcome()
     resolve_after = timedelta(seconds=conf.get("DETECTION_RESOLVE_AFTER_S"))
@@ -171,7 +204,9 @@ def reconcile(
             touch.append(finding)
         elif now - finding.clear_since >= resolve_after:
             out.resolved.append(resolve_finding(finding, now))
-    if touch:
+    if touched is not None:
+        touched.extend(touch)
+    elif touch:
         Finding.objects.bulk_update(touch, ["last_seen", "clear_since", "evidence", "summary"])
     out.touched = len(touch)
     return out

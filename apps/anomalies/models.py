@@ -101,6 +101,7 @@ class FindingEvent(models.Model):
         RESOLVED = "resolved", "Resolved"
         REOPENED = "reopened", "Reopened"
         ACKNOWLEDGED = "acknowledged", "Acknowledged"
+        UNACKNOWLEDGED = "unacknowledged", "Acknowledgement withdrawn"
         SNOOZED = "snoozed", "Snoozed"
         LINKED = "linked", "Linked to a root cause"
         PROFILE = "profile", "Heap profile attached"

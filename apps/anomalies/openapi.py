@@ -39,7 +39,11 @@ def _errors(*codes: int) -> dict:
             "description": {
                 400: "Invalid request",
                 401: "Not authenticated",
+                403: "CSRF check failed (session authentication)",
                 404: "Not found or not visible to you",
+                409: "The finding is resolved",
+                413: "Body too large",
+                415: "Body is not JSON",
             }[c],
             "content": {"application/json": {"schema": _ref("Error")}},
         }
@@ -122,6 +126,21 @@ def components() -> dict:
                 "results": {"type": "array", "items": _ref("Rule")},
             },
         },
+        "SnoozeRequest": {
+            "type": "object",
+            "description": "Exactly one of until or duration; the snooze ends between 1 minute "
+            "and 90 days from now.",
+            "properties": {
+                "until": {"type": "string", "format": "date-time"},
+                "duration": {
+                    "oneOf": [
+                        {"type": "integer", "minimum": 60, "maximum": 7776000},
+                        {"type": "string", "pattern": "^[0-9]{1,7}[smhdw]?$"},
+                    ],
+                    "description": "Seconds, or a number with a unit: 90m, 2h, 1d, 1w.",
+                },
+            },
+        },
         "CheckResponse": {
             "type": "object",
             "required": ["worst_severity", "findings"],
@@ -178,6 +197,7 @@ def paths() -> dict:
                 "responses": {"200": _ok("Finding", "The finding"), **_errors(401, 404)},
             }
         },
+        **_action_paths(),
         "/api/v1/rules/": {
             "get": {
                 "operationId": "listRules",
@@ -202,3 +222,39 @@ def paths() -> dict:
             }
         },
     }
+
+
+def _action_paths() -> dict:
+    write = [{"session": []}, {"apiToken": []}]
+    finding_id = {
+        "name": "finding_id",
+        "in": "path",
+        "required": True,
+        "schema": {"type": "integer"},
+    }
+    out = {}
+    for action, summary in (
+        ("acknowledge", "Acknowledge a finding: repeat alerts stop"),
+        ("snooze", "Snooze a finding until a time or for a duration"),
+        ("unacknowledge", "Withdraw an acknowledgement"),
+    ):
+        operation = {
+            "operationId": f"{action}Finding",
+            "summary": summary,
+            "description": "Sessions need the CSRF token (X-CSRFToken); API tokens do not. "
+            "Audit-logged. Repeating it changes nothing.",
+            "security": write,
+            "parameters": [finding_id],
+            "responses": {
+                "200": _ok("Finding", "The finding after the change"),
+                **_errors(400, 401, 403, 404, 409),
+            },
+        }
+        if action == "snooze":
+            operation["requestBody"] = {
+                "required": True,
+                "content": {"application/json": {"schema": _ref("SnoozeRequest")}},
+            }
+            operation["responses"].update(_errors(413, 415))
+        out[f"/api/v1/findings/{{finding_id}}/{action}"] = {"post": operation}
+    return out

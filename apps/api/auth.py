@@ -1,8 +1,11 @@
-"""Read-API authentication: a logged-in session or a personal API token (Bearer dfp_…)."""
+"""API authentication: a logged-in session or a personal API token (Bearer dfp_…)."""
 
 from __future__ import annotations
 
 import functools
+
+from django.middleware.csrf import CsrfViewMiddleware
+from django.views.decorators.csrf import csrf_exempt
 
 from apps.fleet.services import user_for_api_token
 from apps.ingest.views import bearer_token, error_response
@@ -23,5 +26,27 @@ def api_login_required(view):
                 )
             request.user = user
         return view(request, *args, **kwargs)
+
+    return wrapper
+
+
+def _csrf_rejected(request) -> bool:
+    middleware = CsrfViewMiddleware(lambda r: None)
+    middleware.process_request(request)
+    return middleware.process_view(request, None, (), {}) is not None
+
+
+def api_write_required(view):
+    """Like api_login_required, for requests that change something: a session must also pass
+    Django's CSRF check (403 otherwise); a personal API token needs none (no cookie involved)."""
+
+    @csrf_exempt
+    @functools.wraps(view)
+    def wrapper(request, *args, **kwargs):
+        if request.user.is_authenticated:
+            if _csrf_rejected(request):
+                return error_response(403, "csrf_failed", "CSRF token missing or incorrect")
+            return view(request, *args, **kwargs)
+        return api_login_required(view)(request, *args, **kwargs)
 
     return wrapper
