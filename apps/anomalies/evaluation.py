@@ -6,8 +6,9 @@ import logging
 import time
 from collections import defaultdict
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import datetime, timedelta
 
+from django.db.models import Avg
 from django.utils import timezone
 
 from apps.anomalies import conf
@@ -23,6 +24,7 @@ from apps.anomalies.models import Finding
 from apps.anomalies.profiles import attach_profiles, request_profile
 from apps.anomalies.thresholds import thresholds
 from apps.fleet.models import Machine
+from apps.metrics.models import GoplsRollup, Resolution
 
 log = logging.getLogger(__name__)
 
@@ -175,8 +177,12 @@ def evaluate_fleet(now: datetime | None = None, chunk_size: int | None = None) -
     return stats
 
 
-def peer_samples(machine_ids: list[int]) -> list[PeerSample]:
-    """Each machine's gopls processes from its newest-sample summary (Machine.latest)."""
+def peer_samples(machine_ids: list[int], now: datetime | None = None) -> list[PeerSample]:
+    """Each machine's gopls processes: memory from its newest-sample summary (Machine.latest),
+    CPU and completion latency as means over the last hour of 5-minute rollups (one sample's
+    CPU is too noisy to compare versions; without rollups they are left out)."""
+    now = now or timezone.now()
+    hour = _hour_means(machine_ids, now)
     peers = []
     for pk, latest in (
         Machine.objects.filter(pk__in=machine_ids)
@@ -186,12 +192,35 @@ def peer_samples(machine_ids: list[int]) -> list[PeerSample]:
         for proc in (latest or {}).get("gopls") or []:
             rss = proc.get("rss_bytes")  # every agent has RSS; heap needs the debug server
             if rss and proc.get("project") and proc.get("version"):
+                cpu, latency = hour.get((pk, proc.get("pid")), (None, None))
                 peers.append(
-                    PeerSample(
-                        pk, proc["project"], proc["version"], float(rss), proc.get("cpu_percent")
-                    )
+                    PeerSample(pk, proc["project"], proc["version"], float(rss), cpu, latency)
                 )
     return peers
+
+
+def _hour_means(machine_ids: list[int], now: datetime) -> dict[tuple[int, int], tuple]:
+    """{(machine pk, gopls pid): (mean CPU %, mean 5-minute completion p95 ms)}, last hour
+    (by machine through the rollups' machine index, in chunks)."""
+    out: dict[tuple[int, int], tuple] = {}
+    for part in chunks(sorted(machine_ids), 2000):
+        rows = (
+            GoplsRollup.objects.filter(
+                machine_id__in=part,
+                resolution=Resolution.FIVE_MINUTES,
+                bucket__gte=now - timedelta(hours=1),
+                bucket__lte=now,
+            )
+            .values("machine_id", "process__pid")
+            .annotate(cpu=Avg("cpu_percent_avg"), latency=Avg("completion_p95_max"))
+            .values_list("machine_id", "process__pid", "cpu", "latency")
+        )
+        for mid, pid, cpu, lat in rows:
+            out[(mid, pid)] = (
+                None if cpu is None else float(cpu),
+                None if lat is None else float(lat),
+            )
+    return out
 
 
 def fleet_renderer(platform: str):
@@ -212,7 +241,7 @@ def fleet_renderer(platform: str):
 def evaluate_fleet_rules(now: datetime, machine_ids: list[int] | None = None) -> Outcome:
     """Outliers among peers and version regressions; findings land on the machines concerned."""
     ids = machine_ids if machine_ids is not None else active_machine_ids(now)
-    peers = peer_samples(ids)
+    peers = peer_samples(ids, now)
     th = thresholds()
     by_machine: dict[int, list] = defaultdict(list)
     for entry in FLEET_RULES.values():

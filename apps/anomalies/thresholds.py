@@ -78,7 +78,14 @@ DEFAULTS: dict[str, dict] = {
         "min_bytes": 512 * 1024**2,
         "min_ratio": 2.0,
     },
-    "gopls_version_regression": {"ratio": 1.3, "min_machines": 3},
+    "gopls_version_regression": {
+        "ratio": 1.3,  # memory
+        "min_machines": 3,
+        "cpu_ratio": 1.5,
+        "cpu_min_diff": 5.0,  # percentage points of one core: 1 % → 2 % is no regression
+        "latency_ratio": 1.5,
+        "latency_min_diff_ms": 50.0,
+    },
 }
 
 

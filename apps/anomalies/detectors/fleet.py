@@ -19,7 +19,8 @@ class PeerSample:
     project: str
     version: str
     mem_bytes: float
-    cpu_percent: float | None = None
+    cpu_percent: float | None = None  # mean over the last hour when rollups have it
+    completion_p95_ms: float | None = None  # median of the 5-minute p95s over the last hour
 
 
 def robust_z(values: np.ndarray) -> np.ndarray:
@@ -91,10 +92,33 @@ def fleet_memory_outlier(peers: list[PeerSample], th) -> dict:
     return out
 
 
+# metric → (threshold keys: ratio, minimum absolute difference; words for the explanation)
+REGRESSION_METRICS = {
+    "mem_bytes": ("ratio", None, "memory"),
+    "cpu_percent": ("cpu_ratio", "cpu_min_diff", "CPU"),
+    "completion_p95_ms": ("latency_ratio", "latency_min_diff_ms", "completion latency (p95)"),
+}
+
+
+def _regression(metric: str, before: float, after: float, p: dict) -> bool:
+    ratio_key, diff_key, _ = REGRESSION_METRICS[metric]
+    if before <= 0:
+        return False
+    worse = after / before >= p[ratio_key]
+    return worse and (diff_key is None or after - before >= p[diff_key])
+
+
+def _figure(metric: str, value: float) -> str:
+    if metric == "mem_bytes":
+        return human(value)
+    return f"{value:.1f} %" if metric == "cpu_percent" else f"{value:.0f} ms"
+
+
 @rule("gopls_version_regression", category="fleet", scope="fleet")
 def gopls_version_regression(peers: list[PeerSample], th) -> dict:
-    """On each project, the newest gopls version's median memory against the previous
-    version's; machines on the new version get the finding."""
+    """On each project, the newest gopls version's median memory, CPU (mean over an hour per
+    machine) and completion latency against the previous version's; machines on the new
+    version get one finding per worse metric. A metric needs min_machines on each side."""
     p = th["gopls_version_regression"]
     by_project: dict[str, dict[str, list[PeerSample]]] = defaultdict(lambda: defaultdict(list))
     for peer in peers:
@@ -108,35 +132,35 @@ def gopls_version_regression(peers: list[PeerSample], th) -> dict:
         if len(ranked) < 2:
             continue
         old, new = ranked[-2], ranked[-1]
-        # Memory only: the CPU of one sample per machine is too noisy to compare versions.
-        for metric in ("mem_bytes",):
+        for metric, (_, _, words) in REGRESSION_METRICS.items():
             a = [getattr(x, metric) for x in versions[old] if getattr(x, metric) is not None]
             b = [getattr(x, metric) for x in versions[new] if getattr(x, metric) is not None]
             if len(a) < p["min_machines"] or len(b) < p["min_machines"]:
                 continue
             before, after = float(np.median(a)), float(np.median(b))
-            if before > 0 and after / before >= p["ratio"]:
-                for member in versions[new]:
-                    out[member.machine].append(
-                        Detection(
-                            "gopls_version_regression",
-                            fired=True,
-                            severity="info",
-                            subject=f"regression:{project}@{new}:{metric}",
-                            evidence={
-                                "project": project,
-                                "metric": metric,
-                                "old_version": old,
-                                "new_version": new,
-                                "old_median": before,
-                                "new_median": after,
-                                "ratio": round(after / before, 2),
-                                "machines": [len(a), len(b)],
-                            },
-                            explanation=f"on {project}, gopls {new} has "
-                            f"{after / before:.1f}× the median "
-                            f"memory of {old}",
-                            facts={"old_version": old, "new_version": new},
-                        )
+            if not _regression(metric, before, after, p):
+                continue
+            for member in versions[new]:
+                out[member.machine].append(
+                    Detection(
+                        "gopls_version_regression",
+                        fired=True,
+                        severity="info",
+                        subject=f"regression:{project}@{new}:{metric}",
+                        evidence={
+                            "project": project,
+                            "metric": metric,
+                            "old_version": old,
+                            "new_version": new,
+                            "old_median": before,
+                            "new_median": after,
+                            "ratio": round(after / before, 2),
+                            "machines": [len(a), len(b)],
+                        },
+                        explanation=f"on {project}, gopls {new} has {after / before:.1f}× the "
+                        f"median {words} of {old} ({_figure(metric, after)} against "
+                        f"{_figure(metric, before)})",
+                        facts={"old_version": old, "new_version": new, "metric_label": words},
                     )
+                )
     return out
