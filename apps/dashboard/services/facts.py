@@ -8,8 +8,8 @@ machine, expanded by the database), so a 20,000-machine fleet costs a few querie
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from datetime import datetime, timedelta
+from typing import NamedTuple
 
 from django.conf import settings
 from django.db import connection
@@ -70,58 +70,55 @@ def worst_first(qs: QuerySet[Machine], now: datetime) -> QuerySet[Machine]:
     )
 
 
-@dataclass(frozen=True)
-class Proc:
-    """One running gopls as the machine's newest sample saw it."""
+class Proc(NamedTuple):
+    """One running gopls as the machine's newest sample saw it (numbers None when absent)."""
 
     machine: int
-    version: str
-    go_version: str
-    project: str
-    editor: str
-    rss: int | None
+    version: str | None
+    go_version: str | None
+    project: str | None
+    editor: str | None
+    rss: float | None
     cpu: float | None
     completion_p95: float | None
 
 
-_FIELDS = ("version", "go_version", "project", "editor", "rss_bytes", "cpu_percent")
-_P95 = "completion_p95_ms"
+_TEXT = ("version", "go_version", "project", "editor")
+_NUMBERS = ("rss_bytes", "cpu_percent", "completion_p95_ms")
 
 
 def _sql(machine_sql: str) -> str:
+    """Expand the `gopls` array of each machine's `latest` into rows, numbers typed by the DB."""
     if connection.vendor == "postgresql":
-        cols = ", ".join(f"p.value ->> '{f}'" for f in (*_FIELDS, _P95))
+        text = [f"p.value ->> '{f}'" for f in _TEXT]
+        numbers = [
+            f"CASE WHEN jsonb_typeof(p.value -> '{f}') = 'number' "
+            f"THEN (p.value ->> '{f}')::float8 END"
+            for f in _NUMBERS
+        ]
         return (
-            f"SELECT m.id, {cols} FROM fleet_machine m "
+            f"WITH m(id, latest) AS ({machine_sql}) "
+            f"SELECT m.id, {', '.join(text + numbers)} FROM m "
             "CROSS JOIN LATERAL jsonb_array_elements(CASE WHEN "
             "jsonb_typeof(m.latest -> 'gopls') = 'array' THEN m.latest -> 'gopls' "
-            "ELSE '[]'::jsonb END) p(value) "
-            f"WHERE jsonb_typeof(p.value) = 'object' AND m.id IN ({machine_sql})"
+            "ELSE '[]'::jsonb END) p(value) WHERE jsonb_typeof(p.value) = 'object'"
         )
-    cols = ", ".join(f"json_extract(p.value, '$.{f}')" for f in (*_FIELDS, _P95))
+    text = [f"json_extract(p.value, '$.{f}')" for f in _TEXT]
+    numbers = [
+        f"CASE WHEN json_type(p.value, '$.{f}') IN ('integer', 'real') "
+        f"THEN json_extract(p.value, '$.{f}') END"
+        for f in _NUMBERS
+    ]
     return (
-        f"SELECT m.id, {cols} FROM fleet_machine m, json_each(m.latest, '$.gopls') p "
-        f"WHERE p.type = 'object' AND json_type(m.latest, '$.gopls') = 'array' "
-        f"AND m.id IN ({machine_sql})"
+        f"WITH m(id, latest) AS ({machine_sql}) SELECT m.id, {', '.join(text + numbers)} FROM m, "
+        "json_each(m.latest, '$.gopls') p "
+        "WHERE p.type = 'object' AND json_type(m.latest, '$.gopls') = 'array'"
     )
-
-
-def _int(value) -> int:
-    return int(float(value))
-
-
-def _num(value, kind):
-    if value is None or value == "":
-        return None
-    try:
-        return kind(value)
-    except (TypeError, ValueError):
-        return None
 
 
 def gopls_procs(machines: QuerySet[Machine], project: str | None = None) -> list[Proc]:
     """The running gopls of some machines, from their `latest` summaries, in one query."""
-    machine_sql, params = machines.order_by().values("pk").query.sql_with_params()
+    machine_sql, params = machines.order_by().values("pk", "latest").query.sql_with_params()
     sql = _sql(machine_sql)
     if project is not None:
         if connection.vendor == "postgresql":
@@ -129,21 +126,6 @@ def gopls_procs(machines: QuerySet[Machine], project: str | None = None) -> list
         else:
             sql += " AND json_extract(p.value, '$.project') = %s"
         params = (*params, project)
-    out = []
     with connection.cursor() as cursor:
         cursor.execute(sql, params)
-        while chunk := cursor.fetchmany(5000):
-            for pk, version, go, proj, editor, rss, cpu, p95 in chunk:
-                out.append(
-                    Proc(
-                        pk,
-                        str(version or ""),
-                        str(go or ""),
-                        str(proj or ""),
-                        str(editor or ""),
-                        _num(rss, _int),
-                        _num(cpu, float),
-                        _num(p95, float),
-                    )
-                )
-    return out
+        return list(map(Proc._make, cursor.fetchall()))
