@@ -72,10 +72,16 @@ def _drop_trailing_commas(text: str) -> str:
 
 
 def loads(text: str) -> Any:
-    """Parse JSONC; an empty file is an empty object (VS Code treats it so)."""
+    """Parse JSONC; an empty file is an empty object (VS Code treats it so).
+
+    Raises ValueError for anything that is not JSONC, arrays nested thousands deep included.
+    """
     if text.startswith("\ufeff"):
         text = text[1:]
     cleaned = strip_jsonc(text)
     if not cleaned.strip():
         return {}
-    return json.loads(cleaned)
+    try:
+        return json.loads(cleaned)
+    except RecursionError as exc:
+        raise ValueError("JSON nested too deeply") from exc

@@ -79,8 +79,9 @@ def _value(value: str, lineno: int) -> Any:
                  for i, p in enumerate(parts))
     try:
         parsed = ast.literal_eval(py)
-    except (ValueError, SyntaxError) as exc:
-        raise TOMLError(f"line {lineno}: cannot parse value {value!r}") from exc
+    except (ValueError, SyntaxError, TypeError, MemoryError, RecursionError) as exc:
+        # literal_eval raises TypeError for `{[]: 1}` and RecursionError for `[[[…`.
+        raise TOMLError(f"line {lineno}: cannot parse value {value[:80]!r}") from exc
     if isinstance(parsed, (str, int, float, list, bool)):
         return parsed
     raise TOMLError(f"line {lineno}: unsupported value {value!r}")

@@ -61,7 +61,11 @@ def parse_go_version(text: str) -> str | None:
 
 
 def parse_go_env_json(text: str) -> dict[str, str]:
-    data = json.loads(text)
+    """`go env -json` → {name: value}; ValueError when it is not a JSON object."""
+    try:
+        data = json.loads(text)
+    except RecursionError as exc:
+        raise ValueError("go env -json printed JSON nested too deeply") from exc
     if not isinstance(data, dict):
         raise ValueError("go env -json did not print an object")
     return {str(k): str(v)[:4096] for k, v in list(data.items())[:128]}
