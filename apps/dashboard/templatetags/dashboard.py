@@ -12,6 +12,14 @@ register = template.Library()
 
 
 @register.filter
+def may_silence(user) -> bool:
+    """Whether the nav shows Silences: platform staff and team leads (apps.alerts decides)."""
+    from apps.alerts.silences import may_manage_silences
+
+    return may_manage_silences(user)
+
+
+@register.filter
 def bytes_(value) -> str:
     """1536 → "1.5 KiB"; None → "—"."""
     if not isinstance(value, (int, float)):
