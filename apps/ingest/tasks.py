@@ -15,5 +15,10 @@ AFTER_INGEST_HOOKS: list = []
 
 
 def after_ingest(machine_pk: int, result) -> None:
+    """Run each hook once the upload has committed.
+
+    Robust: the samples are stored by then, so a hook that fails (Redis down) is logged and
+    neither turns the upload into a 500, which the agent would resend only to find duplicates,
+    nor keeps the other hooks from running."""
     for hook in AFTER_INGEST_HOOKS:
-        transaction.on_commit(lambda hook=hook: hook(machine_pk, result))
+        transaction.on_commit(lambda hook=hook: hook(machine_pk, result), robust=True)
