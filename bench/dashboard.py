@@ -329,6 +329,12 @@ def main() -> None:
         roll_up([*sampled, Machine.objects.order_by("-pk").first().pk], args.days)
         print(f"rolled up in {time.perf_counter() - t0:.1f} s")
     from apps.anomalies.machine_health import refresh_health
+    from apps.fleet.models import GoplsProcess
+
+    # The fleet is live: every machine and its gopls reported just now (as agents keep doing).
+    live = datetime.now(timezone.utc)
+    Machine.objects.update(last_seen=live)
+    GoplsProcess.objects.filter(last_seen__gte=live - timedelta(days=1)).update(last_seen=live)
 
     t0 = time.perf_counter()
     changed = refresh_health(list(Machine.objects.values_list("pk", flat=True)))

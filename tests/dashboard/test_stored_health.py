@@ -10,7 +10,7 @@ from django.utils import timezone
 
 from apps.anomalies.evaluation import evaluate_machines
 from apps.anomalies.models import Finding
-from apps.dashboard.services.facts import gopls_procs
+from apps.dashboard.services.facts import MACHINE, PROJECT, RSS, VERSION, gopls_procs
 from apps.fleet.models import Machine, Project
 from tests.dashboard.test_pages import figure
 
@@ -63,13 +63,13 @@ def test_machine_list_ranks_critical_first_then_largest_gopls(client, fleet, ali
 
 @pytest.mark.django_db
 def test_gopls_rows_come_from_the_latest_summary(fleet):
-    procs = {p.machine: p for p in gopls_procs(Machine.objects.all())}
-    assert procs[fleet.carols.pk].version == "v0.18.1"
-    assert procs[fleet.carols.pk].project == "example.com/monorepo"
-    assert procs[fleet.carols.pk].rss >= 12 * 1024**3
-    assert procs[fleet.bobs.pk].rss < 1024**3
+    procs = {p[MACHINE]: p for p in gopls_procs(Machine.objects.all())}
+    assert procs[fleet.carols.pk][VERSION] == "v0.18.1"
+    assert procs[fleet.carols.pk][PROJECT] == "example.com/monorepo"
+    assert procs[fleet.carols.pk][RSS] >= 12 * 1024**3
+    assert procs[fleet.bobs.pk][RSS] < 1024**3
     only = gopls_procs(Machine.objects.all(), project="example.com/monorepo")
-    assert [p.machine for p in only] == [fleet.carols.pk]
+    assert [p[MACHINE] for p in only] == [fleet.carols.pk]
 
 
 @pytest.mark.django_db

@@ -19,7 +19,7 @@ from apps.anomalies.health import LEVELS
 from apps.dashboard import charts
 from apps.dashboard.constants import TOP_OFFENDERS, TOP_PROJECTS
 from apps.dashboard.filters import FleetFilter, alive_processes
-from apps.dashboard.services.facts import Proc, gopls_procs, with_level, worst_first
+from apps.dashboard.services.facts import RSS, Proc, gopls_procs, with_level, worst_first
 from apps.dashboard.services.findings import fleet_findings
 from apps.dashboard.services.snapshots import Snapshot, load_snapshots
 from apps.dashboard.stats import median, quantile, sorted_versions
@@ -108,12 +108,12 @@ def health_section(machines: QuerySet[Machine], flt: FleetFilter, now: datetime)
 
 def version_section(procs: list[Proc], flt: FleetFilter) -> dict:
     machines: dict[str, set[int]] = defaultdict(set)
-    rss: dict[str, list[int]] = defaultdict(list)
-    for p in procs:
-        version = p.version or "unknown"
-        machines[version].add(p.machine)
-        if p.rss is not None:
-            rss[version].append(p.rss)
+    rss: dict[str, list[float]] = defaultdict(list)
+    for machine, version, _, _, _, size, _, _ in procs:
+        version = version or "unknown"
+        machines[version].add(machine)
+        if size is not None:
+            rss[version].append(size)
     rows = [
         {
             "version": v,
@@ -127,10 +127,10 @@ def version_section(procs: list[Proc], flt: FleetFilter) -> dict:
 
 
 def project_section(procs: list[Proc]) -> dict:
-    rss: dict[str, list[int]] = defaultdict(list)
-    for p in procs:
-        if p.project and p.rss is not None:
-            rss[p.project].append(p.rss)
+    rss: dict[str, list[float]] = defaultdict(list)
+    for _, _, _, project, _, size, _, _ in procs:
+        if project and size is not None:
+            rss[project].append(size)
     top = sorted(rss, key=lambda m: (-len(rss[m]), m))[:TOP_PROJECTS]
     slugs = dict(Project.objects.filter(module_path__in=top).values_list("module_path", "slug"))
     rows = [
@@ -175,7 +175,7 @@ def fleet_aggregates(flt: FleetFilter, now: datetime) -> dict:
         "findings": fleet_findings(machines, now),
         "options": filter_options(now),
         "gopls_running": len(procs),
-        "median_rss": median([p.rss for p in procs if p.rss is not None]),
+        "median_rss": median([p[RSS] for p in procs if p[RSS] is not None]),
     }
     cache.set(key, result, getattr(settings, "DASHBOARD_FLEET_CACHE_S", FLEET_CACHE_S))
     return result

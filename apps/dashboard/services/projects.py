@@ -86,11 +86,11 @@ def project_page(user, project: Project, now: datetime) -> dict:
     machines = Machine.objects.active().filter(machineproject__project=project)
     per_machine: dict[int, list] = {}
     versions: Counter = Counter()
-    for p in gopls_procs(machines, project=project.module_path):
-        row = per_machine.setdefault(p.machine, [0, 0.0])
-        row[0] = max(row[0], p.rss or 0)
-        row[1] += p.cpu or 0.0
-        versions[p.version or "unknown"] += 1
+    for machine, version, _, _, _, rss, cpu, _ in gopls_procs(machines, project.module_path):
+        row = per_machine.setdefault(machine, [0, 0.0])
+        row[0] = max(row[0], rss or 0)
+        row[1] += cpu or 0.0
+        versions[version or "unknown"] += 1
     outliers = iqr_outliers({str(pk): rss for pk, (rss, _) in per_machine.items()})
     allowed = visible_ids(user)
     heaviest = sorted(per_machine.items(), key=lambda kv: -kv[1][0])[:MAX_POINTS]
@@ -116,7 +116,7 @@ def project_page(user, project: Project, now: datetime) -> dict:
                 "url": link.replace("/-/", f"/{quote(mid, safe=URL_SAFE)}/") if may_open else None,
             }
         )
-    visible = machines if allowed is None else machines.filter(pk__in=allowed)
+    visible = machines if allowed is None else machines.filter(pk__in=allowed & names.keys())
     table = list(
         with_gopls_rss(visible)
         .order_by("-gopls_rss", "hostname")
@@ -131,8 +131,8 @@ def project_page(user, project: Project, now: datetime) -> dict:
     }
     return {
         "machines": [snaps[pk] for pk in table if pk in snaps],
-        "visible_count": visible.count(),
-        "machine_count": machines.count(),
+        "visible_count": len(names) if allowed is None else len(allowed & names.keys()),
+        "machine_count": len(names),
         "active_count": len(per_machine),
         "outliers": [snaps[pk] for pk in shown_outliers if pk in snaps],
         "outlier_count": len(outliers),

@@ -25,17 +25,17 @@ def version_cohorts(now: datetime) -> dict:
     values: dict[str, dict[str, list[float]]] = defaultdict(lambda: defaultdict(list))
     machines: dict[str, set[int]] = defaultdict(set)
     go_versions: dict[tuple[str, str], list[int]] = defaultdict(list)
-    for p in gopls_procs(Machine.objects.active()):
-        version = p.version or "unknown"
-        machines[version].add(p.machine)
+    for machine, version, go, _, _, rss, cpu, p95 in gopls_procs(Machine.objects.active()):
+        version = version or "unknown"
+        machines[version].add(machine)
         cohort = values[version]
-        if p.rss is not None:
-            cohort["rss"].append(p.rss)
-            go_versions[(version, p.go_version or "unknown")].append(p.rss)
-        if p.cpu is not None:
-            cohort["cpu"].append(p.cpu)
-        if p.completion_p95 is not None:
-            cohort["latency"].append(p.completion_p95)
+        if rss is not None:
+            cohort["rss"].append(rss)
+            go_versions[(version, go or "unknown")].append(rss)
+        if cpu is not None:
+            cohort["cpu"].append(cpu)
+        if p95 is not None:
+            cohort["latency"].append(p95)
     order = sorted_versions(machines)
     flt = FleetFilter()
     figures, flagged = {}, {}
