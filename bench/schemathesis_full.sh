@@ -6,7 +6,8 @@
 # SQLite unless DATABASE_URL is set, e.g.
 #   DATABASE_URL=postgres://postgres@127.0.0.1:5432/test REDIS_URL=redis://127.0.0.1:6379/13 \
 #     bash bench/schemathesis_full.sh
-# Extra arguments go to pytest (-k reports runs one operation). Fails on any server error.
+# SCHEMATHESIS_NAME_REGEX="POST /api/v1/reports" runs the matching operations only; extra
+# arguments go to pytest. Fails on any server error.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 PYTHON="${PYTHON:-.venv/bin/python}"
