@@ -50,7 +50,9 @@ def browser():
 @pytest.fixture
 def sim_fleet(transactional_db, django_user_model):
     """A simulated fleet (3 h, mixed problems) plus bob's and carol's own machines."""
-    call_command("simulate_fleet", machines=10, hours=3, seed=11, interval=60, verbosity=0)
+    call_command(
+        "simulate_fleet", machines=10, hours=3, seed=11, interval=60, batch=30, verbosity=0
+    )
     django_user_model.objects.create_user("alice", "a@example.com", "pw", is_staff=True)
     django_user_model.objects.create_user("bob", "b@example.com", "pw")
     django_user_model.objects.create_user("carol", "c@example.com", "pw")
