@@ -19,7 +19,7 @@ GRID = "rgba(139,148,158,0.18)"
 TEXT = "#c9d1d9"
 UNIT_FORMATS = {
     "bytes": {"tickformat": ".2~s", "ticksuffix": "B", "hover": "%{y:.3~s}B"},
-    "percent": {"tickformat": ".0f", "ticksuffix": "%", "hover": "%{y:.1f}%"},
+    "percent": {"tickformat": ".3~r", "ticksuffix": "%", "hover": "%{y:.1f}%"},
     "ms": {"tickformat": ".0f", "ticksuffix": " ms", "hover": "%{y:.0f} ms"},
     "count": {"tickformat": ".3~s", "ticksuffix": "", "hover": "%{y:,.0f}"},
 }
@@ -53,6 +53,15 @@ def layout(title: str = "", unit: str = "count", **extra) -> dict:
     }
     base.update(extra)
     return base
+
+
+def integer_ticks(axis: dict, largest: float) -> dict:
+    """Whole-number ticks on a count axis (no "0.5 machines" or "500m" for small counts)."""
+    if largest <= 10:
+        axis.update(dtick=1, tick0=0, tickformat="d")
+    elif largest <= 20:
+        axis.update(dtick=2, tick0=0, tickformat="d")
+    return axis
 
 
 def _xy(points: Sequence[Point]) -> tuple[list[str], list[float]]:
@@ -236,6 +245,7 @@ def health_by_team(rows: list[dict]) -> dict:
     fig_layout = layout("", "count", barmode="stack", hovermode="closest")
     fig_layout["legend"]["traceorder"] = "normal"
     fig_layout["yaxis"].update(autorange="reversed", tickformat="", rangemode="normal")
+    integer_ticks(fig_layout["xaxis"], max((sum(r["counts"].values()) for r in rows), default=0))
     fig_layout["margin"].update(l=110)
     fig_layout["height"] = max(180, 34 * len(rows) + 70)
     return {"data": data, "layout": fig_layout}
@@ -272,6 +282,7 @@ def version_adoption(rows: list[dict]) -> dict:
     ]
     fig_layout = layout("", "count", hovermode="closest")
     fig_layout["xaxis"].update(type="category")
+    integer_ticks(fig_layout["yaxis"], max((r["machines"] for r in rows), default=0))
     fig_layout["yaxis2"] = {
         "overlaying": "y",
         "side": "right",
@@ -392,6 +403,7 @@ def findings_by_rule(rows: list[dict]) -> dict:
     fig_layout["yaxis"].update(
         autorange="reversed", tickformat="", rangemode="normal", automargin=True
     )
+    integer_ticks(fig_layout["xaxis"], max((sum(r["counts"].values()) for r in rows), default=0))
     fig_layout["height"] = max(200, 26 * len(rows) + 80)
     return {"data": data, "layout": fig_layout}
 
@@ -411,4 +423,7 @@ def findings_trend(days: list[datetime], counts: dict[str, list[int]]) -> dict:
         }
         for severity in ("critical", "warning", "info")
     ]
-    return {"data": data, "layout": layout("", "count")}
+    fig_layout = layout("", "count")
+    largest = max((sum(c) for c in zip(*counts.values())), default=0) if counts else 0
+    integer_ticks(fig_layout["yaxis"], largest)
+    return {"data": data, "layout": fig_layout}

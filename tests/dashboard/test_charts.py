@@ -111,3 +111,15 @@ def test_machine_scatter_splits_outliers_into_their_own_trace():
     )
     assert [t["name"] for t in fig["data"]] == ["machines", "outliers"]
     assert fig["data"][1]["customdata"] == [None]
+
+
+def test_small_counts_get_whole_number_ticks():
+    fig = charts.version_adoption(
+        [{"version": "v0.21.0", "machines": 2, "median_rss": 10, "url": None}]
+    )
+    assert fig["layout"]["yaxis"]["dtick"] == 1
+    assert fig["layout"]["yaxis"]["tickformat"] == "d"
+    rows = [{"team": "A", "counts": {"ok": 15}, "urls": {}}]
+    assert charts.health_by_team(rows)["layout"]["xaxis"]["dtick"] == 2
+    rows = [{"team": "A", "counts": {"ok": 500}, "urls": {}}]
+    assert "dtick" not in charts.health_by_team(rows)["layout"]["xaxis"]

@@ -49,8 +49,10 @@ class Snapshot:
         return [p for p in self.latest.get("gopls") or [] if isinstance(p, dict)]
 
     @property
-    def max_rss(self) -> int:
-        return max((p.get("rss_bytes") or 0 for p in self.gopls), default=0)
+    def max_rss(self) -> int | None:
+        """The largest gopls RSS; None when no gopls reports one (shown as a dash)."""
+        sizes = [p["rss_bytes"] for p in self.gopls if isinstance(p.get("rss_bytes"), int)]
+        return max(sizes, default=None)
 
     @property
     def versions(self) -> list[str]:

@@ -5,6 +5,8 @@
 
   var CONFIG = { responsive: true, displaylogo: false, modeBarButtonsToRemove: ["lasso2d", "select2d"] };
   var pending = 0;
+  // Wall screens (the CSS switches at the same width): bigger text, taller fixed-height charts.
+  var SCALE = window.matchMedia("(min-width: 2200px)").matches ? 1.45 : 1;
 
   function markReady() {
     document.body.setAttribute("data-charts-pending", String(pending));
@@ -29,7 +31,28 @@
       el.innerHTML = '<p class="muted">No data in this range.</p>';
       return Promise.resolve();
     }
-    return window.Plotly.react(el, fig.data, fig.layout, CONFIG);
+    return window.Plotly.react(el, fig.data, forScreen(fig.layout), CONFIG);
+  }
+
+  function forScreen(layout) {
+    if (SCALE === 1 || !layout) { return layout; }
+    var l = JSON.parse(JSON.stringify(layout));
+    function bump(obj, size) {
+      if (!obj) { return; }
+      obj.font = obj.font || {};
+      obj.font.size = Math.round((obj.font.size || size) * SCALE);
+    }
+    bump(l, 12);
+    bump(l.legend, 11);
+    bump(l.title, 13);
+    (l.annotations || []).forEach(function (a) { bump(a, 10); });
+    if (l.height) { l.height = Math.round(l.height * SCALE); }
+    if (l.margin) {
+      ["l", "r", "b", "t"].forEach(function (k) {
+        if (l.margin[k]) { l.margin[k] = Math.round(l.margin[k] * SCALE); }
+      });
+    }
+    return l;
   }
 
   function toIso(value) {
