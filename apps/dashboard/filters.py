@@ -52,7 +52,7 @@ class FleetFilter:
         return any(asdict(self).values())
 
     def apply(self, qs: QuerySet[Machine], now: datetime | None = None) -> QuerySet[Machine]:
-        """Narrow a machine queryset (health is applied later, in Python, from live signals)."""
+        """Narrow a machine queryset (health is applied by services.fleet.filtered, in SQL)."""
         if self.team:
             qs = qs.filter(team__slug=self.team)
         if self.project:

@@ -19,7 +19,15 @@ from apps.anomalies.health import LEVELS
 from apps.dashboard import charts
 from apps.dashboard.constants import TOP_OFFENDERS, TOP_PROJECTS
 from apps.dashboard.filters import FleetFilter, alive_processes
-from apps.dashboard.services.facts import RSS, Proc, gopls_procs, with_level, worst_first
+from apps.dashboard.services.facts import (
+    EDITOR,
+    RSS,
+    VERSION,
+    Proc,
+    gopls_procs,
+    with_level,
+    worst_first,
+)
 from apps.dashboard.services.findings import fleet_findings
 from apps.dashboard.services.snapshots import Snapshot, load_snapshots
 from apps.dashboard.stats import median, quantile, sorted_versions
@@ -53,17 +61,23 @@ def box_row(label: str, values: list[float], url: str | None) -> dict:
     }
 
 
-def filter_options(now: datetime) -> dict:
-    procs = alive_processes(now).order_by()
+def filter_options(now: datetime, procs: list[Proc] | None = None) -> dict:
+    """Choices of the filter bar; editors and versions from `procs` (the whole fleet's running
+    gopls, when the caller has them already) or from the gopls lifetimes seen recently."""
+    if procs is None:
+        alive = alive_processes(now).order_by()
+        editors = set(alive.exclude(editor="").values_list("editor", flat=True).distinct())
+        versions = set(alive.exclude(version="").values_list("version", flat=True).distinct())
+    else:
+        editors = {p[EDITOR] for p in procs if p[EDITOR]}
+        versions = {p[VERSION] for p in procs if p[VERSION]}
     return {
         "teams": list(Team.objects.values_list("slug", "name")),
         "projects": list(
             Project.objects.order_by("module_path").values_list("slug", "module_path")[:500]
         ),
-        "editors": sorted(procs.exclude(editor="").values_list("editor", flat=True).distinct()),
-        "versions": sorted_versions(
-            procs.exclude(version="").values_list("version", flat=True).distinct()
-        ),
+        "editors": sorted(editors),
+        "versions": sorted_versions(versions),
     }
 
 
@@ -173,7 +187,8 @@ def fleet_aggregates(flt: FleetFilter, now: datetime) -> dict:
         "projects": project_section(procs),
         "worst": offenders(machines, now),
         "findings": fleet_findings(machines, now),
-        "options": filter_options(now),
+        # Unfiltered, the rows read above are the whole fleet: no second pass for the choices.
+        "options": filter_options(now, None if flt.active else procs),
         "gopls_running": len(procs),
         "median_rss": median([p[RSS] for p in procs if p[RSS] is not None]),
     }
