@@ -1,4 +1,9 @@
-"""Reading an upload's body safely: content type, size cap, gzip with a decompression cap."""
+"""Reading an upload's body safely: content type, size cap, gzip with a decompression cap.
+
+U+0000 in any string or key becomes U+FFFD: PostgreSQL stores NUL in neither text nor jsonb,
+and refusing the whole report for one odd character (a settings file, a process name) would
+lose the rest of it.
+"""
 
 from __future__ import annotations
 
@@ -55,6 +60,37 @@ def read_json_body(request):
     elif len(data) > settings.INGEST_MAX_DECOMPRESSED_BYTES:
         raise BodyError(413, "too_large", "body is over the size cap")
     try:
-        return orjson.loads(data)
+        body = orjson.loads(data)
     except orjson.JSONDecodeError as exc:
         raise BodyError(400, "invalid_json", f"body is not valid JSON: {exc}") from exc
+    # JSON can only carry NUL escaped, so bodies without the escape skip the walk.
+    return replace_nul(body) if b"\\u0000" in data else body
+
+
+def replace_nul(value):
+    """Replace U+0000 by U+FFFD in every string and key of a parsed JSON value (in place).
+
+    Iterative: orjson accepts nesting deeper than Python's recursion limit.
+    """
+    if isinstance(value, str):
+        return value.replace("\0", "\ufffd")
+    stack = [value]
+    while stack:
+        node = stack.pop()
+        if isinstance(node, list):
+            for index, item in enumerate(node):
+                if isinstance(item, str):
+                    node[index] = item.replace("\0", "\ufffd")
+                elif isinstance(item, (list, dict)):
+                    stack.append(item)
+        elif isinstance(node, dict):
+            for key, item in list(node.items()):
+                if isinstance(item, str):
+                    item = item.replace("\0", "\ufffd")
+                elif isinstance(item, (list, dict)):
+                    stack.append(item)
+                if "\0" in key:
+                    del node[key]
+                    key = key.replace("\0", "\ufffd")
+                node[key] = item
+    return value

@@ -247,3 +247,41 @@ def test_the_largest_32_bit_counts_are_stored(client, enrolled):
     report["samples"][0]["inotify"]["max_user_watches"] = 2**31 - 1
     report["samples"][0]["gopls"][0]["threads"] = 2**31 - 1
     assert post_report(client, enrolled[1], report).status_code == 200
+
+
+@pytest.mark.parametrize(
+    "spoil",
+    [
+        lambda r: r["machine"].__setitem__("hostname", "dev\u0000box"),
+        lambda r: r["agent"].__setitem__("version", "0.1\u0000"),
+        lambda r: r["samples"][0]["gopls"][0].__setitem__("exe", "/go/bin/gopls\u0000"),
+        lambda r: r["samples"][0].__setitem__("errors", [{"collector": "x", "message": "\u0000"}]),
+        lambda r: r.__setitem__("inventory", {"tools": {"go\u0000": "go1.23\u0000"}}),
+        lambda r: r.__setitem__(
+            "profiles", [{"request_id": "req-0001", "kind": "heap", "text": "1: 1 [1: 1] @\u0000"}]
+        ),
+    ],
+    ids=["hostname", "agent-version", "gopls-exe", "error", "inventory", "profile"],
+)
+def test_nul_characters_are_stored_as_replacement_characters_not_a_500(client, enrolled, spoil):
+    # Found by schemathesis on PostgreSQL: text and jsonb columns cannot hold U+0000.
+    report = make_report(1)
+    spoil(report)
+    response = post_report(client, enrolled[1], report)
+    assert response.status_code == 200
+    assert response.json()["accepted"] == 1
+
+
+def test_a_nul_in_the_hostname_is_replaced_at_enrollment(client, db):
+    from apps.fleet.services import create_enrollment_token
+
+    _, token = create_enrollment_token("Platform")
+    response = client.post(
+        "/api/v1/enroll",
+        data=json.dumps({"token": token, "machine_id": "nul-machine-01", "hostname": "a\u0000b"}),
+        content_type="application/json",
+    )
+    assert response.status_code == 201
+    from apps.fleet.models import Machine
+
+    assert Machine.objects.get(machine_id="nul-machine-01").hostname == "a\ufffdb"

@@ -16,7 +16,7 @@ from django.test import RequestFactory, override_settings
 from hypothesis import example, given
 from hypothesis import strategies as st
 
-from apps.ingest.body import BodyError, read_json_body
+from apps.ingest.body import BodyError, read_json_body, replace_nul
 from apps.ingest.validation import MAX_ERRORS, parse_timestamp, validate_report
 from tests.conftest import EXAMPLE_REPORT
 
@@ -74,7 +74,7 @@ def test_json_round_trips_plain_and_gzipped(value, gzipped, level):
     raw = orjson.dumps(value)
     body = gzip.compress(raw, compresslevel=level) if gzipped else raw
     request = _request(body, "application/json", "gzip" if gzipped else None)
-    assert read_json_body(request) == orjson.loads(raw)
+    assert read_json_body(request) == replace_nul(orjson.loads(raw))
 
 
 @given(st.integers(0, 6000), st.integers(64, 4096), st.booleans())
@@ -193,3 +193,35 @@ def test_a_mutated_example_report_validates_to_a_list_of_errors(report):
 
 def test_the_example_report_is_valid():
     assert validate_report(copy.deepcopy(EXAMPLE)) == []
+
+
+def _strings(value):
+    if isinstance(value, str):
+        yield value
+    elif isinstance(value, list):
+        for item in value:
+            yield from _strings(item)
+    elif isinstance(value, dict):
+        for key, item in value.items():
+            yield key
+            yield from _strings(item)
+
+
+@given(json_values)
+def test_no_string_or_key_of_a_read_body_holds_a_nul(value):
+    raw = orjson.dumps(value)
+    parsed, error = _read(_request(raw, "application/json", None))
+    assert error is None
+    assert not any("\0" in s for s in _strings(parsed))
+    if "\ufffd" not in raw.decode():  # else a replaced key may collide with an existing one
+        expected = sorted(s.replace("\0", "\ufffd") for s in _strings(orjson.loads(raw)))
+        assert sorted(_strings(parsed)) == expected
+
+
+def test_nul_replacement_survives_nesting_deeper_than_the_recursion_limit():
+    raw = b'{"a":' * 1000 + b'"\\u0000"' + b"}" * 1000
+    parsed, error = _read(_request(raw, "application/json", None))
+    assert error is None
+    for _ in range(1000):
+        parsed = parsed["a"]
+    assert parsed == "\ufffd"
