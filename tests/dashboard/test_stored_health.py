@@ -125,3 +125,12 @@ def test_scatter_never_sends_more_than_the_point_budget(client, fleet, alice, se
         projects.MAX_POINTS = old
     scatter = figure(response.content.decode(), "fig-spread")
     assert sum(len(t["x"]) for t in scatter["data"]) <= 1
+
+
+@pytest.mark.django_db
+def test_the_fleet_page_refreshes_itself_on_a_wall_screen(client, fleet, alice):
+    client.force_login(alice)
+    body = client.get("/").content.decode()
+    assert '<body data-refresh="60">' in body
+    assert "refreshes every minute" in body
+    assert "data-refresh" not in client.get("/findings/").content.decode()

@@ -127,8 +127,18 @@
     });
   }
 
+  // Pages left on a wall screen (data-refresh="seconds") reload themselves while visible.
+  function autoRefresh() {
+    var seconds = parseInt(document.body.getAttribute("data-refresh") || "0", 10);
+    if (!(seconds > 0)) { return; }
+    window.setInterval(function () {
+      if (document.visibilityState === "visible" && pending === 0) { window.location.reload(); }
+    }, seconds * 1000);
+  }
+
   document.addEventListener("DOMContentLoaded", function () {
     markReady();
+    autoRefresh();
     document.querySelectorAll("[data-copy], [data-copy-text]").forEach(wireCopy);
     document.querySelectorAll("form[data-autosubmit] select").forEach(function (sel) {
       sel.addEventListener("change", function () { sel.form.submit(); });
