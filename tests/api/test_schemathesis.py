@@ -102,6 +102,8 @@ def _gzipped_body(case) -> dict:
     encoding = {k.lower(): v for k, v in (case.headers or {}).items()}.get("content-encoding")
     if encoding != "gzip" or isinstance(case.body, NotSet) or _bucket(case.body, 4) == 0:
         return {}
+    if isinstance(case.body, bytes):  # negative cases: not JSON at all
+        return {"data": gzip.compress(case.body)}
     return {"data": gzip.compress(json.dumps(case.body).encode())}
 
 
