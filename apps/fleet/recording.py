@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
+import functools
 import hashlib
 from datetime import datetime
 
 import orjson
-from django.db import IntegrityError, transaction
+from django.db import IntegrityError, connection, transaction
 
 from apps.fleet.models import (
     GoplsProcess,
@@ -173,6 +174,8 @@ def resolve_processes(
         seen[key] = (min(lo, ts), max(hi, ts))
         if proc.get("exe") or proc.get("argv") or proc.get("version") or proc.get("projects"):
             facts.setdefault(key, proc)
+    if connection.vendor == "postgresql":
+        return _resolve_upsert(machine, seen, facts)
     resolved: dict[tuple[int, datetime], int] = {}
     slow: list[tuple[int, datetime]] = []
     for key in seen:
@@ -186,6 +189,89 @@ def resolve_processes(
     fast = [key for key in seen if key not in slow]
     if fast:
         _widen_last_seen([(resolved[key], seen[key][1]) for key in fast])
+    return resolved
+
+
+# Lifetime facts as (column, PostgreSQL type, value kept when the agent sends nothing).
+_UPSERT_FACTS = [
+    ("exe", "text", ""),
+    ("argv", "jsonb", "[]"),
+    ("version", "text", ""),
+    ("version_source", "text", ""),
+    ("go_version", "text", ""),
+    ("editor", "text", ""),
+    ("editor_process", "text", ""),
+    ("debug_addr", "text", ""),
+    ("env", "jsonb", "{}"),
+    ("cwd", "text", ""),
+    ("workspace_roots", "jsonb", "[]"),
+]
+
+
+@functools.cache
+def _upsert_sql() -> str:
+    table = GoplsProcess._meta.db_table
+    project_table = Project._meta.db_table
+    facts = [c for c, _, _ in _UPSERT_FACTS]
+    declared = ["pid numeric", "start_time timestamptz", "first_seen timestamptz"]
+    declared += ["last_seen timestamptz"] + [f"{c} {pg_type}" for c, pg_type, _ in _UPSERT_FACTS]
+    # A fact the agent sent (not empty) replaces the stored one; an empty one keeps it, as the
+    # ORM path does. first_seen/last_seen only ever widen, so replays and races are harmless.
+    sets = [
+        "first_seen = LEAST(t.first_seen, EXCLUDED.first_seen)",
+        "last_seen = GREATEST(t.last_seen, EXCLUDED.last_seen)",
+    ]
+    for column, pg_type, empty in _UPSERT_FACTS:
+        sets.append(
+            f"{column} = CASE WHEN EXCLUDED.{column} <> '{empty}'::{pg_type}"
+            f" THEN EXCLUDED.{column} ELSE t.{column} END"
+        )
+    return (
+        f"WITH up AS (INSERT INTO {table} AS t"
+        f" (machine_id, pid, start_time, first_seen, last_seen, {', '.join(facts)})"
+        f" SELECT %s, r.pid::integer, r.start_time, r.first_seen, r.last_seen,"
+        f" {', '.join('r.' + c for c in facts)}"
+        f" FROM json_to_recordset(%s::json) AS r({', '.join(declared)})"
+        f" ON CONFLICT (machine_id, pid, start_time) DO UPDATE SET {', '.join(sets)}"
+        " RETURNING t.id, t.pid, t.start_time, t.project_id, (t.xmax = 0) AS created)"
+        " SELECT up.id, up.pid, up.start_time, up.project_id, up.created, p.module_path"
+        f" FROM up LEFT JOIN {project_table} p ON p.id = up.project_id"
+    )
+
+
+def _resolve_upsert(machine, seen, facts) -> dict[tuple[int, datetime], int]:
+    """PostgreSQL: create or widen every lifetime of an upload in one statement.
+
+    Same outcome as the ORM path (and no per-process cache to warm up after a restart, which
+    matters with many web workers and a large fleet); project links still go through
+    link_projects when a lifetime starts or its project changes.
+    """
+    keys = sorted(seen)  # a stable order: concurrent uploads lock the rows in the same order
+    rows = [
+        {
+            "pid": pid,
+            "start_time": start,
+            "first_seen": seen[(pid, start)][0],
+            "last_seen": seen[(pid, start)][1],
+            **_lifetime_fields(facts.get((pid, start)) or {}),
+        }
+        for pid, start in keys
+    ]
+    with connection.cursor() as cursor:
+        cursor.execute(_upsert_sql(), [machine.pk, orjson.dumps(rows).decode()])
+        returned = cursor.fetchall()
+    resolved = {}
+    for pk, pid, start, project_id, created, module_path in returned:
+        key = (pid, start)
+        resolved[key] = pk
+        proc = facts.get(key)
+        projects = [
+            p for p in (proc or {}).get("projects") or [] if isinstance(p, dict) and p.get("module")
+        ]
+        if projects and (created or projects[0]["module"][:512] != module_path):
+            project = link_projects(machine, projects, seen[key][1])
+            if project.pk != project_id:
+                GoplsProcess.objects.filter(pk=pk).update(project=project)
     return resolved
 
 

@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
+import functools
 import re
 from dataclasses import dataclass
 
 from django.contrib.auth import get_user_model
-from django.db import transaction
+from django.db import connection, transaction
 from django.utils import timezone
 
 from apps.fleet.models import (
@@ -217,9 +218,14 @@ def enroll_machines_in_bulk(raw_token: str, identities: list[dict]) -> list[Enro
 
 
 def machine_for_credential(secret: str) -> Machine | None:
-    """The machine an active credential belongs to, or None (unknown or revoked)."""
+    """The machine an active credential belongs to, or None (unknown or revoked).
+
+    Read on every upload, never cached: a revoked credential gets 401 from its next upload on.
+    """
     if not secret or len(secret) > 200:
         return None
+    if connection.vendor == "postgresql":
+        return _machine_for_digest_pg(digest(secret))
     # Raw SQL: this runs on every upload and the ORM's query compilation is a measurable part
     # of an upload's cost; the join and index are the same the ORM would use.
     machines = Machine.objects.raw(
@@ -228,6 +234,33 @@ def machine_for_credential(secret: str) -> Machine | None:
         [digest(secret)],
     )
     return next(iter(machines), None)
+
+
+@functools.cache
+def _machine_row_plan() -> tuple[str, list[str], list[tuple[int, object]]]:
+    fields = Machine._meta.concrete_fields
+    sql = (
+        f"SELECT {', '.join('m.' + f.column for f in fields)} FROM {Machine._meta.db_table} m"
+        f" JOIN {MachineCredential._meta.db_table} c ON c.machine_id = m.id"
+        " WHERE c.token_hash = %s AND c.revoked_at IS NULL LIMIT 1"
+    )
+    converters = [(i, f.from_db_value) for i, f in enumerate(fields) if hasattr(f, "from_db_value")]
+    return sql, [f.attname for f in fields], converters
+
+
+def _machine_for_digest_pg(token_hash: str) -> Machine | None:
+    # A plain cursor and Model.from_db: half the CPU of a RawQuerySet (measured), and on
+    # PostgreSQL every column but JSON arrives as its Python type already.
+    sql, names, converters = _machine_row_plan()
+    with connection.cursor() as cursor:
+        cursor.execute(sql, [token_hash])
+        row = cursor.fetchone()
+    if row is None:
+        return None
+    values = list(row)
+    for index, convert in converters:
+        values[index] = convert(values[index], None, connection)
+    return Machine.from_db(connection.alias, names, values)
 
 
 def create_api_token(user, name: str) -> tuple[ApiToken, str]:

@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import functools
 import math
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
+import orjson
 from django.conf import settings
-from django.db import transaction
+from django.db import connection, models, transaction
 from django.utils import timezone
 
 from apps.fleet.models import Machine
@@ -130,10 +132,41 @@ def ingest_report(
         if payload.get("profiles"):
             _store_profiles(machine, payload["profiles"], received_at)
         update = _machine_update(machine, payload, rows, new_ids, received_at, offset, skewed)
-        Machine.objects.filter(pk=machine.pk).update(**update)
+        update_machine_row(machine.pk, update)
         result = _result(machine, payload, by_uid, new_ids, received_at, offset, skewed)
         after_ingest(machine.pk, result)  # hooks run on commit
     return result
+
+
+def update_machine_row(pk: int, update: dict) -> None:
+    """UPDATE the machine's columns in `update` (field name → value) in one statement.
+
+    On PostgreSQL hand-built and prepared once per column set (the ORM's compilation of this
+    per-upload UPDATE cost about as much CPU as the statement, measured); JSON goes through
+    orjson. Elsewhere the ORM.
+    """
+    if connection.vendor != "postgresql":
+        Machine.objects.filter(pk=pk).update(**update)
+        return
+    names = tuple(update)
+    with connection.cursor() as cursor:
+        cursor.execute(_machine_update_sql(names), [*map(_db_value, names, update.values()), pk])
+
+
+def _db_value(name: str, value):
+    if isinstance(Machine._meta.get_field(name), models.JSONField):
+        return orjson.dumps(value).decode()
+    return value
+
+
+@functools.cache
+def _machine_update_sql(names: tuple[str, ...]) -> str:
+    sets = []
+    for name in names:
+        field = Machine._meta.get_field(name)
+        cast = "::jsonb" if isinstance(field, models.JSONField) else ""
+        sets.append(f"{connection.ops.quote_name(field.column)} = %s{cast}")
+    return f"UPDATE {Machine._meta.db_table} SET {', '.join(sets)} WHERE id = %s"
 
 
 def _result(machine, payload, by_uid, new_ids, received_at, offset, skewed) -> IngestResult:
