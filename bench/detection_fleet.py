@@ -24,20 +24,79 @@ def kind_of(i: int) -> str:
     return KINDS.get(i % 20, "healthy")
 
 
-def _copy(cursor, table: str, columns: list[str], rows) -> int:
-    n = 0
-    with cursor.copy(f"COPY {table} ({', '.join(columns)}) FROM STDIN") as copy:
-        for row in rows:
-            copy.write_row(row)
-            n += 1
-    return n
+SYSTEM_COLUMNS = [
+    "machine_id",
+    "sample_uid",
+    "collected_at",
+    "ts",
+    "received_at",
+    "mem_total_bytes",
+    "mem_available_bytes",
+    "inotify_watches_used",
+    "inotify_watches_max",
+    "disk_free_min_bytes",
+    "oom_kill_count",
+    "gopls_count",
+    "error_count",
+    "detail",
+]
+GOPLS_COLUMNS = [
+    "machine_id",
+    "process_id",
+    "collected_at",
+    "ts",
+    "rss_bytes",
+    "heap_inuse_bytes",
+    "cpu_percent",
+    "goroutines",
+    "open_fds",
+    "fd_limit",
+    "detail",
+]
+SYSTEM_ROLLUP_COLUMNS = [
+    "machine_id",
+    "resolution",
+    "bucket",
+    "n",
+    "mem_total_bytes",
+    "mem_available_min",
+    "mem_available_avg",
+    "oom_kill_count_max",
+    "inotify_watches_max",
+    "inotify_watches_limit",
+    "disk_free_min",
+    "gopls_count_max",
+]
+GOPLS_ROLLUP_COLUMNS = [
+    "machine_id",
+    "process_id",
+    "resolution",
+    "bucket",
+    "n",
+    "rss_min",
+    "rss_avg",
+    "rss_max",
+    "heap_inuse_min",
+    "heap_inuse_avg",
+    "heap_inuse_max",
+    "cpu_percent_avg",
+    "cpu_percent_max",
+    "cpu_percent_min",
+    "goroutines_max",
+    "open_fds_max",
+    "fd_limit_min",
+    "ts_first",
+    "ts_last",
+]
 
 
 def _traces(n: int, steps: int, rel_h: np.ndarray, rng) -> dict[str, np.ndarray]:
     """(n, steps) arrays of heap, RSS, CPU and watches for n machines."""
     kinds = np.array([kind_of(i) for i in range(n)])
     base = rng.uniform(2e8, 8e8, (n, 1))
-    sawtooth = 1 + 0.2 * ((np.arange(steps) * STEP_S % 600) / 600)
+    # GC sawtooth: cycles of 20-90 s that vary from cycle to cycle (as in synthetic.py),
+    # sampled every 15 s: each sample lands at an effectively random point of its cycle.
+    sawtooth = 1 + 0.25 * rng.random((n, steps))
     heap = base * sawtooth + np.where(kinds[:, None] == "leak", 150e6 * rel_h[None, :], 0.0)
     cpu = rng.uniform(0, 3, (n, steps))
     cpu[kinds == "pegged"] = rng.uniform(110, 130, ((kinds == "pegged").sum(), steps))
@@ -141,194 +200,83 @@ def write_fleet(n: int, hours: float, raw_minutes: int, end: datetime, seed: int
             ),
             batch_size=2000,
         )
-    mids = np.array([m.pk for m in machines])
-    pids = np.array([p.pk for p in procs])
-    raw_rows = rollup_rows = 0
+    mids = [m.pk for m in machines]
+    pids = [p.pk for p in procs]
+    raw_times = [t.isoformat() for t in times[first_raw:]]
+    r = slice(first_raw, None)
+    heap, rss = tr["heap"].astype(np.int64), tr["rss"].astype(np.int64)
+    cpu, watches = tr["cpu"], tr["watches"].astype(np.int64)
+    bucket_times = [
+        datetime.fromtimestamp(int(b) * BUCKET_S, tz=UTC).isoformat() for b in bucket_of[old][edges]
+    ]
+    counts = np.diff(np.r_[edges, old.size])
+
+    def reduce(values, how):
+        return how.reduceat(values[:, old], edges, axis=1)
+
+    agg = {
+        "rss_min": reduce(rss, np.minimum),
+        "rss_max": reduce(rss, np.maximum),
+        "rss_avg": reduce(tr["rss"], np.add) / counts,
+        "heap_min": reduce(heap, np.minimum),
+        "heap_max": reduce(heap, np.maximum),
+        "heap_avg": reduce(tr["heap"], np.add) / counts,
+        "cpu_min": reduce(cpu, np.minimum),
+        "cpu_max": reduce(cpu, np.maximum),
+        "cpu_avg": reduce(cpu, np.add) / counts,
+        "watches": reduce(watches, np.maximum),
+    }
+    first_t = [times[old[e]].isoformat() for e in edges]
+    last_t = [times[old[e + c - 1]].isoformat() for e, c in zip(edges, counts)]
+    mem, avail, disk = 32 * 2**30, 20 * 2**30, 100 * 10**9
+
+    def system_rows(i):
+        w = watches[i, r].tolist()
+        return "".join(
+            f"{mids[i]}\t{i}-{k}\t{t}\t{t}\t{t}\t{mem}\t{avail}\t{w[k]}\t65536\t{disk}\t0\t1\t0\t{{}}\n"
+            for k, t in enumerate(raw_times)
+        )
+
+    def gopls_rows(i):
+        rs, hp, cp = rss[i, r].tolist(), heap[i, r].tolist(), cpu[i, r].tolist()
+        return "".join(
+            f"{mids[i]}\t{pids[i]}\t{t}\t{t}\t{rs[k]}\t{hp[k]}\t{cp[k]}\t15\t30\t1024\t{{}}\n"
+            for k, t in enumerate(raw_times)
+        )
+
+    def system_rollups(i):
+        w = agg["watches"][i].tolist()
+        return "".join(
+            f"{mids[i]}\t{BUCKET_S}\t{b}\t{counts[j]}\t{mem}\t{avail}\t{float(avail)}\t0\t"
+            f"{w[j]}\t65536\t{disk}\t1\n"
+            for j, b in enumerate(bucket_times)
+        )
+
+    def gopls_rollups(i):
+        a = {key: v[i].tolist() for key, v in agg.items()}
+        return "".join(
+            f"{mids[i]}\t{pids[i]}\t{BUCKET_S}\t{b}\t{counts[j]}\t{a['rss_min'][j]}\t"
+            f"{a['rss_avg'][j]}\t{a['rss_max'][j]}\t{a['heap_min'][j]}\t{a['heap_avg'][j]}\t"
+            f"{a['heap_max'][j]}\t{a['cpu_avg'][j]}\t{a['cpu_max'][j]}\t{a['cpu_min'][j]}\t"
+            f"15\t30\t1024\t{first_t[j]}\t{last_t[j]}\n"
+            for j, b in enumerate(bucket_times)
+        )
+
+    tables = [
+        ("metrics_systemsample", SYSTEM_COLUMNS, system_rows, len(raw_times)),
+        ("metrics_goplssample", GOPLS_COLUMNS, gopls_rows, len(raw_times)),
+        ("metrics_systemrollup", SYSTEM_ROLLUP_COLUMNS, system_rollups, len(bucket_times)),
+        ("metrics_goplsrollup", GOPLS_ROLLUP_COLUMNS, gopls_rollups, len(bucket_times)),
+    ]
+    rows = {}
     with connection.cursor() as wrapper:
-        cur = wrapper.cursor
-        raw_times = times[first_raw:]
-        raw_rows += _copy(
-            cur,
-            "metrics_systemsample",
-            [
-                "machine_id",
-                "sample_uid",
-                "collected_at",
-                "ts",
-                "received_at",
-                "mem_total_bytes",
-                "mem_available_bytes",
-                "inotify_watches_used",
-                "inotify_watches_max",
-                "disk_free_min_bytes",
-                "oom_kill_count",
-                "gopls_count",
-                "error_count",
-                "detail",
-            ],
-            (
-                (
-                    int(mids[i]),
-                    f"{i}-{k}",
-                    t,
-                    t,
-                    t,
-                    32 * 2**30,
-                    20 * 2**30,
-                    int(tr["watches"][i, first_raw + k]),
-                    65536,
-                    100 * 10**9,
-                    0,
-                    1,
-                    0,
-                    "{}",
-                )
-                for i in range(n)
-                for k, t in enumerate(raw_times)
-            ),
-        )
-        raw_rows += _copy(
-            cur,
-            "metrics_goplssample",
-            [
-                "machine_id",
-                "process_id",
-                "collected_at",
-                "ts",
-                "rss_bytes",
-                "heap_inuse_bytes",
-                "cpu_percent",
-                "goroutines",
-                "open_fds",
-                "fd_limit",
-                "detail",
-            ],
-            (
-                (
-                    int(mids[i]),
-                    int(pids[i]),
-                    t,
-                    t,
-                    int(tr["rss"][i, first_raw + k]),
-                    int(tr["heap"][i, first_raw + k]),
-                    float(tr["cpu"][i, first_raw + k]),
-                    15,
-                    30,
-                    1024,
-                    "{}",
-                )
-                for i in range(n)
-                for k, t in enumerate(raw_times)
-            ),
-        )
-        bucket_times = [
-            datetime.fromtimestamp(int(b) * BUCKET_S, tz=UTC) for b in bucket_of[old][edges]
-        ]
-        counts = np.diff(np.r_[edges, old.size])
-
-        def reduce(values, how):
-            return how.reduceat(values[:, old], edges, axis=1)
-
-        agg = {
-            "rss_min": reduce(tr["rss"], np.minimum),
-            "rss_max": reduce(tr["rss"], np.maximum),
-            "rss_avg": reduce(tr["rss"], np.add) / counts,
-            "heap_min": reduce(tr["heap"], np.minimum),
-            "heap_max": reduce(tr["heap"], np.maximum),
-            "heap_avg": reduce(tr["heap"], np.add) / counts,
-            "cpu_min": reduce(tr["cpu"], np.minimum),
-            "cpu_max": reduce(tr["cpu"], np.maximum),
-            "cpu_avg": reduce(tr["cpu"], np.add) / counts,
-            "watches": reduce(tr["watches"], np.maximum),
-        }
-        first_t = [times[old[e]] for e in edges]
-        last_t = [times[old[e + c - 1]] for e, c in zip(edges, counts)]
-        rollup_rows += _copy(
-            cur,
-            "metrics_systemrollup",
-            [
-                "machine_id",
-                "resolution",
-                "bucket",
-                "n",
-                "mem_total_bytes",
-                "mem_available_min",
-                "mem_available_avg",
-                "oom_kill_count_max",
-                "inotify_watches_max",
-                "inotify_watches_limit",
-                "disk_free_min",
-                "gopls_count_max",
-            ],
-            (
-                (
-                    int(mids[i]),
-                    BUCKET_S,
-                    b,
-                    int(counts[j]),
-                    32 * 2**30,
-                    20 * 2**30,
-                    20.0 * 2**30,
-                    0,
-                    int(agg["watches"][i, j]),
-                    65536,
-                    100 * 10**9,
-                    1,
-                )
-                for i in range(n)
-                for j, b in enumerate(bucket_times)
-            ),
-        )
-        rollup_rows += _copy(
-            cur,
-            "metrics_goplsrollup",
-            [
-                "machine_id",
-                "process_id",
-                "resolution",
-                "bucket",
-                "n",
-                "rss_min",
-                "rss_avg",
-                "rss_max",
-                "heap_inuse_min",
-                "heap_inuse_avg",
-                "heap_inuse_max",
-                "cpu_percent_avg",
-                "cpu_percent_max",
-                "cpu_percent_min",
-                "goroutines_max",
-                "open_fds_max",
-                "fd_limit_min",
-                "ts_first",
-                "ts_last",
-            ],
-            (
-                (
-                    int(mids[i]),
-                    int(pids[i]),
-                    BUCKET_S,
-                    b,
-                    int(counts[j]),
-                    int(agg["rss_min"][i, j]),
-                    float(agg["rss_avg"][i, j]),
-                    int(agg["rss_max"][i, j]),
-                    int(agg["heap_min"][i, j]),
-                    float(agg["heap_avg"][i, j]),
-                    int(agg["heap_max"][i, j]),
-                    float(agg["cpu_avg"][i, j]),
-                    float(agg["cpu_max"][i, j]),
-                    float(agg["cpu_min"][i, j]),
-                    15,
-                    30,
-                    1024,
-                    first_t[j],
-                    last_t[j],
-                )
-                for i in range(n)
-                for j, b in enumerate(bucket_times)
-            ),
-        )
+        for table, columns, block, per_machine in tables:
+            with wrapper.cursor.copy(f"COPY {table} ({', '.join(columns)}) FROM STDIN") as copy:
+                for i in range(n):
+                    copy.write(block(i))
+            rows[table] = n * per_machine
+    raw_rows = rows["metrics_systemsample"] + rows["metrics_goplssample"]
+    rollup_rows = rows["metrics_systemrollup"] + rows["metrics_goplsrollup"]
     rolled = roll_up_raw(times[first_raw], end)  # the real rollup SQL for the raw part
     with connection.cursor() as cursor:
         cursor.execute("ANALYZE")

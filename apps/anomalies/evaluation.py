@@ -17,7 +17,7 @@ from apps.anomalies.chains import link_causes
 from apps.anomalies.detectors import FLEET_RULES, MACHINE_RULES, run_machine_rules
 from apps.anomalies.detectors.facts import gopls_version
 from apps.anomalies.detectors.fleet import PeerSample
-from apps.anomalies.lifecycle import Outcome, reconcile
+from apps.anomalies.lifecycle import Outcome, reconcile, save_touched
 from apps.anomalies.loader import active_machine_ids, load_snapshots
 from apps.anomalies.machine_health import refresh_health
 from apps.anomalies.models import Finding
@@ -114,10 +114,7 @@ def evaluate_snapshots(snapshots, now: datetime, rules: set[str] | None = None) 
         out.merge(result)
         if result.opened or result.reopened or existing[snap.machine_pk]:
             follow_up.append(snap)
-    if touched:  # one statement per chunk, not one per machine
-        Finding.objects.bulk_update(
-            touched, ["last_seen", "clear_since", "evidence", "summary"], batch_size=500
-        )
+    save_touched(touched)  # one statement per chunk, not one per machine
     _after_changes(follow_up, now)
     refresh_health(pks, now)  # the stored level the dashboard counts (machine_health.py)
     return out

@@ -9,7 +9,8 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
-from django.db import IntegrityError, transaction
+import orjson
+from django.db import IntegrityError, connection, transaction
 
 from apps.anomalies import conf
 from apps.anomalies.detectors.base import Detection, severity_rank
@@ -149,6 +150,37 @@ def snooze(finding: Finding, until: datetime, user, now: datetime) -> Finding:
     return finding
 
 
+TOUCH_FIELDS = ["last_seen", "clear_since", "evidence", "summary"]
+
+
+def save_touched(findings: list[Finding]) -> None:
+    """Write the refreshed fields of many findings in one statement per 1,000.
+
+    On PostgreSQL an UPDATE … FROM (VALUES …): Django's bulk_update builds a CASE expression
+    per row and field, which costs more Python time than the whole detection of a machine."""
+    if not findings:
+        return
+    if connection.vendor != "postgresql":
+        Finding.objects.bulk_update(findings, TOUCH_FIELDS, batch_size=500)
+        return
+    table = Finding._meta.db_table
+    for start in range(0, len(findings), 1000):
+        part = findings[start : start + 1000]
+        rows = ", ".join(["(%s, %s::timestamptz, %s::timestamptz, %s::jsonb, %s)"] * len(part))
+        params: list = []
+        for f in part:
+            evidence = orjson.dumps(f.evidence, option=orjson.OPT_SERIALIZE_NUMPY).decode()
+            params += [f.pk, f.last_seen, f.clear_since, evidence, f.summary]
+        with connection.cursor() as cursor:
+            cursor.execute(
+                f"UPDATE {table} AS f SET last_seen = v.last_seen, clear_since = v.clear_since, "
+                f"evidence = v.evidence, summary = v.summary "
+                f"FROM (VALUES {rows}) AS v(id, last_seen, clear_since, evidence, summary) "
+                f"WHERE f.id = v.id",
+                params,
+            )
+
+
 def reconcile(
     machine_id: int,
     detections: list[Detection],
@@ -207,7 +239,7 @@ def reconcile(
     if touched is not None:
         touched.extend(touch)
     elif touch:
-        Finding.objects.bulk_update(touch, ["last_seen", "clear_since", "evidence", "summary"])
+        save_touched(touch)
     out.touched = len(touch)
     return out
 

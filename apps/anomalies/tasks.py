@@ -37,25 +37,30 @@ def evaluate_fleet_rules_task(now_iso: str | None = None) -> None:
     evaluate_fleet_rules(_at(now_iso))
 
 
-@shared_task(ignore_result=True)
-def evaluate_fleet_task() -> int:
-    """Beat entry: fan out one task per chunk of active machines, plus the fleet rules.
-
-    Every machine gets the every-minute rules; a rotating 1/DETECTION_TREND_EVERY of them also
-    gets the long-window (trend) rules, so each machine's trends are read every N minutes."""
-    now = timezone.now()
+def plan_fleet_pass(now: datetime) -> list[tuple[list[int], bool]]:
+    """The chunks of one beat pass: (machine ids, long_window). Every machine gets the
+    every-minute rules; a rotating 1/DETECTION_TREND_EVERY of them also gets the long-window
+    (trend) rules, so each machine's trends are read every N minutes."""
     ids = active_machine_ids(now)
-    now_iso = now.isoformat()
     every = max(1, int(conf.get("DETECTION_TREND_EVERY")))
     turn = int(now.timestamp() // 60) % every
     size = int(conf.get("DETECTION_CHUNK_SIZE"))
     long_ids = [pk for pk in ids if pk % every == turn]
     short_ids = [pk for pk in ids if pk % every != turn]
-    parts = [(part, True) for part in chunks(long_ids, size)]
-    parts += [(part, False) for part in chunks(short_ids, size)]
+    return [(part, True) for part in chunks(long_ids, size)] + [
+        (part, False) for part in chunks(short_ids, size)
+    ]
+
+
+@shared_task(ignore_result=True)
+def evaluate_fleet_task() -> int:
+    """Beat entry: fan out one task per chunk of active machines, plus the fleet rules."""
+    now = timezone.now()
+    now_iso = now.isoformat()
+    parts = plan_fleet_pass(now)
     group(evaluate_chunk_task.s(part, now_iso, flag) for part, flag in parts).apply_async()
     evaluate_fleet_rules_task.delay(now_iso)
-    log.info("fleet pass: %d machines in %d chunks", len(ids), len(parts))
+    log.info("fleet pass: %d machines in %d chunks", sum(len(p) for p, _ in parts), len(parts))
     return len(parts)
 
 
