@@ -42,6 +42,8 @@ def parse_duration(value) -> timedelta:
         if value != value or value in (float("inf"), float("-inf")):
             raise ActionError(400, "invalid_request", "duration must be a finite number")
         seconds = value
+    if seconds < 0:  # and -2**70 would overflow timedelta: a 500 instead of a 400
+        raise ActionError(400, "invalid_request", "duration must not be negative")
     if seconds > MAX_SNOOZE.total_seconds():
         raise ActionError(400, "invalid_request", f"a snooze lasts at most {MAX_SNOOZE.days} days")
     return timedelta(seconds=seconds)
