@@ -103,17 +103,24 @@ class Entry:
 
 
 def _check(entry: dict, path: Path) -> None:
+    """Raise KnowledgeError unless the entry has every key and well-formed fixes."""
     for key in ("id", "version", "title", "severity", "meaning", "why", "sources", "fix"):
         if key not in entry:
             raise KnowledgeError(f"{path.name}: missing {key}")
     if entry["id"] != path.stem:
         raise KnowledgeError(f"{path.name}: id {entry['id']!r} does not match the file name")
+    if not isinstance(entry["fix"], list):
+        raise KnowledgeError(f"{path.name}: fix must be an array of tables ([[fix]])")
     for fix in entry["fix"]:
-        if "text" not in fix:
+        if not isinstance(fix, dict) or not isinstance(fix.get("text"), str):
             raise KnowledgeError(f"{path.name}: a fix has no text")
         for key in ("gopls", "go", "wsl"):
+            if not isinstance(fix.get(key, ""), str):
+                raise KnowledgeError(f"{path.name}: fix.{key} must be a version constraint string")
             parse_constraint(fix.get(key, ""))
-        unknown = set(fix.get("platforms", [])) - set(PLATFORMS)
+        if not isinstance(fix.get("platforms", []), list):
+            raise KnowledgeError(f"{path.name}: fix.platforms must be a list")
+        unknown = set(map(str, fix.get("platforms", []))) - set(PLATFORMS)
         if unknown:
             raise KnowledgeError(f"{path.name}: unknown platforms {unknown}")
 
