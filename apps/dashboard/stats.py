@@ -19,6 +19,20 @@ def quantile(values: Sequence[float], q: float) -> float | None:
     return data[lo] + (data[hi] - data[lo]) * (pos - lo)
 
 
+def quantiles(values: Sequence[float], qs: Sequence[float]) -> list[float | None]:
+    """Several quantiles of the same values with one sort (what box plots need)."""
+    data = sorted(values)
+    if not data:
+        return [None] * len(qs)
+    out = []
+    for q in qs:
+        pos = (len(data) - 1) * q
+        lo = int(pos)
+        hi = min(lo + 1, len(data) - 1)
+        out.append(data[lo] + (data[hi] - data[lo]) * (pos - lo))
+    return out
+
+
 def median(values: Sequence[float]) -> float | None:
     return quantile(values, 0.5)
 

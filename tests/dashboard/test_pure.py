@@ -10,7 +10,14 @@ import pytest
 from apps.anomalies.health import CRITICAL, OFFLINE, OK, WARNING, assess
 from apps.dashboard.downsample import lttb, lttb_indices
 from apps.dashboard.inventory import diff_values, flatten
-from apps.dashboard.stats import iqr_outliers, median, quantile, regressions, sorted_versions
+from apps.dashboard.stats import (
+    iqr_outliers,
+    median,
+    quantile,
+    quantiles,
+    regressions,
+    sorted_versions,
+)
 
 NOW = datetime(2026, 11, 23, 12, 0, tzinfo=timezone.utc)
 GIB = 1024**3
@@ -131,3 +138,10 @@ def test_inventory_diff_names_the_changed_keys():
         ("staticcheck", None, "2024.1"),
     ]
     assert flatten([{"settings": {"a": 1}}]) == {"[0].settings.a": 1}
+
+
+def test_quantiles_match_one_by_one_quantiles_with_one_sort():
+    values = [5, 1, 4, 2, 3, 9]
+    qs = (0, 0.25, 0.5, 0.75, 1)
+    assert quantiles(values, qs) == [quantile(values, q) for q in qs]
+    assert quantiles([], qs) == [None] * 5

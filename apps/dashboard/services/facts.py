@@ -81,13 +81,17 @@ _TEXT = ("version", "go_version", "project", "editor")
 _NUMBERS = ("rss_bytes", "cpu_percent", "completion_p95_ms")
 
 
-def _sql(machine_sql: str) -> str:
-    """Expand the `gopls` array of each machine's `latest` into rows, numbers typed by the DB."""
+def _sql(machine_sql: str, skip: frozenset[str] = frozenset()) -> str:
+    """Expand the `gopls` array of each machine's `latest` into rows, numbers typed by the DB.
+
+    Fields in `skip` come back as NULL (less to extract and to send)."""
     if connection.vendor == "postgresql":
-        text = [f"p.value ->> '{f}'" for f in _TEXT]
+        text = [f"p.value ->> '{f}'" if f not in skip else "NULL" for f in _TEXT]
         numbers = [
             f"CASE WHEN jsonb_typeof(p.value -> '{f}') = 'number' "
             f"THEN (p.value ->> '{f}')::float8 END"
+            if f not in skip
+            else "NULL"
             for f in _NUMBERS
         ]
         return (
@@ -97,10 +101,12 @@ def _sql(machine_sql: str) -> str:
             "jsonb_typeof(m.latest -> 'gopls') = 'array' THEN m.latest -> 'gopls' "
             "ELSE '[]'::jsonb END) p(value) WHERE jsonb_typeof(p.value) = 'object'"
         )
-    text = [f"json_extract(p.value, '$.{f}')" for f in _TEXT]
+    text = [f"json_extract(p.value, '$.{f}')" if f not in skip else "NULL" for f in _TEXT]
     numbers = [
         f"CASE WHEN json_type(p.value, '$.{f}') IN ('integer', 'real') "
         f"THEN json_extract(p.value, '$.{f}') END"
+        if f not in skip
+        else "NULL"
         for f in _NUMBERS
     ]
     return (
@@ -110,10 +116,18 @@ def _sql(machine_sql: str) -> str:
     )
 
 
-def gopls_procs(machines: QuerySet[Machine], project: str | None = None) -> list[Proc]:
-    """The running gopls of some machines, from their `latest` summaries, in one query."""
+LEAN_SKIP = frozenset({"go_version", "cpu_percent", "completion_p95_ms"})
+
+
+def gopls_procs(
+    machines: QuerySet[Machine], project: str | None = None, *, lean: bool = False
+) -> list[Proc]:
+    """The running gopls of some machines, from their `latest` summaries, in one query.
+
+    `lean` leaves out the Go version, CPU and latency (None), which the fleet page never shows.
+    """
     machine_sql, params = machines.order_by().values("pk", "latest").query.sql_with_params()
-    sql = _sql(machine_sql)
+    sql = _sql(machine_sql, LEAN_SKIP if lean else frozenset())
     if project is not None:
         if connection.vendor == "postgresql":
             sql += " AND p.value ->> 'project' = %s"

@@ -30,7 +30,7 @@ from apps.dashboard.services.facts import (
 )
 from apps.dashboard.services.findings import fleet_findings
 from apps.dashboard.services.snapshots import Snapshot, load_snapshots
-from apps.dashboard.stats import median, quantile, sorted_versions
+from apps.dashboard.stats import median, quantiles, sorted_versions
 from apps.fleet.models import Machine, Project, Team
 
 FLEET_CACHE_S = 30
@@ -49,15 +49,16 @@ def visible_ids(user) -> set[int] | None:
 
 
 def box_row(label: str, values: list[float], url: str | None) -> dict:
+    lo, q1, mid, q3, hi = quantiles(values, (0, 0.25, 0.5, 0.75, 1))
     return {
         "label": label,
         "n": len(values),
         "url": url,
-        "q1": quantile(values, 0.25),
-        "median": quantile(values, 0.5),
-        "q3": quantile(values, 0.75),
-        "lo": min(values),
-        "hi": max(values),
+        "q1": q1,
+        "median": mid,
+        "q3": q3,
+        "lo": lo,
+        "hi": hi,
     }
 
 
@@ -179,7 +180,7 @@ def fleet_aggregates(flt: FleetFilter, now: datetime) -> dict:
         return cached
     everything = flt.with_(health="").apply(Machine.objects.active(), now)
     machines = filtered(flt, now)
-    procs = gopls_procs(machines)
+    procs = gopls_procs(machines, lean=True)
     result = {
         # The health tiles always count every level; the other sections honour the filter.
         "health": health_section(everything, flt, now),
