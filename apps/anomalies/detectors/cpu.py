@@ -24,6 +24,8 @@ class Intervals:
     def runs(self, mask: np.ndarray) -> list[tuple[float, float]]:
         """(start, end) of each run of True over contiguous intervals (gap ≤ one interval)."""
         out, first = [], None
+        if not mask.any():  # the usual case: no loop over the intervals
+            return out
         for k in range(mask.size):
             joined = k > 0 and self.start[k] - self.end[k - 1] <= max(
                 MINUTE, self.end[k - 1] - self.start[k - 1]
