@@ -154,3 +154,10 @@ def test_nul_characters_in_filters_are_a_400_not_a_database_error(client, fleet,
     client.force_login(alice)
     assert client.get("/api/v1/machines/", {"team": "a\x00b"}).status_code == 400
     assert client.get("/api/v1/findings/", {"rule": "\x00"}).status_code == 400
+
+
+def test_nul_characters_in_a_path_id_are_a_400_not_a_database_error(client, fleet, alice):
+    # Found by fuzzing on PostgreSQL: /api/v1/machines/a%00b/ was a DataError and a 500.
+    client.force_login(alice)
+    for path in ("/api/v1/machines/a%00b/", "/api/v1/machines/a%00b/series/", "/machines/a%00/"):
+        assert client.get(path).status_code == 400
