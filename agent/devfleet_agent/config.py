@@ -182,18 +182,29 @@ def validate(values: Mapping[str, Any], source: str = "config") -> AgentConfig:
         problems.extend(_check_url(url))
         clean["server_url"] = url.rstrip("/")
     ca = clean.get("ca_file", "")
-    if ca and not Path(ca).is_file():
-        problems.append(f"ca_file: {ca} does not exist")
+    if ca and not _is_file(ca):
+        problems.append(f"ca_file: {ca!r} does not exist")
     if problems:
         raise ConfigError(f"{source}: " + "; ".join(problems))
     return AgentConfig(**clean)
 
 
+def _is_file(name: str) -> bool:
+    try:
+        return Path(name).is_file()
+    except (OSError, ValueError):  # a NUL in the name, a name too long
+        return False
+
+
 def _check_url(url: str) -> list[str]:
-    parsed = urlparse(url)
-    if parsed.scheme not in ("http", "https") or not parsed.hostname:
+    try:
+        parsed = urlparse(url)
+        hostname = parsed.hostname
+    except ValueError:  # an unbalanced [ in the host
         return [f"server_url: {url!r} is not an http(s) URL"]
-    if parsed.scheme == "http" and parsed.hostname not in LOOPBACK_HOSTS:
+    if parsed.scheme not in ("http", "https") or not hostname:
+        return [f"server_url: {url!r} is not an http(s) URL"]
+    if parsed.scheme == "http" and hostname not in LOOPBACK_HOSTS:
         return [f"server_url: {url!r} must use https (plain http is allowed for localhost only)"]
     if parsed.query or parsed.fragment:
         return [f"server_url: {url!r} must not have a query or fragment"]
