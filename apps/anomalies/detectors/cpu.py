@@ -7,7 +7,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from apps.anomalies.detectors.base import Detection, rule
-from apps.anomalies.detectors.trend import bucket_mean, clean
+from apps.anomalies.detectors.trend import bucket_mean, clean, median
 
 MINUTE = 60.0
 
@@ -171,7 +171,7 @@ def gopls_rpc_latency(snapshot, th) -> list[Detection]:
         v = v[t >= proc.last_ts - p["recent_s"]]
         if v.size == 0:
             continue
-        p95 = float(np.median(v))
+        p95 = median(v)
         if p95 < p["clear_ms"]:
             continue
         fired = p95 > p["completion_p95_ms"]

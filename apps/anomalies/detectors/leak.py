@@ -7,7 +7,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from apps.anomalies.detectors.trend import bucket_min, mann_kendall, theil_sen
+from apps.anomalies.detectors.trend import bucket_min, mann_kendall, median, theil_sen
 
 HOUR = 3600.0
 MB = 1e6
@@ -138,7 +138,7 @@ def detect_leak(t, values, *, start_ts: float, params: dict) -> LeakResult:
     # Cheap screen before the O(n²) statistics: memory that is flat between the first and the
     # last quarter of the settled data can neither fire nor hold.
     q = max(1, ta.size // 4)
-    rate = (np.median(va[-q:]) - np.median(va[:q])) / max(ta[-q:].mean() - ta[:q].mean(), 1.0)
+    rate = (median(va[-q:]) - median(va[:q])) / max(ta[-q:].mean() - ta[:q].mean(), 1.0)
     if rate * HOUR < 0.5 * params["clear_slope_mb_h"] * MB:
         result.reason = "flat"
         return result

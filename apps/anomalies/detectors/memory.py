@@ -7,7 +7,7 @@ import numpy as np
 from apps.anomalies.detectors.base import Detection, rule
 from apps.anomalies.detectors.facts import ceiling, gopls_version, human, suggested_gomemlimit
 from apps.anomalies.detectors.leak import HOUR, MB, detect_leak
-from apps.anomalies.detectors.trend import clean, mann_kendall, theil_sen
+from apps.anomalies.detectors.trend import clean, mann_kendall, median, theil_sen
 
 
 def _proc_facts(snapshot, proc) -> dict:
@@ -87,7 +87,7 @@ def _recent(proc, name: str, recent_s: float) -> float | None:
     t, v = clean(proc.t, proc.get(name))
     recent = v[t >= proc.last_ts - recent_s]
     recent = recent if recent.size >= 3 else v[-3:]
-    return float(np.median(recent)) if recent.size else None
+    return median(recent) if recent.size else None
 
 
 def memory_level(rss, heap, ratio: float, has_ceiling: bool, p: dict, f: float, old: bool) -> str:
