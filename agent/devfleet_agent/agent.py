@@ -130,7 +130,8 @@ class Agent:
         if self.config.follow_server_intervals and isinstance(ci, (int, float)) and \
                 not isinstance(ci, bool) and 5 <= ci <= 3600:
             self.collect_interval_s = float(ci)
-        for req in instructions.get("capture_profiles") or []:
+        requests = instructions.get("capture_profiles")
+        for req in requests if isinstance(requests, list) else []:
             if isinstance(req, dict) and str(req.get("request_id")) not in self.seen_requests:
                 self.seen_requests.add(str(req.get("request_id")))
                 self.requests.put(req)

@@ -14,7 +14,10 @@ PATHS = {"heap": "/debug/pprof/heap?debug=1", "goroutine": "/debug/pprof/gorouti
 def capture(ctx: CollectorContext, request: dict[str, Any]) -> list[dict[str, Any]]:
     """One profile dict per requested kind; failures are reported in the profile's `error`."""
     rid = str(request.get("request_id", ""))[:64]
-    kinds = [k for k in request.get("kinds") or ["heap", "goroutine"] if k in PATHS]
+    asked = request.get("kinds") or ["heap", "goroutine"]
+    if not isinstance(asked, list):
+        asked = []
+    kinds = [k for k in asked if isinstance(k, str) and k in PATHS]
     pid = request.get("pid")
     base = {"request_id": rid, "pid": pid if isinstance(pid, int) and pid >= 0 else None,
             "start_time": request.get("start_time"), "captured_at": iso(), "text": "",
@@ -49,7 +52,8 @@ def capture(ctx: CollectorContext, request: dict[str, Any]) -> list[dict[str, An
 
 def _target(ctx: CollectorContext, request: dict[str, Any]) -> tuple[Any, str]:
     procs = ctx.cache("gopls").get("procs", {})
-    entry = procs.get(request.get("pid"))
+    pid = request.get("pid")
+    entry = procs.get(pid) if isinstance(pid, int) else None
     if entry is None:
         return None, f"no gopls process with pid {request.get('pid')}"
     wanted = request.get("start_time")

@@ -88,6 +88,6 @@ def _response(status: int, headers: dict[str, str], data: bytes) -> Response:
     text = data.decode("utf-8", "replace")
     try:
         body = json.loads(text) if text.strip() else None
-    except ValueError:
+    except (ValueError, RecursionError):  # not JSON, or nested deeper than Python recurses
         body = None
     return Response(status, {k.lower(): v for k, v in headers.items()}, body, text[:4000])
