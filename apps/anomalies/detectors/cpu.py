@@ -51,7 +51,8 @@ def intervals(proc, name: str, *, window_s: float, now: float) -> Intervals:
         mean, low, n = proc.get(name), proc.get(f"{name}_min"), proc.get("n")
         ok = ~(np.isnan(mean) | np.isnan(first)) & (last >= now - window_s)
         step = np.where(n[ok] > 1, (last[ok] - first[ok]) / np.maximum(n[ok] - 1, 1), np.nan)
-        step = float(np.nanmedian(step)) if np.any(~np.isnan(step)) else 15.0
+        step = step[~np.isnan(step)]
+        step = median(step) if step.size else 15.0  # np.nanmedian, without its overhead
         return Intervals(first[ok], last[ok] + step, mean[ok], low[ok])
     tb, mean = bucket_mean(np.asarray(t, float), np.asarray(proc.get(name), float), MINUTE)
     keep = tb >= now - window_s
