@@ -24,7 +24,7 @@ _ID_OK = re.compile(r"^[A-Za-z0-9._:-]{8,128}$")
 def _os_machine_guid(fs_root: Path) -> str | None:
     for rel in ("etc/machine-id", "var/lib/dbus/machine-id"):
         try:
-            value = (fs_root / rel).read_text().strip()
+            value = (fs_root / rel).read_text(encoding="utf-8", errors="replace").strip()
         except OSError:
             continue
         if value:
@@ -55,8 +55,8 @@ def machine_id(state_dir: Path, fs_root: Path = Path("/")) -> str:
     """Stable across reboots/reinstalls: hash(salt + OS machine GUID); else a persisted uuid."""
     stored = state_dir / "machine_id"
     try:
-        value = stored.read_text().strip()
-        if _ID_OK.match(value):
+        value = stored.read_text(encoding="utf-8", errors="replace").strip()
+        if _ID_OK.match(value):  # else corrupt: derive it again
             return value
     except OSError:
         pass
@@ -83,7 +83,7 @@ def os_name(platform_name: str = sys.platform) -> str:
 def os_version(fs_root: Path = Path("/")) -> str | None:
     if sys.platform.startswith("linux"):
         try:
-            text = (fs_root / "etc" / "os-release").read_text()
+            text = (fs_root / "etc" / "os-release").read_text(encoding="utf-8", errors="replace")
             m = re.search(r'^PRETTY_NAME="?([^"\n]*)"?', text, re.M)
             if m:
                 return m.group(1)[:512]

@@ -99,7 +99,7 @@ def _load(ctx: CollectorContext) -> dict[str, Any]:
     try:
         data = json.loads(path.read_text()) if path and path.exists() else {}
         return {"last": data.get("last"), "next_at": float(data.get("next_at", 0))}
-    except (OSError, ValueError, AttributeError):
+    except (OSError, ValueError, AttributeError, TypeError):  # corrupt: walk again
         return {"last": None}
 
 
