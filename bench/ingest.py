@@ -24,6 +24,7 @@ import json
 import multiprocessing as mp
 import os
 import resource
+import signal
 import socket
 import statistics
 import subprocess
@@ -78,9 +79,58 @@ def setup_fleet(n_machines: int) -> list[str]:
         }
         for i in range(n_machines)
     ]
-    creds = [e.credential for e in enroll_machines_in_bulk(token, identities)]
+    enrollments = enroll_machines_in_bulk(token, identities)
+    prime_lifetimes([e.machine for e in enrollments])
     connection.close()
-    return creds
+    return [e.credential for e in enrollments]
+
+
+def prime_lifetimes(machines) -> None:
+    """The fleet has been running: each machine already has the gopls lifetime it reports and
+    that lifetime's project link, as after its first upload (bulk rows, not 50,000 uploads)."""
+    from apps.fleet.models import GoplsProcess, MachineProject, Project
+    from apps.fleet.recording import _lifetime_fields
+    from apps.ingest.services import lifetime_start
+
+    proc = json.loads((ROOT / "docs/examples/report-v1.json").read_text())["samples"][0]["gopls"][0]
+    now = datetime.now(timezone.utc)
+    module = proc["projects"][0]["module"]
+    project = Project.objects.create(
+        module_path=module, slug=Project.slug_for(module), first_seen=now, last_seen=now
+    )
+    facts = _lifetime_fields(proc)
+    GoplsProcess.objects.bulk_create(
+        [
+            GoplsProcess(
+                machine=m,
+                pid=bench_pid(i),
+                start_time=lifetime_start(proc),
+                project=project,
+                first_seen=now - timedelta(hours=1),
+                last_seen=now - timedelta(minutes=1),
+                **facts,
+            )
+            for i, m in enumerate(machines)
+        ],
+        batch_size=5000,
+    )
+    MachineProject.objects.bulk_create(
+        [
+            MachineProject(
+                machine=m,
+                project=project,
+                root=proc["projects"][0]["root"],
+                first_seen=now,
+                last_seen=now,
+            )
+            for m in machines
+        ],
+        batch_size=5000,
+    )
+
+
+def bench_pid(machine: int) -> int:
+    return 10_000 + machine % 50_000
 
 
 # --- load generator ------------------------------------------------------------------------
@@ -94,7 +144,7 @@ def build_request(host: str, cred: str, template: dict, machine: int, now: datet
         sample["id"] = str(uuid.uuid4())
         sample["collected_at"] = iso(now - timedelta(seconds=15 * (SAMPLES_PER_UPLOAD - 1 - i)))
         # Each machine runs its own gopls: its own pid, started before the bench.
-        sample["gopls"] = [dict(template["gopls"][0], pid=10_000 + machine % 50_000)]
+        sample["gopls"] = [dict(template["gopls"][0], pid=bench_pid(machine))]
         samples.append(sample)
     body = gzip.compress(
         json.dumps(
@@ -153,6 +203,7 @@ def client_process(port, creds, template, first, count, stride, rate, start_at, 
         for m in ((first + j * stride) % len(creds) for j in range(count))
     ]
     cpu0 = resource.getrusage(resource.RUSAGE_SELF)
+    deadline = start_at + count / rate * 1.5 + 5.0
     lock = threading.Lock()
     next_index = [0]
     results: list[tuple[float, int, float]] = []
@@ -171,6 +222,9 @@ def client_process(port, creds, template, first, count, stride, rate, start_at, 
             if j >= count:
                 break
             due = start_at + j / rate
+            if time.time() > deadline:  # the server fell far behind: stop offering
+                results.append((0.0, -1, 0.0))
+                continue
             delay = due - time.time()
             if delay > 0:
                 time.sleep(delay)
@@ -300,7 +354,8 @@ def run_step(port, creds, template, rate, duration, first, meter, clients, threa
     elapsed = time.time() - start_at
     for p in procs:
         p.join()
-    results = [r for out in outs for r in out[0]]
+    unsent = sum(1 for out in outs for r in out[0] if r[1] == -1)
+    results = [r for out in outs for r in out[0] if r[1] != -1]
     client_cpu = sum(out[1] for out in outs)
     cpu = CpuMeter.delta(before, after)
     lat = sorted(r[0] * 1000 for r in results)
@@ -311,6 +366,7 @@ def run_step(port, creds, template, rate, duration, first, meter, clients, threa
         "sent": len(results),
         "ok": ok,
         "errors": len(results) - ok,
+        "unsent": unsent,
         "achieved": ok / elapsed,
         "p50": statistics.median(lat),
         "p99": lat[max(0, int(len(lat) * 0.99) - 1)],
@@ -374,6 +430,7 @@ def main() -> None:
     )
     parser.add_argument("--keep-db", action="store_true", help="reuse the enrolled fleet")
     args = parser.parse_args()
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit(1))  # stop gunicorn on the way out
 
     os.environ.setdefault("DATABASE_URL", DEFAULT_DB)
     os.environ.setdefault("REDIS_URL", "redis://127.0.0.1:6379/10")
@@ -446,11 +503,13 @@ def main() -> None:
                 f"{step['cpu_other']:5.2f} | {per_upload:.2f}",
                 flush=True,
             )
-            keeps_up = step["achieved"] >= 0.97 * rate and step["errors"] == 0
+            if step["unsent"]:
+                print(f"{'':9} {step['unsent']} uploads not offered: the server fell behind")
+            keeps_up = step["achieved"] >= 0.97 * rate and not step["errors"] + step["unsent"]
             if keeps_up and step["p99"] < P99_GOAL_MS:
                 best = step
-            elif best is not None:
-                break
+            if not keeps_up:
+                break  # saturated: higher rates only queue longer
         print(f"load average after: {os.getloadavg()[0]:.2f}")
         if best:
             machines = int(best["achieved"] * UPLOAD_INTERVAL_S)

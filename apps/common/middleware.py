@@ -16,13 +16,17 @@ class ContentSecurityPolicyMiddleware:
         self.get_response = get_response
 
     def __call__(self, request):
-        response = self.get_response(request)
-        policy = getattr(settings, "CSP_POLICY", "")
-        if policy:
-            header = (
-                "Content-Security-Policy-Report-Only"
-                if getattr(settings, "CSP_REPORT_ONLY", False)
-                else "Content-Security-Policy"
-            )
-            response.headers.setdefault(header, policy)
-        return response
+        return add_csp_header(self.get_response(request))
+
+
+def add_csp_header(response):
+    """Set settings.CSP_POLICY on the response unless it carries a policy of its own."""
+    policy = getattr(settings, "CSP_POLICY", "")
+    if policy:
+        header = (
+            "Content-Security-Policy-Report-Only"
+            if getattr(settings, "CSP_REPORT_ONLY", False)
+            else "Content-Security-Policy"
+        )
+        response.headers.setdefault(header, policy)
+    return response
