@@ -12,6 +12,7 @@ from django.utils import timezone
 from redis.exceptions import ConnectionError as RedisConnectionError
 from redis.exceptions import TimeoutError as RedisTimeoutError
 
+from apps.fleet.models import Machine
 from apps.fleet.recording import forget_lifetimes
 from apps.metrics.counters import count_upload
 from apps.metrics.partitions import ensure_partitions
@@ -25,6 +26,7 @@ log = logging.getLogger(__name__)
 RECENT = timedelta(minutes=15)
 LATE_AFTER = timedelta(minutes=10)
 LATE_COALESCE_S = 30
+LATE_RANGE_TTL_S = LATE_COALESCE_S * 20  # how long a machine's pending late range is kept
 # A late range must not be forgotten because the database or Redis restarted under the task.
 _TRANSIENT_CACHE = (RedisConnectionError, RedisTimeoutError)
 _TRANSIENT = (OperationalError, InterfaceError, *_TRANSIENT_CACHE)
@@ -35,6 +37,29 @@ def roll_up_recent_task() -> None:
     now = timezone.now()
     roll_up_raw(now - RECENT, now)
     roll_up_hours(now - RECENT - timedelta(hours=1), now)
+    requeue_lost_late_rollups(now)
+
+
+def requeue_lost_late_rollups(now) -> int:
+    """Queue the late range of every machine whose range task was lost; returns how many.
+
+    A worker that is SIGKILLed or crashes (a Redis crash can make it exit) holds its
+    countdown tasks unacknowledged, and the broker gives them back only after its visibility
+    timeout (an hour). The range stays in the cache meanwhile; once its 'queued' marker has
+    expired, this minute pass queues it again (rolling up twice is harmless)."""
+    since = now - timedelta(seconds=LATE_RANGE_TTL_S)
+    ids = Machine.objects.filter(last_seen__gte=since).values_list("pk", flat=True)
+    pending = cache.get_many([_late_key(pk) for pk in ids.iterator(chunk_size=5000)])
+    queued = cache.get_many([key + ":queued" for key in pending])
+    count = 0
+    for key, (lo, hi) in pending.items():
+        if key + ":queued" in queued or not cache.add(key + ":queued", 1, LATE_COALESCE_S * 2):
+            continue
+        roll_up_late_task.apply_async((int(key.rsplit(":", 1)[1]), lo.isoformat(), hi.isoformat()))
+        count += 1
+    if count:
+        log.info("queued %d late rollup ranges whose task was lost", count)
+    return count
 
 
 @shared_task
@@ -75,7 +100,7 @@ def schedule_late_rollup(machine_pk: int, result) -> None:
         pending = cache.get(key)
         if pending:
             lo, hi = min(lo, pending[0]), max(hi, pending[1])
-        cache.set(key, (lo, hi), timeout=LATE_COALESCE_S * 20)
+        cache.set(key, (lo, hi), timeout=LATE_RANGE_TTL_S)
         due = cache.add(key + ":queued", 1, timeout=LATE_COALESCE_S * 2)
     except _TRANSIENT_CACHE:
         log.warning("late rollup of machine %s queued without the cache", machine_pk)

@@ -117,3 +117,23 @@ def test_an_upload_stored_while_redis_is_down_is_answered_and_rolled_up(
     monkeypatch.undo()
     run_queued(queued[0])  # the task runs once Redis is back
     assert five_minute_rows(machine) >= 1
+
+
+def test_the_minute_pass_requeues_a_range_whose_task_was_lost(
+    enrolled, django_capture_on_commit_callbacks, queued
+):
+    # The soak: the worker crashed on a Redis crash while holding the countdown tasks of the
+    # last late uploads; no late upload came after, so nothing queued those ranges again.
+    machine, _ = enrolled
+    with django_capture_on_commit_callbacks(execute=True):
+        late_upload(machine, hours_ago=1)
+    queued.clear()  # held by the worker that crashed
+    now = datetime.now(timezone.utc)
+    assert tasks.requeue_lost_late_rollups(now) == 0  # its marker says it is still queued
+    cache.delete(tasks._late_key(machine.pk) + ":queued")  # the marker expires
+    assert tasks.requeue_lost_late_rollups(now) == 1
+    assert tasks.requeue_lost_late_rollups(now) == 0  # once
+    run_queued(queued[0])
+    assert five_minute_rows(machine) >= 1
+    assert cache.get(tasks._late_key(machine.pk)) is None
+    assert tasks.requeue_lost_late_rollups(now) == 0
