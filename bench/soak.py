@@ -350,6 +350,10 @@ def main() -> int:
             )
         ]
         report["uploads"] = dict(Counter(kind for _, _, kind in attempts))
+        report["crashes"] = [
+            {"at_s": round(at - wall_t0, 1), "service": role, "exit": code, "log": line[:300]}
+            for at, role, code, line in stack.crashes
+        ]
         sampler.stop.set()
         report["peak_rss_mb"] = {
             role: {
@@ -404,6 +408,8 @@ def print_report(r: dict) -> None:
         f"(keys resent {n['keys_resent']}), unknown keys {n['unknown_keys']}; "
         f"outbox {n['by_status']}",
         f"findings: {r['findings']}; events: {r['finding_events']}",
+        f"services that exited on their own (restarted {Stack.RESTART_S:.0f} s later, as "
+        f"systemd would): {r['crashes'] or 'none'}",
         "peak RSS (MiB), largest process (all processes of the role, how many seen):",
     ]
     for role, v in r["peak_rss_mb"].items():

@@ -16,6 +16,7 @@ import signal
 import socket
 import subprocess
 import sys
+import threading
 import time
 from pathlib import Path
 
@@ -155,6 +156,9 @@ class Stack:
         self.port = free_port()
         self.base_url = f"http://127.0.0.1:{self.port}"
         self.procs: dict[str, subprocess.Popen] = {}
+        self.killed: set[str] = set()  # roles the chaos killed on purpose
+        self.crashes: list[tuple[float, str, int, str]] = []
+        self.stopping = threading.Event()
         venv_bin = str(Path(sys.executable).parent)
         # As deploy/run-production-stack.sh: a clean environment, production settings, plain
         # HTTP on localhost (DEVFLEET_SECURE off), PostgreSQL and Redis.
@@ -217,18 +221,42 @@ class Stack:
     def start_all(self) -> None:
         for role in ("web", "worker", "beat"):
             self.start(role)
+        threading.Thread(target=self._supervise, daemon=True, name="supervisor").start()
+
+    def _supervise(self) -> None:
+        """Restart any service that exits, RESTART_S later, as systemd's Restart= does; exits
+        nobody asked for are recorded in `crashes` (time, role, exit code, last log line)."""
+        while not self.stopping.wait(0.5):
+            for role, proc in list(self.procs.items()):
+                if proc.poll() is None:
+                    continue
+                if role in self.killed:
+                    self.killed.discard(role)
+                else:
+                    last = (self.logs / f"{role}.log").read_text(errors="replace")
+                    last = [line for line in last.splitlines() if "CRITICAL" in line or
+                            "Unrecoverable" in line][-1:]  # fmt: skip
+                    self.crashes.append((time.time(), role, proc.returncode, "".join(last)))
+                if self.stopping.wait(self.RESTART_S):
+                    return
+                self.start(role)
 
     def pid(self, role: str) -> int | None:
         proc = self.procs.get(role)
         return proc.pid if proc and proc.poll() is None else None
 
     def kill_worker(self) -> None:
-        """SIGKILL the worker and its pool (systemd kills the whole cgroup), restart it."""
+        """SIGKILL the worker and its pool (systemd kills the whole cgroup); the supervisor
+        starts it again RESTART_S later. Returns once the new worker process runs."""
         proc = self.procs["worker"]
-        os.killpg(proc.pid, signal.SIGKILL)
-        proc.wait(timeout=30)
-        time.sleep(self.RESTART_S)
-        self.start("worker")
+        self.killed.add("worker")
+        try:
+            os.killpg(proc.pid, signal.SIGKILL)
+        except ProcessLookupError:  # it had crashed on its own: the supervisor restarts it
+            self.killed.discard("worker")
+        deadline = time.monotonic() + 60
+        while self.procs["worker"] is proc and time.monotonic() < deadline:
+            time.sleep(0.1)
 
     def kill_web_workers(self, count: int | None) -> None:
         """SIGKILL `count` gunicorn workers (None: all); the master starts new ones."""
@@ -237,6 +265,8 @@ class Stack:
             child.send_signal(signal.SIGKILL)
 
     def stop(self) -> None:
+        self.stopping.set()
+        time.sleep(0.6)  # the supervisor notices and restarts nothing
         for proc in self.procs.values():
             if proc.poll() is None:
                 proc.terminate()
