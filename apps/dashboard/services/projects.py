@@ -43,13 +43,13 @@ def _platform(os_name: str, wsl: int | None) -> str:
     return f"WSL{wsl}" if wsl else PLATFORMS.get(os_name, os_name)
 
 
-def project_findings(user, project: Project, machines, now: datetime) -> dict:
+def project_findings(user, project: Project, now: datetime) -> dict:
     """Open findings on the project's machines: counts by rule for all, details if visible."""
     titles = {rid: e.data["title"] for rid, e in knowledge_base().items()}
     by_rule: dict[str, Counter] = defaultdict(Counter)
     for rule_id, severity, n in (
         Finding.objects.open()
-        .filter(machine__in=machines.values("pk"))
+        .filter(machine__machineproject__project=project, machine__retired_at__isnull=True)
         .order_by()
         .values_list("rule_id", "severity")
         .annotate(n=Count("pk"))
@@ -144,5 +144,5 @@ def project_page(user, project: Project, now: datetime) -> dict:
         )
         if points
         else None,
-        "findings": project_findings(user, project, machines, now),
+        "findings": project_findings(user, project, now),
     }
