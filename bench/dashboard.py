@@ -253,27 +253,54 @@ def seed_samples(machine, days: float, interval_s: int, rng: random.Random) -> i
     return 2 * steps
 
 
-def measure(client, url: str, repeat: int, cold: bool) -> tuple[float, float, float, int]:
-    """(p50 ms, p95 ms, p50 Python CPU ms, bytes) of GET url; `cold` empties the cache first.
+def backend() -> int | None:
+    """PID of this connection's PostgreSQL backend when it runs on this host, else None.
 
-    The CPU column is this process's own CPU time (views, ORM, templates), which other load on
-    the machine barely changes; the database's share is in the wall time only."""
+    Parallel query is turned off for the session so that all of a query's work is done (and
+    its CPU time counted) in that one backend; on 2 shared cores it saves no CPU anyway."""
+    from django.db import connection
+
+    if connection.vendor != "postgresql":
+        return None
+    with connection.cursor() as cursor:
+        cursor.execute("SET max_parallel_workers_per_gather = 0")
+        cursor.execute("SELECT pg_backend_pid()")
+        pid = cursor.fetchone()[0]
+    return pid if Path(f"/proc/{pid}/stat").exists() else None
+
+
+def cpu_ms(pid: int | None) -> float:
+    """CPU time (user + system) of a process so far, in ms; 0 without a process."""
+    if pid is None:
+        return 0.0
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) * 1000 / os.sysconf("SC_CLK_TCK")
+
+
+def measure(client, url: str, repeat: int, cold: bool) -> tuple[float, float, float, int]:
+    """(p50 ms, p95 ms, p50 CPU ms, bytes) of GET url; `cold` empties the cache first.
+
+    The CPU figure is what the request cost in CPU time, this process (views, ORM, templates)
+    plus its PostgreSQL backend (queries): what it would take on an idle machine, whatever
+    the other load on this one does to the wall time."""
     from django.core.cache import cache
 
     times, cpu, size = [], [], 0
-    if not cold:
-        client.get(url)  # fill the cache
+    client.get(url)  # fill the cache, open the connection
+    pid = backend()
     for _ in range(repeat):
         if cold:
             cache.clear()
-        t0, c0 = time.perf_counter(), time.process_time()
+        t0, c0, d0 = time.perf_counter(), time.process_time(), cpu_ms(pid)
         response = client.get(url)
         elapsed = (time.perf_counter() - t0) * 1000
-        cpu.append((time.process_time() - c0) * 1000)
+        cpu.append((time.process_time() - c0) * 1000 + cpu_ms(pid) - d0)
         if response.status_code != 200:
             raise SystemExit(f"{url}: HTTP {response.status_code}")
         size = len(response.content)
         times.append(elapsed)
+    if pid is not None and backend() != pid:
+        raise SystemExit("the database connection changed during the measurement")
     times.sort()
     p95 = times[min(len(times) - 1, round(0.95 * (len(times) - 1)))]
     return statistics.median(times), p95, statistics.median(cpu), size
@@ -390,7 +417,9 @@ def main() -> None:
     load = os.getloadavg()
     print(f"\nload average after: {load[0]:.2f} {load[1]:.2f} {load[2]:.2f}")
     print(
-        "\nms of server time per request. Cold: the cache is emptied before every request (the"
+        "\nms of server time per request (wall clock). 'cold cpu': CPU time of a cold request,"
+        "\nDjango process plus its PostgreSQL backend (parallel query off), i.e. its cost on an"
+        "\nidle machine. Cold: the cache is emptied before every request (the"
         "\nfleet aggregates are then recomputed with GROUP BYs on the stored health level); warm:"
         "\nthe fleet aggregates come from the 30 s cache (DASHBOARD_FLEET_CACHE_S)."
     )

@@ -51,17 +51,35 @@ def findings_url(**params) -> str:
 
 
 def fleet_findings(machines: QuerySet[Machine], now: datetime) -> dict:
-    """Open findings by rule and severity (drillable) and the daily trend of open findings."""
+    """Open findings by rule and severity (drillable) and the daily trend of open findings.
+
+    One scan of the findings: per (rule, severity), how many are open now and how many were
+    open at each day boundary of the trend (counted by the database)."""
     titles = {rid: e.data["title"] for rid, e in knowledge_base().items()}
+    start = (now - timedelta(days=TREND_DAYS)).replace(hour=0, minute=0, second=0, microsecond=0)
+    days = [start + timedelta(days=i) for i in range(TREND_DAYS + 1)] + [now]
+    per_day = {
+        f"d{i}": Count(
+            "pk",
+            filter=Q(first_seen__lte=day) & (Q(resolved_at__isnull=True) | Q(resolved_at__gt=day)),
+        )
+        for i, day in enumerate(days)
+    }
+    in_trend = Q(first_seen__lte=now) & (Q(resolved_at__isnull=True) | Q(resolved_at__gte=start))
     by_rule: dict[str, Counter] = defaultdict(Counter)
-    for rule_id, severity, n in (
-        Finding.objects.open()
-        .filter(machine__in=machines.values("pk"))
+    trend = {s: [0] * len(days) for s in SEVERITIES}
+    for row in (
+        Finding.objects.filter(machine__in=machines.values("pk"))
+        .filter(in_trend | Q(state=Finding.State.OPEN))
         .order_by()
-        .values_list("rule_id", "severity")
-        .annotate(n=Count("pk"))
+        .values("rule_id", "severity")
+        .annotate(open=Count("pk", filter=Q(state=Finding.State.OPEN)), **per_day)
     ):
-        by_rule[rule_id][severity] += n
+        if row["open"]:
+            by_rule[row["rule_id"]][row["severity"]] += row["open"]
+        counts = trend.setdefault(row["severity"], [0] * len(days))
+        for i in range(len(days)):
+            counts[i] += row[f"d{i}"]
     order = sorted(by_rule, key=lambda r: (-by_rule[r]["critical"], -sum(by_rule[r].values())))
     rows = [
         {
@@ -72,25 +90,6 @@ def fleet_findings(machines: QuerySet[Machine], now: datetime) -> dict:
         }
         for r in order
     ]
-    start = (now - timedelta(days=TREND_DAYS)).replace(hour=0, minute=0, second=0, microsecond=0)
-    days = [start + timedelta(days=i) for i in range(TREND_DAYS + 1)] + [now]
-    # One row per severity, one count per day: open at that instant (counted by the database).
-    per_day = {
-        f"d{i}": Count(
-            "pk",
-            filter=Q(first_seen__lte=day) & (Q(resolved_at__isnull=True) | Q(resolved_at__gt=day)),
-        )
-        for i, day in enumerate(days)
-    }
-    trend = {s: [0] * len(days) for s in SEVERITIES}
-    for row in (
-        Finding.objects.filter(machine__in=machines.values("pk"), first_seen__lte=now)
-        .filter(Q(resolved_at__isnull=True) | Q(resolved_at__gte=start))
-        .order_by()
-        .values("severity")
-        .annotate(**per_day)
-    ):
-        trend[row["severity"]] = [row[f"d{i}"] for i in range(len(days))]
     return {
         "rows": rows,
         "total": sum(sum(c.values()) for c in by_rule.values()),

@@ -25,8 +25,9 @@ from apps.dashboard.services.facts import (
     VERSION,
     Proc,
     gopls_procs,
+    offline_q,
+    with_gopls_rss,
     with_level,
-    worst_first,
 )
 from apps.dashboard.services.findings import fleet_findings
 from apps.dashboard.services.snapshots import Snapshot, load_snapshots
@@ -161,9 +162,18 @@ def project_section(procs: list[Proc]) -> dict:
 
 
 def offenders(machines: QuerySet[Machine], now: datetime) -> list[Snapshot]:
-    """The worst machines of a queryset: critical, then warning, then largest gopls."""
-    worst = worst_first(machines, now).filter(level__in=("critical", "warning"))
-    pks = list(worst.values_list("pk", flat=True)[:TOP_OFFENDERS])
+    """The worst machines of a queryset: critical, then warning, then largest gopls.
+
+    Level by level (on the indexed stored level), so that only the critical machines are
+    ranked by gopls size when there are enough of them."""
+    pks: list[int] = []
+    for level in ("critical", "warning"):
+        worst = with_gopls_rss(machines.filter(health=level).exclude(offline_q(now)))
+        pks += worst.order_by("-gopls_rss", "hostname", "pk").values_list("pk", flat=True)[
+            : TOP_OFFENDERS - len(pks)
+        ]
+        if len(pks) >= TOP_OFFENDERS:
+            break
     snaps = {s.pk: s for s in load_snapshots(Machine.objects.filter(pk__in=pks), now)}
     return [snaps[pk] for pk in pks if pk in snaps]
 
