@@ -23,6 +23,8 @@ SYSTEM_COLUMNS: list[tuple[str, str, str]] = [
     ("spool_depth", "agent", "spool_depth"),
     ("dropped_samples", "agent", "dropped_samples"),
 ]
+# The largest value a 64-bit column holds; a sum over processes is capped there.
+MAX_BIGINT = 2**63 - 1
 CACHE_COLUMNS = ["gocache_bytes", "gomodcache_bytes", "gopls_cache_bytes", "goimports_cache_bytes"]
 
 GOPLS_COLUMNS: list[tuple[str, tuple[str, ...]]] = [
@@ -91,7 +93,7 @@ def system_row(sample: dict) -> tuple[dict, dict]:
     processes = [p for p in sample.get("gopls") or [] if isinstance(p, dict)]
     columns["gopls_count"] = len(processes)
     rss = [p.get("rss_bytes") for p in processes if isinstance(p.get("rss_bytes"), int)]
-    columns["gopls_rss_bytes"] = sum(rss) if rss else None
+    columns["gopls_rss_bytes"] = min(sum(rss), MAX_BIGINT) if rss else None
     columns["error_count"] = len(sample.get("errors") or [])
 
     detail = {

@@ -285,3 +285,16 @@ def test_a_nul_in_the_hostname_is_replaced_at_enrollment(client, db):
     from apps.fleet.models import Machine
 
     assert Machine.objects.get(machine_id="nul-machine-01").hostname == "a\ufffdb"
+
+
+def test_a_sum_of_gopls_memory_past_64_bits_is_capped_not_a_500(client, enrolled):
+    # Found by schemathesis on SQLite: each rss_bytes fits the schema, their sum did not fit
+    # the 64-bit column ("Python int too large to convert to SQLite INTEGER").
+    report = make_report(1)
+    process = report["samples"][0]["gopls"][0]
+    second = {**process, "pid": process["pid"] + 1}
+    process["rss_bytes"] = second["rss_bytes"] = 2**63 - 1
+    report["samples"][0]["gopls"].append(second)
+    response = post_report(client, enrolled[1], report)
+    assert response.status_code == 200
+    assert SystemSample.objects.get().gopls_rss_bytes == 2**63 - 1
