@@ -21,7 +21,7 @@ hypothesis_settings.register_profile(
 )
 hypothesis_settings.register_profile(
     "thorough",
-    max_examples=3000,
+    max_examples=1000,
     deadline=None,
     suppress_health_check=[HealthCheck.too_slow],
 )
