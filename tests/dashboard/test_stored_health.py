@@ -134,3 +134,13 @@ def test_the_fleet_page_refreshes_itself_on_a_wall_screen(client, fleet, alice):
     assert '<body data-refresh="60">' in body
     assert "refreshes every minute" in body
     assert "data-refresh" not in client.get("/findings/").content.decode()
+
+
+@pytest.mark.django_db
+def test_the_machine_page_says_how_long_the_machine_has_been_unhealthy(client, fleet, alice):
+    Machine.objects.filter(pk=fleet.carols.pk).update(
+        health_changed_at=timezone.now() - timedelta(hours=3)
+    )
+    client.force_login(alice)
+    body = client.get(reverse("dashboard:machine", args=[fleet.carols.machine_id])).content
+    assert "for 3\xa0hours" in body.decode()
