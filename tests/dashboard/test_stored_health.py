@@ -144,3 +144,15 @@ def test_the_machine_page_says_how_long_the_machine_has_been_unhealthy(client, f
     client.force_login(alice)
     body = client.get(reverse("dashboard:machine", args=[fleet.carols.machine_id])).content
     assert "for 3\xa0hours" in body.decode()
+
+
+@pytest.mark.django_db
+def test_odd_summaries_never_break_the_fleet_pages(client, fleet, alice):
+    latest = dict(fleet.carols.latest)
+    latest["gopls_rss_bytes"] = 1e30
+    latest["gopls"] = ["junk", {"rss_bytes": "abc", "cpu_percent": None, "version": 7}]
+    Machine.objects.filter(pk=fleet.carols.pk).update(latest=latest)
+    Machine.objects.filter(pk=fleet.bobs.pk).update(latest={"gopls": {"not": "a list"}})
+    client.force_login(alice)
+    for url in ("/", "/machines/", "/versions/", f"/projects/{monorepo().slug}/", "/me/"):
+        assert client.get(url).status_code == 200, url

@@ -13,10 +13,10 @@ from datetime import datetime, timedelta
 from django.conf import settings
 from django.db import connection
 from django.db.models import (
-    BigIntegerField,
     Case,
     CharField,
     F,
+    FloatField,
     IntegerField,
     Q,
     QuerySet,
@@ -58,8 +58,9 @@ def with_level(qs: QuerySet[Machine], now: datetime) -> QuerySet[Machine]:
 
 def with_gopls_rss(qs: QuerySet[Machine]) -> QuerySet[Machine]:
     """Annotate `gopls_rss`: RSS summed over the machine's gopls servers (0 when none)."""
-    rss = Cast(KeyTextTransform("gopls_rss_bytes", "latest"), BigIntegerField())
-    return qs.annotate(gopls_rss=Coalesce(rss, Value(0), output_field=BigIntegerField()))
+    # float, not bigint: an out-of-range number in a summary must not fail the whole page
+    rss = Cast(KeyTextTransform("gopls_rss_bytes", "latest"), FloatField())
+    return qs.annotate(gopls_rss=Coalesce(rss, Value(0.0), output_field=FloatField()))
 
 
 def worst_first(qs: QuerySet[Machine], now: datetime) -> QuerySet[Machine]:
@@ -101,7 +102,9 @@ def _sql(machine_sql: str, skip: frozenset[str] = frozenset()) -> str:
             "jsonb_typeof(m.latest -> 'gopls') = 'array' THEN m.latest -> 'gopls' "
             "ELSE '[]'::jsonb END) p(value) WHERE jsonb_typeof(p.value) = 'object'"
         )
-    text = [f"json_extract(p.value, '$.{f}')" if f not in skip else "NULL" for f in _TEXT]
+    text = [  # text whatever the JSON type, as PostgreSQL's ->> gives
+        f"CAST(json_extract(p.value, '$.{f}') AS TEXT)" if f not in skip else "NULL" for f in _TEXT
+    ]
     numbers = [
         f"CASE WHEN json_type(p.value, '$.{f}') IN ('integer', 'real') "
         f"THEN json_extract(p.value, '$.{f}') END"
