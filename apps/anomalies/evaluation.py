@@ -5,9 +5,11 @@ from __future__ import annotations
 import logging
 import time
 from collections import defaultdict
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
+from django.db import connection, connections
 from django.db.models import Avg
 from django.utils import timezone
 
@@ -161,17 +163,45 @@ def chunks(ids: list[int], size: int) -> list[list[int]]:
 
 
 def evaluate_fleet(now: datetime | None = None, chunk_size: int | None = None) -> PassStats:
-    """One full pass, synchronously: every active machine in chunks, then the fleet rules."""
+    """One full pass, synchronously: every active machine in chunks, then the fleet rules.
+
+    On PostgreSQL, outside a transaction, the next chunk's snapshots load on a second
+    connection while this chunk's detectors run (the database works while Python computes);
+    each chunk is evaluated exactly as evaluate_machines would."""
     started = time.perf_counter()
     now = now or timezone.now()
     ids = active_machine_ids(now)
     stats = PassStats(machines=len(ids))
-    for chunk in chunks(ids, chunk_size or int(conf.get("DETECTION_CHUNK_SIZE"))):
-        stats.outcome.merge(evaluate_machines(chunk, now))
-        stats.chunks += 1
+    parts = chunks(ids, chunk_size or int(conf.get("DETECTION_CHUNK_SIZE")))
+    if len(parts) > 1 and connection.vendor == "postgresql" and not connection.in_atomic_block:
+        for part_snapshots in _prefetched(parts, now):
+            stats.outcome.merge(evaluate_snapshots(part_snapshots, now))
+            stats.chunks += 1
+    else:
+        for chunk in parts:
+            stats.outcome.merge(evaluate_machines(chunk, now))
+            stats.chunks += 1
     stats.outcome.merge(evaluate_fleet_rules(now, ids))
     stats.seconds = time.perf_counter() - started
     return stats
+
+
+def _prefetched(parts: list[list[int]], now: datetime):
+    """Yield each chunk's snapshots, loading chunk k+1 in a thread while k is evaluated."""
+
+    def load(part):
+        try:
+            return load_snapshots(part, now)
+        finally:
+            connections.close_all()  # the thread's own connection, not the caller's
+
+    with ThreadPoolExecutor(max_workers=1, thread_name_prefix="snapshots") as pool:
+        pending = pool.submit(load, parts[0])
+        for nxt in [*parts[1:], None]:
+            snapshots = pending.result()
+            if nxt is not None:
+                pending = pool.submit(load, nxt)
+            yield snapshots
 
 
 def peer_samples(machine_ids: list[int], now: datetime | None = None) -> list[PeerSample]:
