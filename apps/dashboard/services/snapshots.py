@@ -56,11 +56,11 @@ class Snapshot:
 
     @property
     def versions(self) -> list[str]:
-        return sorted({p["version"] for p in self.gopls if p.get("version")})
+        return sorted({str(p["version"]) for p in self.gopls if p.get("version")})
 
     @property
     def editors(self) -> list[str]:
-        return sorted({p["editor"] for p in self.gopls if p.get("editor")})
+        return sorted({str(p["editor"]) for p in self.gopls if p.get("editor")})
 
 
 def stale_after() -> timedelta:
