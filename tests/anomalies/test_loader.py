@@ -105,3 +105,25 @@ def test_inotify_top_consumers_come_from_the_newest_sample_summary(enrolled):
     assert machine.latest["inotify_top"][0]["watches"] == 99_000
     snap = load_snapshots([machine.pk], NOW, hours=0.5)[0]
     assert snap.inotify_top == [{"pid": 7, "name": "code", "watches": 99_000}]
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_fleet_pass_in_chunks_finds_the_same_outside_a_transaction(settings):
+    """On PostgreSQL outside a transaction, evaluate_fleet loads the next chunk on a second
+    connection while the current one is evaluated: the findings are the same."""
+    from apps.anomalies.evaluation import evaluate_fleet
+    from apps.anomalies.models import Finding
+    from tests.factories import enroll
+
+    settings.INGEST_RATE_PER_MINUTE = settings.INGEST_BURST = 1e6
+    machines = [enroll()[0] for _ in range(3)]
+    for machine in machines:
+        report = make_report(10, start=NOW - timedelta(minutes=5), step_s=30, sent_at=NOW)
+        for s in report["samples"]:
+            s["inotify"]["watches_used"] = int(0.95 * s["inotify"]["max_user_watches"])
+        ingest_report(machine, report, received_at=NOW)
+    stats = evaluate_fleet(NOW, chunk_size=1)
+    assert stats.chunks == 3
+    found = Finding.objects.filter(rule_id="inotify_watches")
+    assert sorted(f.machine_id for f in found) == sorted(m.pk for m in machines)
+    assert evaluate_fleet(NOW, chunk_size=1).outcome.opened == []
