@@ -13,7 +13,10 @@ from __future__ import annotations
 from collections.abc import Iterable
 from datetime import datetime
 
+import orjson
 from django.db import transaction
+from django.db.models import TextField
+from django.db.models.functions import Cast
 from django.db.models.signals import post_save
 from django.dispatch import receiver
 from django.utils import timezone
@@ -57,10 +60,13 @@ def refresh_health(machine_ids: Iterable[int], now: datetime | None = None) -> i
         part = ids[start : start + BATCH]
         levels = finding_levels(part, now)
         moves: dict[str, list[int]] = {}
-        for pk, old, latest in Machine.objects.filter(pk__in=part).values_list(
-            "pk", "health", "latest"
-        ):
-            level = worst(levels.get(pk, OK), live_level(latest))
+        rows = (
+            Machine.objects.filter(pk__in=part)
+            .annotate(latest_text=Cast("latest", TextField()))  # orjson parses it faster
+            .values_list("pk", "health", "latest_text")
+        )
+        for pk, old, text in rows:
+            level = worst(levels.get(pk, OK), live_level(orjson.loads(text) if text else None))
             if level != old:
                 moves.setdefault(level, []).append(pk)
         for level, pks in moves.items():
