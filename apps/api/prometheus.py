@@ -8,7 +8,7 @@ from pathlib import Path
 
 from django.conf import settings
 from django.core.cache import cache
-from django.db.models import Count
+from django.db.models import Count, Q
 from django.http import HttpRequest, HttpResponse
 from django.utils import timezone
 
@@ -42,18 +42,15 @@ def quantile(values: list[float], q: float) -> float:
 
 
 def machine_health() -> Counter:
-    """critical / warning / healthy / offline, from open findings and last contact."""
+    """healthy / warning / critical from each machine's stored level (as the dashboard shows
+    it), offline from last contact."""
     stale_before = timezone.now() - timezone.timedelta(seconds=settings.MACHINE_STALE_AFTER_S)
-    worst = {}
-    for machine_id, severity in Finding.objects.open().values_list("machine_id", "severity"):
-        if severity == "critical" or worst.get(machine_id) != "critical":
-            worst[machine_id] = severity if severity != "info" else worst.get(machine_id, "healthy")
-    health = Counter()
-    for machine_id, last_seen in Machine.objects.active().values_list("id", "last_seen"):
-        if last_seen is None or last_seen < stale_before:
-            health["offline"] += 1
-        else:
-            health[worst.get(machine_id, "healthy")] += 1
+    active = Machine.objects.active()
+    offline = Q(last_seen__isnull=True) | Q(last_seen__lt=stale_before)
+    health = Counter({"offline": active.filter(offline).count()})
+    levels = active.exclude(offline).order_by().values_list("health").annotate(n=Count("id"))
+    for level, n in levels:
+        health["healthy" if level == "ok" else level] += n
     return health
 
 

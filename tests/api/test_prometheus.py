@@ -7,6 +7,7 @@ from datetime import datetime, timedelta, timezone
 import pytest
 from django.core.cache import cache
 
+from apps.anomalies.machine_health import refresh_health
 from apps.anomalies.models import Finding
 from apps.api.prometheus import quantile
 from apps.ingest.services import ingest_report
@@ -48,6 +49,7 @@ def test_it_exports_health_findings_memory_quantiles_and_ingest_rate(client):
         first_seen=now,
         last_seen=now,
     )
+    refresh_health([machine.pk for machine in machines])  # as every evaluation pass does
     body = scrape(client).content.decode()
     assert 'devfleet_machines{health="critical"} 1' in body
     assert 'devfleet_machines{health="healthy"} 2' in body
