@@ -148,10 +148,10 @@ def table_bytes(table: str) -> int:
 
     with connection.cursor() as cursor:
         if connection.vendor == "postgresql":
-            cursor.execute(
-                "SELECT COALESCE(SUM(pg_total_relation_size(relid)), 0) "
-                "FROM pg_partition_tree(%s::regclass)",
-                [table],
+            cursor.execute(  # a plain table has no partition tree: its own size
+                "SELECT COALESCE((SELECT SUM(pg_total_relation_size(relid)) "
+                "FROM pg_partition_tree(%s::regclass)), pg_total_relation_size(%s::regclass))",
+                [table, table],
             )
         else:
             cursor.execute(
