@@ -16,9 +16,13 @@ def _int(name: str, default: int) -> int:
 
 wsgi_app = "config.wsgi:application"
 bind = os.environ.get("GUNICORN_BIND", "127.0.0.1:8000")
-# Uploads are short, CPU-light requests that wait on PostgreSQL: a few processes, each with a
-# few threads (gthread), serve them well; GUNICORN_THREADS=1 gives plain sync workers.
-workers = _int("GUNICORN_WORKERS", min(2 * multiprocessing.cpu_count() + 1, 9))
+# Uploads are short requests that spend about half their time waiting on PostgreSQL: a few
+# processes, each with a few threads (gthread), keep the cores busy without the context
+# switches and database connections of more processes. Measured with bench/ingest.py on 2
+# cores (PostgreSQL on the same box): 3 workers x 4 threads served 120 uploads/s with p50
+# 13-25 ms where 5 x 4 and 5-8 sync workers queued (p50 0.2-1.4 s), at the same CPU per upload.
+# GUNICORN_THREADS=1 gives plain sync workers.
+workers = _int("GUNICORN_WORKERS", min(multiprocessing.cpu_count() + 1, 9))
 threads = _int("GUNICORN_THREADS", 4)
 worker_class = "gthread" if threads > 1 else "sync"
 timeout = _int("GUNICORN_TIMEOUT", 30)
