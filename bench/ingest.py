@@ -165,8 +165,8 @@ def build_request(host: str, cred: str, template: dict, machine: int, now: datet
     return head.encode() + body
 
 
-def read_response(sock: socket.socket, buf: bytearray) -> int:
-    """Read one HTTP/1.1 response (Content-Length framed) off a keep-alive socket; its status."""
+def read_response(sock: socket.socket, buf: bytearray) -> tuple[int, bool]:
+    """Read one HTTP/1.1 response (Content-Length framed) off a socket: (status, keep-alive)."""
     while b"\r\n\r\n" not in buf:
         chunk = sock.recv(65536)
         if not chunk:
@@ -175,18 +175,20 @@ def read_response(sock: socket.socket, buf: bytearray) -> int:
     end = buf.index(b"\r\n\r\n") + 4
     head = bytes(buf[:end]).decode("latin-1")
     status = int(head.split(" ", 2)[1])
-    length = 0
+    length, keep = 0, True
     for line in head.split("\r\n")[1:]:
         name, _, value = line.partition(":")
         if name.lower() == "content-length":
             length = int(value)
+        elif name.lower() == "connection" and value.strip().lower() == "close":
+            keep = False  # sync workers answer one request per connection
     while len(buf) < end + length:
         chunk = sock.recv(65536)
         if not chunk:
             raise ConnectionError("closed")
         buf += chunk
     del buf[: end + length]
-    return status
+    return status, keep
 
 
 def client_process(port, creds, template, first, count, stride, rate, start_at, threads, out_q):
@@ -234,7 +236,10 @@ def client_process(port, creds, template, first, count, stride, rate, start_at, 
                 if sock is None:
                     sock, buf = connect(), bytearray()
                 sock.sendall(jobs[j])
-                status = read_response(sock, buf)
+                status, keep = read_response(sock, buf)
+                if not keep:
+                    sock.close()
+                    sock = None
             except OSError:
                 status = 0
                 if sock is not None:
