@@ -457,9 +457,10 @@ def main() -> None:
     server = start_server(args.server_root, args.port, args.web_workers, args.web_threads)
     meter = CpuMeter(server.pid, os.environ["DATABASE_URL"])
     web = len(children(server.pid))
+    threads = args.web_threads or os.environ.get("GUNICORN_THREADS") or "4 (conf default)"
     print(
         f"server: {args.server_root}, gunicorn -c deploy/gunicorn.conf.py, {web} workers x "
-        f"{args.web_threads or os.environ.get('GUNICORN_THREADS', 'conf')} threads; "
+        f"{threads} threads; "
         f"PostgreSQL and Redis on the same {os.cpu_count()}-core box; load average "
         f"{os.getloadavg()[0]:.2f}; {SAMPLES_PER_UPLOAD} samples per upload, each upload "
         "from the next machine in turn"
