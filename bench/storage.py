@@ -240,8 +240,9 @@ def report(m: dict, machines: int, hours: float, seconds: float) -> None:
     print(f"\n== bytes on disk ({m['vendor']}): {machines} machines x {hours:g} h at 15 s, "
           f"{m['rows']['raw system sample']:,} samples, {m['gopls_per_sample']:.2f} gopls "
           f"processes per sample (stored in {seconds:.0f} s)")  # fmt: skip
+    owned = "heap, indexes, TOAST" if m["vendor"] == "postgresql" else "table and its indexes"
     for name, value in m["per_row"].items():
-        print(f"  {name:30} {value:8,.0f} bytes per row (incl. indexes, TOAST)")
+        print(f"  {name:30} {value:8,.0f} bytes per row ({owned})")
     for name, n in m["rows"].items():
         print(f"  rows: {name:28} {n:>12,}")
     print("  per machine and day: "
