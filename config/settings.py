@@ -87,7 +87,15 @@ TEMPLATES = [
 # --- Database: SQLite by default, DATABASE_URL for PostgreSQL -------------------------------
 DATABASE_URL = env_str("DATABASE_URL")
 if DATABASE_URL:
-    DATABASES = {"default": dj_database_url.parse(DATABASE_URL, conn_max_age=600)}
+    # Persistent connections are checked before a request or task reuses them, so the first
+    # request after a PostgreSQL restart reconnects instead of failing (seen in the soak).
+    DATABASES = {
+        "default": dj_database_url.parse(
+            DATABASE_URL,
+            conn_max_age=600,
+            conn_health_checks=env_bool("DB_CONN_HEALTH_CHECKS", True),
+        )
+    }
     DATABASES["default"].setdefault("OPTIONS", {})
     # One test database per test run, so concurrent runs against one server do not collide.
     DATABASES["default"].setdefault("TEST", {"NAME": f"test_devfleet_{os.getpid()}"})
