@@ -13,6 +13,7 @@ from django.utils import timezone
 from django.utils.http import url_has_allowed_host_and_scheme
 from django.views.decorators.http import require_GET, require_POST
 
+from apps.anomalies.actions import ActionError
 from apps.anomalies.advice import knowledge_base
 from apps.anomalies.models import Finding
 from apps.dashboard.constants import DEFAULT_RANGE, RANGES
@@ -234,8 +235,8 @@ def finding_action(request: HttpRequest, finding_id: int) -> HttpResponse:
         )
     except Finding.DoesNotExist:
         raise Http404("no such finding") from None
-    except ValueError:
-        return HttpResponse("unknown action or duration", status=400)
+    except ActionError as error:  # unknown action or duration (400), resolved finding (409)
+        return HttpResponse(error.message, status=error.status, content_type="text/plain")
     target = request.POST.get("next", "")
     if not url_has_allowed_host_and_scheme(target, {request.get_host()}, request.is_secure()):
         target = reverse("dashboard:machine", args=[finding.machine.machine_id])

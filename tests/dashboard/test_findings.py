@@ -123,3 +123,18 @@ def test_a_lead_can_acknowledge_their_teams_findings(client, fleet, memory_findi
     assert act(client, memory_finding, action="acknowledge").status_code == 302
     memory_finding.refresh_from_db()
     assert memory_finding.acknowledged_by == fleet.dave
+
+
+@pytest.mark.django_db
+def test_dashboard_actions_are_audited_and_refused_on_resolved_findings(
+    client, carol, memory_finding
+):
+    from apps.audit.models import AuditEvent
+
+    client.force_login(carol)
+    assert act(client, memory_finding, action="acknowledge").status_code == 302
+    assert AuditEvent.objects.filter(object_id=str(memory_finding.pk)).exists()
+    Finding.objects.filter(pk=memory_finding.pk).update(state=Finding.State.RESOLVED)
+    response = act(client, memory_finding, action="snooze", duration="1d")
+    assert response.status_code == 409
+    assert "resolved" in response.content.decode()

@@ -9,8 +9,9 @@ from urllib.parse import urlencode
 from django.db.models import Case, Count, Q, QuerySet, When
 from django.urls import reverse
 
+from apps.anomalies import actions
+from apps.anomalies.actions import ActionError
 from apps.anomalies.advice import knowledge_base
-from apps.anomalies.lifecycle import acknowledge, snooze
 from apps.anomalies.models import Finding
 from apps.dashboard import charts
 from apps.fleet.models import Machine
@@ -169,10 +170,10 @@ def evidence_spans(machine: Machine, chart: str, since: datetime, until: datetim
 
 
 def act_on_finding(user, finding_id: int, action: str, duration: str, now: datetime) -> Finding:
-    """Acknowledge or snooze a finding the user may see; raises Finding.DoesNotExist else."""
-    finding = Finding.objects.visible_to(user).get(pk=finding_id)
-    if action == "acknowledge":
-        return acknowledge(finding, user, now)
-    if action == "snooze" and duration in SNOOZE_CHOICES:
-        return snooze(finding, now + SNOOZE_CHOICES[duration], user, now)
-    raise ValueError("unknown action")
+    """The dashboard's buttons go through the API's service (visibility, state, audit).
+
+    Raises Finding.DoesNotExist when the user may not see the finding, ActionError else."""
+    if action == "snooze" and duration not in SNOOZE_CHOICES:
+        raise ActionError(400, "invalid_request", "unknown snooze duration")
+    body = {"duration": duration} if action == "snooze" else None
+    return actions.act_on_finding(user, finding_id, action, now, body)
