@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import time
 
 import pytest
 
@@ -109,6 +110,21 @@ def test_last_cache_sizes_are_replayed_after_a_restart(tmp_path, make_ctx):
     assert collect_go_caches(restarted)["go"]["caches"] == done
     assert collect_go_caches(restarted) == {}
     assert json.loads((tmp_path / "state" / "caches.json").read_text())["last"] == done
+
+
+def test_a_clock_set_back_does_not_postpone_the_next_cache_walk(tmp_path, make_ctx):
+    (tmp_path / "gomod").mkdir()
+    state = tmp_path / "state"
+    state.mkdir(exist_ok=True)
+    far_future = time.time() + 10 * 365 * 86400  # written before the clock was set back
+    (state / "caches.json").write_text(json.dumps({"last": None, "next_at": far_future}))
+    ctx = make_ctx(tmp_path)
+    ctx.shared["cache_dirs"] = {"gomodcache": tmp_path / "gomod"}
+    start = time.time()
+    ctx.now = lambda: start
+    assert collect_go_caches(ctx) == {}  # not due yet: at most one interval away
+    ctx.now = lambda: start + ctx.config.cache_walk_interval_s + 1
+    assert collect_go_caches(ctx)["go"]["caches"]["complete"] is True
 
 
 def test_the_fallback_toml_reader_matches_tomllib_on_the_example():

@@ -4,6 +4,7 @@ agent falls back to a fresh value."""
 
 from __future__ import annotations
 
+import math
 import re
 from pathlib import Path
 
@@ -62,8 +63,11 @@ def test_state_json_is_a_dict_or_none(root, data):
 @settings(suppress_health_check=[HealthCheck.function_scoped_fixture])
 @given(data=junk)
 @example(data=b'{"next_at": []}')
+@example(data=b'{"next_at": Infinity}')
+@example(data=b'{"next_at": NaN}')
 def test_the_cache_walk_record_loads_or_starts_over(root, make_ctx, make_config, data):
     _write(root / "state" / "caches.json", data)
     ctx = make_ctx(config=make_config(state_dir=str(root / "state")))
     loaded = caches._load(ctx)
     assert "last" in loaded
+    assert math.isfinite(loaded.get("next_at", 0.0))  # never postpones the walk forever

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import math
 import os
 import time
 from pathlib import Path
@@ -74,6 +75,9 @@ def collect_go_caches(ctx: CollectorContext) -> dict[str, Any]:
     st["replayed"] = True
     if walk is None:
         dirs = ctx.shared.get("cache_dirs")
+        interval = ctx.config.cache_walk_interval_s
+        if st.get("next_at", 0) > now + interval:  # the clock was set back since then
+            st["next_at"] = now + interval
         if not dirs or now < st.get("next_at", 0):
             return replay
         walk = st["walk"] = CacheWalk(dirs)
@@ -98,7 +102,9 @@ def _load(ctx: CollectorContext) -> dict[str, Any]:
     path = _file(ctx)
     try:
         data = json.loads(path.read_text()) if path and path.exists() else {}
-        return {"last": data.get("last"), "next_at": float(data.get("next_at", 0))}
+        next_at = float(data.get("next_at", 0))
+        # a hand-edited or corrupt file (inf, nan) must not postpone the walk forever
+        return {"last": data.get("last"), "next_at": next_at if math.isfinite(next_at) else 0.0}
     except (OSError, ValueError, AttributeError, TypeError):  # corrupt: walk again
         return {"last": None}
 
