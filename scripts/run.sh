@@ -15,7 +15,19 @@ python manage.py collectstatic --noinput -v 0
 python manage.py setup_demo
 
 pids=()
-cleanup() { trap - INT TERM EXIT; kill "${pids[@]}" 2>/dev/null || true; wait 2>/dev/null || true; }
+# Stop everything; whatever has not exited after 15 s is killed. (A group-wide signal, as from
+# Ctrl-C or `timeout`, also reaches the worker's pool processes, and billiard's pool can then
+# hang in its shutdown waiting for a lock a dead child held.)
+cleanup() {
+  trap - INT TERM EXIT
+  kill "${pids[@]}" 2>/dev/null || true
+  for _ in $(seq 1 30); do
+    kill -0 "${pids[@]}" 2>/dev/null || break
+    sleep 0.5
+  done
+  kill -9 "${pids[@]}" 2>/dev/null || true
+  wait 2>/dev/null || true
+}
 trap cleanup INT TERM EXIT
 
 celery -A config worker --loglevel=INFO --concurrency=2 >"$LOG_DIR/worker.log" 2>&1 &
