@@ -32,6 +32,43 @@ SHARED = REPO_ROOT.parent / "shared"
 EXAMPLE_REPORT = REPO_ROOT / "docs" / "examples" / "report-v1.json"
 
 
+def pytest_configure(config):
+    _drop_abandoned_test_databases()
+
+
+def _drop_abandoned_test_databases() -> None:
+    """Each run on PostgreSQL gets its own test_devfleet_<pid> database; a run killed mid-way
+    leaves its database behind. Drop those whose process is gone (this host's runs only: the
+    name carries no host, so a database whose pid is alive here is always kept)."""
+    url = os.environ.get("DATABASE_URL", "")
+    if not url.startswith(("postgres://", "postgresql://")):
+        return
+    import psycopg
+
+    try:
+        admin = url.rsplit("/", 1)[0] + "/postgres"
+        with psycopg.connect(admin, autocommit=True, connect_timeout=5) as conn:
+            names = conn.execute(
+                "SELECT datname FROM pg_database WHERE datname ~ '^test_devfleet_[0-9]+$'"
+            ).fetchall()
+            for (name,) in names:
+                pid = int(name.rsplit("_", 1)[1])
+                if pid != os.getpid() and not _alive(pid):
+                    conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+    except psycopg.Error:
+        pass  # best effort: the run itself reports a database it cannot reach
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
 @pytest.fixture(autouse=True)
 def _fast_and_eager(settings):
     settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
