@@ -48,6 +48,9 @@ echo "devfleet is up at $DEVFLEET_BASE_URL (logs in $LOG_DIR)"
 # History arrives in 10-minute batches, the way an agent drains its spool after an outage.
 python manage.py simulate_fleet --machines "$DEMO_MACHINES" --hours "$DEMO_HOURS" --seed 1 \
   --batch 40 --manifest "$LOG_DIR/demo-manifest.json"
+# One full detection pass now, so every seeded problem shows at once (beat's every-minute
+# passes read each machine's long-window trends only every few minutes).
+python manage.py evaluate_fleet
 python manage.py simulate_fleet --machines "$DEMO_MACHINES" --hours 0.1 --seed 1 --live \
   --server "http://127.0.0.1:$PORT" >"$LOG_DIR/live-agents.log" 2>&1 &
 pids+=($!)
