@@ -29,6 +29,8 @@ import time
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
 
+from cpu_meter import proc_cpu  # bench/ is on sys.path when run as a script
+
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 GIB = 1024**3
@@ -271,10 +273,7 @@ def backend() -> int | None:
 
 def cpu_ms(pid: int | None) -> float:
     """CPU time (user + system) of a process so far, in ms; 0 without a process."""
-    if pid is None:
-        return 0.0
-    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-    return (int(fields[11]) + int(fields[12])) * 1000 / os.sysconf("SC_CLK_TCK")
+    return 0.0 if pid is None else proc_cpu(pid) * 1000
 
 
 def measure(client, url: str, repeat: int, cold: bool) -> tuple[float, float, float, int]:
