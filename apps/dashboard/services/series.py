@@ -71,6 +71,57 @@ def thin(points: list[Point], max_points: int = MAX_POINTS) -> list[Point]:
     return [points[i] for i in keep]
 
 
+def _read_series(
+    rollup, rollup_columns, sample_model, machine_pk, columns, since, until, *, by_process
+) -> dict:
+    """{process pk, or None: {column: [(ts, value)]}}; nulls skipped. Rollups cover the range up
+    to their newest bucket, which may be partial, so raw samples redraw it and what follows."""
+    keys = ("process_id",) if by_process else ()
+    out: dict = defaultdict(lambda: {c: [] for c in columns})
+    raw_since = since
+    resolution = resolution_for(since, until)
+    if resolution:
+        rolled = _rollup_columns(rollup, rollup_columns, columns)
+        rows = (
+            rollup.objects.filter(
+                machine_id=machine_pk,
+                resolution=resolution,
+                bucket__gte=since,
+                bucket__lte=until,
+            )
+            .order_by(*keys, "bucket")
+            .values_list(*keys, "bucket", *rolled.values())
+        )
+        last = _collect(out, rows, list(rolled), by_process)
+        if last is not None:
+            raw_since = last
+            for per in out.values():
+                for column in per:
+                    per[column] = [p for p in per[column] if p[0] < last]
+    rows = (
+        sample_model.objects.filter(machine_id=machine_pk, ts__gte=raw_since, ts__lte=until)
+        .order_by(*keys, "ts")
+        .values_list(*keys, "ts", *columns)
+    )
+    _collect(out, rows, columns, by_process)
+    return out
+
+
+def _collect(out: dict, rows, columns: list[str], by_process: bool) -> datetime | None:
+    """Append rows (process id first when by_process, then time, then columns) to `out`;
+    returns the newest time seen."""
+    first = 1 if by_process else 0
+    last = None
+    for row in _raw_rows(rows):
+        per = out[row[0] if by_process else None]
+        t = _aware(row[first])
+        last = t if last is None else max(last, t)
+        for column, value in zip(columns, row[first + 1 :]):
+            if value is not None:
+                per[column].append((t, value))
+    return last
+
+
 def read_system(
     machine_pk: int,
     columns: list[str],
@@ -79,41 +130,16 @@ def read_system(
     max_points: int | None = MAX_POINTS,
 ) -> dict[str, list[Point]]:
     """{column: [(ts, value)]} for one machine's system samples; nulls skipped."""
-    out: dict[str, list[Point]] = {c: [] for c in columns}
-    raw_since = since
-    resolution = resolution_for(since, until)
-    if resolution:
-        rolled = _rollup_columns(SystemRollup, ROLLUP_COLUMNS, columns)
-        rows = (
-            SystemRollup.objects.filter(
-                machine_id=machine_pk,
-                resolution=resolution,
-                bucket__gte=since,
-                bucket__lte=until,
-            )
-            .order_by("bucket")
-            .values_list("bucket", *rolled.values())
-        )
-        last = None
-        for row in _raw_rows(rows):
-            last = _aware(row[0])
-            for column, value in zip(rolled, row[1:]):
-                if value is not None:
-                    out[column].append((last, value))
-        if last is not None:  # the newest bucket may be partial: raw samples redraw it
-            raw_since = last
-            for column in out:
-                out[column] = [p for p in out[column] if p[0] < last]
-    rows = (
-        SystemSample.objects.filter(machine_id=machine_pk, ts__gte=raw_since, ts__lte=until)
-        .order_by("ts")
-        .values_list("ts", *columns)
-    )
-    for row in _raw_rows(rows):
-        t = _aware(row[0])
-        for column, value in zip(columns, row[1:]):
-            if value is not None:
-                out[column].append((t, value))
+    out = _read_series(
+        SystemRollup,
+        ROLLUP_COLUMNS,
+        SystemSample,
+        machine_pk,
+        columns,
+        since,
+        until,
+        by_process=False,
+    )[None]
     if max_points is None:  # the caller derives a series first, then thins it
         return out
     return {c: thin(points, max_points) for c, points in out.items()}
@@ -127,45 +153,16 @@ def read_gopls(
     max_points: int = MAX_POINTS,
 ) -> dict[int, dict[str, list[Point]]]:
     """{process pk: {column: [(ts, value)]}} for one machine's gopls samples; nulls skipped."""
-    out: dict[int, dict[str, list[Point]]] = defaultdict(lambda: {c: [] for c in columns})
-    raw_since = since
-    resolution = resolution_for(since, until)
-    if resolution:
-        rolled = _rollup_columns(GoplsRollup, GOPLS_ROLLUP_COLUMNS, columns)
-        rows = (
-            GoplsRollup.objects.filter(
-                machine_id=machine_pk,
-                resolution=resolution,
-                bucket__gte=since,
-                bucket__lte=until,
-            )
-            .order_by("process_id", "bucket")
-            .values_list("process_id", "bucket", *rolled.values())
-        )
-        last = None
-        for row in _raw_rows(rows):
-            per = out[row[0]]
-            t = _aware(row[1])
-            last = t if last is None else max(last, t)
-            for column, value in zip(rolled, row[2:]):
-                if value is not None:
-                    per[column].append((t, value))
-        if last is not None:  # the newest bucket may be partial: raw samples redraw it
-            raw_since = last
-            for per in out.values():
-                for column in per:
-                    per[column] = [p for p in per[column] if p[0] < last]
-    rows = (
-        GoplsSample.objects.filter(machine_id=machine_pk, ts__gte=raw_since, ts__lte=until)
-        .order_by("process_id", "ts")
-        .values_list("process_id", "ts", *columns)
+    out = _read_series(
+        GoplsRollup,
+        GOPLS_ROLLUP_COLUMNS,
+        GoplsSample,
+        machine_pk,
+        columns,
+        since,
+        until,
+        by_process=True,
     )
-    for row in _raw_rows(rows):
-        per = out[row[0]]
-        t = _aware(row[1])
-        for column, value in zip(columns, row[2:]):
-            if value is not None:
-                per[column].append((t, value))
     # Each trace keeps ≤ max_points, and a chart with many lifetimes shares a budget of
     # CHART_BUDGET points so that 30 days of restarts stay a few hundred kilobytes.
     traces = max(1, sum(1 for per in out.values() for points in per.values() if points))
