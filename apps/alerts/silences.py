@@ -7,11 +7,11 @@ from datetime import datetime
 from django.db.models import Q, QuerySet
 
 from apps.alerts.models import Silence
-from apps.fleet.models import Team
+from apps.fleet.models import Membership, Team
 
 
 def led_team_ids(user) -> set[int]:
-    return set(user.membership_set.filter(role="lead").values_list("team_id", flat=True))
+    return set(Membership.objects.led_team_ids(user).values_list("team_id", flat=True))
 
 
 def may_manage_silences(user) -> bool:

@@ -26,7 +26,7 @@ def developer_for(viewer, user_id: int):
         raise Http404("no such developer") from None
     if viewer.pk == person.pk or viewer.is_staff or viewer.is_superuser:
         return person
-    lead_teams = Membership.objects.filter(user=viewer, role="lead").values("team_id")
+    lead_teams = Membership.objects.led_team_ids(viewer)
     if (
         Membership.objects.filter(user=person, team_id__in=lead_teams).exists()
         or Machine.objects.filter(owner=person, team_id__in=lead_teams).exists()

@@ -7,6 +7,8 @@ from django.db import models
 from django.utils import timezone
 from django.utils.text import slugify
 
+from apps.fleet.models.people import Membership
+
 
 class Project(models.Model):
     """A Go module or repository, created automatically from what agents report."""
@@ -44,7 +46,7 @@ class MachineQuerySet(models.QuerySet):
             return self.none()
         if user.is_staff or user.is_superuser:
             return self
-        lead_teams = user.membership_set.filter(role="lead").values("team_id")
+        lead_teams = Membership.objects.led_team_ids(user)
         return self.filter(models.Q(owner=user) | models.Q(team_id__in=lead_teams))
 
 

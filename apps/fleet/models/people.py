@@ -33,6 +33,12 @@ class Team(models.Model):
         super().save(*args, **kwargs)
 
 
+class MembershipQuerySet(models.QuerySet):
+    def led_team_ids(self, user) -> models.QuerySet:
+        """The ids of the teams `user` leads, as a subquery-ready values queryset."""
+        return self.filter(user=user, role=Membership.Role.LEAD).values("team_id")
+
+
 class Membership(models.Model):
     class Role(models.TextChoices):
         MEMBER = "member", "Member"
@@ -41,6 +47,8 @@ class Membership(models.Model):
     user = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE)
     team = models.ForeignKey(Team, on_delete=models.CASCADE)
     role = models.CharField(max_length=16, choices=Role.choices, default=Role.MEMBER)
+
+    objects = MembershipQuerySet.as_manager()
 
     class Meta:
         constraints = [models.UniqueConstraint(fields=["user", "team"], name="uniq_membership")]
