@@ -21,7 +21,7 @@ from apps.anomalies.detectors.facts import gopls_version
 from apps.anomalies.detectors.fleet import PeerSample
 from apps.anomalies.lifecycle import Outcome, reconcile, save_touched
 from apps.anomalies.loader import active_machine_ids, load_snapshots
-from apps.anomalies.machine_health import refresh_health
+from apps.anomalies.machine_health import deferred_refresh, refresh_health
 from apps.anomalies.models import Finding
 from apps.anomalies.profiles import attach_profiles, request_profile
 from apps.anomalies.thresholds import thresholds
@@ -97,27 +97,28 @@ def evaluate_snapshots(snapshots, now: datetime, rules: set[str] | None = None) 
     machine_rules = set(rules) if rules is not None else set(MACHINE_RULES)
     th_cache: dict[str, dict] = {}
     touched: list[Finding] = []
-    follow_up = []
-    for snap in snapshots:
-        key = repr(sorted(snap.overrides.items())) if snap.overrides else ""
-        th = th_cache.get(key)
-        if th is None:
-            th = th_cache[key] = thresholds(snap.overrides)
-        detections = run_machine_rules(snap, th, machine_rules)
-        result = reconcile(
-            snap.machine_pk,
-            detections,
-            existing[snap.machine_pk],
-            renderer(snap),
-            now,
-            rules=machine_rules,
-            touched=touched,
-        )
-        out.merge(result)
-        if result.opened or result.reopened or existing[snap.machine_pk]:
-            follow_up.append(snap)
-    save_touched(touched)  # one statement per chunk, not one per machine
-    _after_changes(follow_up, now)
+    with deferred_refresh():  # one refresh for the whole chunk, below
+        follow_up = []
+        for snap in snapshots:
+            key = repr(sorted(snap.overrides.items())) if snap.overrides else ""
+            th = th_cache.get(key)
+            if th is None:
+                th = th_cache[key] = thresholds(snap.overrides)
+            detections = run_machine_rules(snap, th, machine_rules)
+            result = reconcile(
+                snap.machine_pk,
+                detections,
+                existing[snap.machine_pk],
+                renderer(snap),
+                now,
+                rules=machine_rules,
+                touched=touched,
+            )
+            out.merge(result)
+            if result.opened or result.reopened or existing[snap.machine_pk]:
+                follow_up.append(snap)
+        save_touched(touched)  # one statement per chunk, not one per machine
+        _after_changes(follow_up, now)
     refresh_health(pks, now)  # the stored level the dashboard counts (machine_health.py)
     return out
 

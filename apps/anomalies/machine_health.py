@@ -10,7 +10,9 @@ nothing in the steady state. "offline" is never stored: readers derive it from l
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
+from contextlib import contextmanager
+from contextvars import ContextVar
 from datetime import datetime
 
 import orjson
@@ -35,6 +37,18 @@ LEVEL_EVENTS = {
     FindingEvent.Kind.SNOOZED,
 }
 BATCH = 2000
+_deferred: ContextVar[bool] = ContextVar("machine_health_deferred", default=False)
+
+
+@contextmanager
+def deferred_refresh() -> Iterator[None]:
+    """Within it, finding events do not refresh their machine one at a time: the caller (the
+    evaluation of a chunk) refreshes every machine it evaluated once, at the end."""
+    token = _deferred.set(True)
+    try:
+        yield
+    finally:
+        _deferred.reset(token)
 
 
 def finding_levels(machine_ids: Iterable[int], now: datetime) -> dict[int, str]:
@@ -78,7 +92,7 @@ def refresh_health(machine_ids: Iterable[int], now: datetime | None = None) -> i
 
 @receiver(post_save, sender=FindingEvent, dispatch_uid="machine_health_on_finding_event")
 def _on_finding_event(sender, instance: FindingEvent, created: bool, **kwargs) -> None:
-    if not created or instance.kind not in LEVEL_EVENTS:
+    if not created or instance.kind not in LEVEL_EVENTS or _deferred.get():
         return
     machine_id = instance.finding.machine_id  # the finding is cached on a new event
     transaction.on_commit(lambda: refresh_health([machine_id], instance.at))
