@@ -2,14 +2,13 @@
 
 from __future__ import annotations
 
-from datetime import timedelta
-
 from django import forms
 from django.utils import timezone
 
 from apps.alerts.models import Channel, Route, Silence
 from apps.alerts.silences import manageable_teams
 from apps.alerts.transports import TRANSPORTS
+from apps.anomalies.actions import parse_duration
 from apps.fleet.models import Machine, Project
 
 SILENCE_DURATIONS = [
@@ -19,13 +18,6 @@ SILENCE_DURATIONS = [
     ("7d", "7 days"),
     ("30d", "30 days"),
 ]
-_DURATION = {
-    "1h": timedelta(hours=1),
-    "4h": timedelta(hours=4),
-    "1d": timedelta(days=1),
-    "7d": timedelta(days=7),
-    "30d": timedelta(days=30),
-}
 
 
 class ChannelForm(forms.ModelForm):
@@ -126,7 +118,7 @@ class SilenceForm(forms.ModelForm):
     def save(self, commit: bool = True) -> Silence:
         silence = super().save(commit=False)
         silence.created_by = self.user
-        silence.expires_at = timezone.now() + _DURATION[self.cleaned_data["duration"]]
+        silence.expires_at = timezone.now() + parse_duration(self.cleaned_data["duration"])
         if commit:
             silence.save()
         return silence
