@@ -4,7 +4,8 @@ A snapshot's series are 5-minute buckets (DETECTION_BUCKET_S). Long windows read
 buckets from the 5-minute rollups and only the recent tail (DETECTION_RAW_TAIL_MINUTES, longer
 than the rollup task's re-roll period) from raw samples, so a fleet pass reads about 20 minutes
 of raw samples per machine whatever the window. A machine whose rollups lag (the rollup task
-stopped, or a fresh database) reads raw samples from its newest rolled bucket on, so the
+stopped, or a fresh database) reads raw samples from its newest rolled bucket on, and one
+with a pending late range (`apps.metrics.pending`) from the start of that range, so the
 result is the same either way.
 """
 
@@ -22,6 +23,7 @@ from apps.anomalies import conf
 from apps.anomalies.snapshot import MachineSnapshot, ProcessSeries, SystemSeries
 from apps.fleet.models import GoplsProcess, InventoryItem, Machine
 from apps.metrics.models import GoplsRollup, GoplsSample, Resolution, SystemRollup, SystemSample
+from apps.metrics.pending import pending_since
 
 # snapshot series name → (aggregate, raw column, 5-minute rollup column)
 GOPLS_SERIES = {
@@ -190,6 +192,12 @@ def _series_rows(model, rollup, key, series, ids, owner, since, now, bucket_s, *
                 raw_from[k] = cut
             else:  # rollups lag: their newest bucket may be partial, read it raw again
                 raw_from[k] = datetime.fromtimestamp(end, tz=now.tzinfo)
+        # Samples not yet rolled up (a backfill whose range task has not run) are read raw.
+        behind = pending_since(set(owner.values()), ROLLUP_S)
+        for k in ids:
+            start = behind.get(owner[k])
+            if start is not None and start < raw_from[k]:
+                raw_from[k] = max(since, start)
     else:
         raw_from = dict.fromkeys(ids, since)
     groups: dict[datetime, list[int]] = defaultdict(list)

@@ -219,3 +219,24 @@ class GoplsRollup(models.Model):
 
     def __str__(self) -> str:
         return f"gopls {self.process_id} {self.resolution}s @ {self.bucket:%Y-%m-%d %H:%M}"
+
+
+class PendingRollup(models.Model):
+    """A machine's samples not yet folded into the rollups: one merged [lo, hi] range per machine.
+
+    Kept in the database, not the cache: the cache is per-process without Redis, and a range
+    lost there left backfilled history without rollups for good. Readers (charts, detection)
+    read raw samples over a pending range, so the history shows before its rollups exist.
+    """
+
+    machine = models.OneToOneField(
+        "fleet.Machine", on_delete=models.CASCADE, related_name="pending_rollup"
+    )
+    lo = models.DateTimeField()
+    hi = models.DateTimeField()
+    # Bumped by every merge: a task deletes the row only if nothing was merged while it ran.
+    generation = models.PositiveBigIntegerField(default=0)
+    queued_at = models.DateTimeField(null=True, blank=True)
+
+    def __str__(self) -> str:
+        return f"{self.machine_id} {self.lo:%Y-%m-%d %H:%M}–{self.hi:%Y-%m-%d %H:%M}"

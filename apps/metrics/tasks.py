@@ -6,14 +6,11 @@ import logging
 from datetime import datetime, timedelta
 
 from celery import shared_task
-from django.core.cache import cache
 from django.db import InterfaceError, OperationalError
 from django.utils import timezone
-from redis.exceptions import ConnectionError as RedisConnectionError
-from redis.exceptions import TimeoutError as RedisTimeoutError
 
-from apps.fleet.models import Machine
 from apps.fleet.recording import forget_lifetimes
+from apps.metrics import pending
 from apps.metrics.counters import count_upload
 from apps.metrics.partitions import ensure_partitions
 from apps.metrics.retention import prune
@@ -26,10 +23,10 @@ log = logging.getLogger(__name__)
 RECENT = timedelta(minutes=15)
 LATE_AFTER = timedelta(minutes=10)
 LATE_COALESCE_S = 30
-LATE_RANGE_TTL_S = LATE_COALESCE_S * 20  # how long a machine's pending late range is kept
-# A late range must not be forgotten because the database or Redis restarted under the task.
-_TRANSIENT_CACHE = (RedisConnectionError, RedisTimeoutError)
-_TRANSIENT = (OperationalError, InterfaceError, *_TRANSIENT_CACHE)
+# A range task not done this long after it was queued was lost (a worker killed while holding
+# its countdown message); the minute pass queues it again (rolling up twice is harmless).
+LOST_AFTER = timedelta(minutes=5)
+_TRANSIENT = (OperationalError, InterfaceError)
 
 
 @shared_task
@@ -41,21 +38,13 @@ def roll_up_recent_task() -> None:
 
 
 def requeue_lost_late_rollups(now) -> int:
-    """Queue the late range of every machine whose range task was lost; returns how many.
+    """Queue the pending range of every machine whose range task is overdue; returns how many.
 
-    A worker that is SIGKILLed or crashes (a Redis crash can make it exit) holds its
-    countdown tasks unacknowledged, and the broker gives them back only after its visibility
-    timeout (an hour). The range stays in the cache meanwhile; once its 'queued' marker has
-    expired, this minute pass queues it again (rolling up twice is harmless)."""
-    since = now - timedelta(seconds=LATE_RANGE_TTL_S)
-    ids = Machine.objects.filter(last_seen__gte=since).values_list("pk", flat=True)
-    pending = cache.get_many([_late_key(pk) for pk in ids.iterator(chunk_size=5000)])
-    queued = cache.get_many([key + ":queued" for key in pending])
+    The ranges live in the database (`PendingRollup`), so a crashed worker, a restarted
+    Redis or a per-process cache cannot lose them; this pass only re-sends the task."""
     count = 0
-    for key, (lo, hi) in pending.items():
-        if key + ":queued" in queued or not cache.add(key + ":queued", 1, LATE_COALESCE_S * 2):
-            continue
-        roll_up_late_task.apply_async((int(key.rsplit(":", 1)[1]), lo.isoformat(), hi.isoformat()))
+    for machine_pk in pending.lost(now, LOST_AFTER):
+        roll_up_late_task.apply_async((machine_pk,))
         count += 1
     if count:
         log.info("queued %d late rollup ranges whose task was lost", count)
@@ -86,58 +75,33 @@ def schedule_late_rollup(machine_pk: int, result) -> None:
     """After-ingest hook: fold samples older than usual into the rollups, coalesced.
 
     An agent draining a backlog sends many late uploads in a row; their time ranges are merged
-    in the cache and one range task per machine and LATE_COALESCE_S runs shortly after, instead
-    of one per upload. The task also carries the range it was queued with, so that range
-    survives the cache being emptied; a range whose task was lost (a worker killed, Redis
-    restarted) is picked up by the machine's next late upload. Without the cache (Redis down)
-    the task is queued with this upload's range alone.
+    into the machine's pending range in the database, and one range task per machine runs
+    LATE_COALESCE_S later for all of them.
     """
     if result.oldest_new_ts is None or timezone.now() - result.oldest_new_ts < LATE_AFTER:
         return
-    lo, hi = result.oldest_new_ts, result.newest_new_ts
-    key = _late_key(machine_pk)
-    try:
-        pending = cache.get(key)
-        if pending:
-            lo, hi = min(lo, pending[0]), max(hi, pending[1])
-        cache.set(key, (lo, hi), timeout=LATE_RANGE_TTL_S)
-        due = cache.add(key + ":queued", 1, timeout=LATE_COALESCE_S * 2)
-    except _TRANSIENT_CACHE:
-        log.warning("late rollup of machine %s queued without the cache", machine_pk)
-        due = True
-    if due:
-        roll_up_late_task.apply_async(
-            (machine_pk, lo.isoformat(), hi.isoformat()), countdown=LATE_COALESCE_S
-        )
-
-
-def _late_key(machine_pk: int) -> str:
-    return f"late-rollup:{machine_pk}"
+    now = timezone.now()
+    if pending.merge_pending(machine_pk, result.oldest_new_ts, result.newest_new_ts, now):
+        roll_up_late_task.apply_async((machine_pk,), countdown=LATE_COALESCE_S)
 
 
 @shared_task(bind=True, max_retries=8, acks_late=True)
 def roll_up_late_task(self, machine_id: int, lo: str | None = None, hi: str | None = None):
-    """Roll up one machine's late range: the one it was queued with plus what the cache has
-    gathered since. Idempotent. The cache entry is removed only once rolled up (a worker
-    killed half-way gets the message again); a range that grew meanwhile is queued again, and
-    a database or Redis error retries with the whole range."""
-    key = _late_key(machine_id)
-    span = (datetime.fromisoformat(lo), datetime.fromisoformat(hi)) if lo and hi else None
+    """Roll up one machine's pending range. Idempotent. The range is forgotten only once
+    rolled up; one that grew meanwhile is queued again, and a database error retries.
+    (lo/hi: messages queued by older versions carried their range; it is merged first.)"""
     try:
-        pending = cache.get(key)
-        if pending:
-            span = pending if span is None else (min(span[0], pending[0]), max(span[1], pending[1]))
-        if span is None:
-            return
-        roll_up_raw(span[0], span[1], machine_ids=[machine_id])
-        roll_up_hours(span[0], span[1])
-        if pending:
-            if cache.get(key) == pending:
-                cache.delete(key)
-            else:  # more late samples arrived while rolling up: they need a pass of their own
-                roll_up_late_task.apply_async((machine_id,), countdown=LATE_COALESCE_S)
+        if lo and hi:
+            pending.merge_pending(
+                machine_id, datetime.fromisoformat(lo), datetime.fromisoformat(hi), timezone.now()
+            )
+        done = pending.roll_up_pending(machine_id)
+        if done is False:  # more late samples arrived while rolling up: they need a pass too
+            roll_up_late_task.apply_async((machine_id,), countdown=LATE_COALESCE_S)
     except _TRANSIENT as exc:
-        args = (machine_id, span[0].isoformat(), span[1].isoformat()) if span else (machine_id,)
+        if self.request.retries >= self.max_retries:
+            pending.release(machine_id)  # the minute pass tries again later
+            raise
         raise self.retry(
-            args=args, exc=exc, countdown=min(300, 5 * 2**self.request.retries)
+            args=(machine_id,), exc=exc, countdown=min(300, 5 * 2**self.request.retries)
         ) from exc

@@ -87,6 +87,20 @@ def test_lagging_rollups_are_completed_from_raw_samples(enrolled):
     _assert_same(raw_only, _series(load_snapshots([machine.pk], NOW, hours=6)[0]))
 
 
+def test_a_backfill_not_yet_rolled_up_is_read_raw_not_left_as_a_hole(enrolled):
+    # The demo's leak findings resolved: the minute pass had rolled up the newest minutes of
+    # a backfilled history, the backfill's own range was never rolled up, and detection read
+    # rollups (only those minutes) before a short raw tail.
+    from apps.metrics.pending import merge_pending
+
+    machine, _ = enrolled
+    _history(machine)
+    raw_only = _series(load_snapshots([machine.pk], NOW, hours=6)[0])
+    roll_up_raw(NOW - timedelta(minutes=40), NOW)  # only the minute pass ran
+    merge_pending(machine.pk, START, NOW, NOW)  # what the ingest hook recorded
+    _assert_same(raw_only, _series(load_snapshots([machine.pk], NOW, hours=6)[0]))
+
+
 def test_a_short_window_reads_raw_samples_only(enrolled):
     machine, _ = enrolled
     _history(machine)

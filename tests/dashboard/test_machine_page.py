@@ -120,3 +120,36 @@ def test_long_ranges_read_rollups_and_raw_samples_only_for_the_newest_bucket(cli
         trace = next(t for t in fig["data"] if "777" in t["name"] or "used" in t["name"])
         assert 0 < len(trace["x"]) <= most, (name, range_)
         assert min(trace["x"]) < hours_ago(15).isoformat(), (name, range_)
+
+
+@pytest.mark.django_db
+def test_a_backfill_whose_rollups_are_pending_shows_in_long_ranges(client, fleet, alice):
+    # The demo's 6 hours vanished from the 24 h view apart from their newest minutes: the
+    # minute pass had rolled those up, the backfill's range was not, and the chart read raw
+    # samples only after the newest rollup.
+    from apps.metrics.pending import merge_pending
+    from apps.metrics.rollups import roll_up_raw
+
+    machine = fleet.bobs
+    start = hours_ago(4)
+    ingest(machine, restarted_report(start, 900, 777, start))  # 3 h 45 min, 15 s apart
+    roll_up_raw(hours_ago(0.3), hours_ago(0))  # the minute pass
+    merge_pending(machine.pk, start, hours_ago(0), hours_ago(0))  # the ingest hook
+    client.force_login(alice)
+    for name in ("memory", "sysmem"):
+        fig = chart(client, machine, name, range="24h").json()
+        xs = [x for t in fig["data"] for x in t["x"]]
+        assert min(xs) < (start + timedelta(minutes=10)).strftime("%Y-%m-%d %H:%M:%S"), name
+
+
+@pytest.mark.django_db(transaction=True)
+def test_simulated_history_is_rolled_up_like_live_data():
+    from django.core.management import call_command
+
+    from apps.metrics.models import PendingRollup, SystemRollup
+
+    call_command("simulate_fleet", machines=2, hours=3, seed=5, interval=60, verbosity=0)
+    old = SystemRollup.objects.filter(resolution=300, bucket__lt=hours_ago(2))
+    assert old.values("machine").distinct().count() == 2
+    assert SystemRollup.objects.filter(resolution=3600, bucket__lt=hours_ago(2)).exists()
+    assert not PendingRollup.objects.exists()

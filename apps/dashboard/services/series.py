@@ -18,6 +18,7 @@ from apps.dashboard.constants import MAX_POINTS
 from apps.dashboard.downsample import lttb_indices
 from apps.metrics.catalog import GOPLS_ROLLUP_COLUMNS, ROLLUP_COLUMNS
 from apps.metrics.models import GoplsRollup, GoplsSample, Resolution, SystemRollup, SystemSample
+from apps.metrics.pending import pending_since
 from apps.metrics.series import FIVE_MINUTES_UP_TO, RAW_UP_TO
 
 Point = tuple[datetime, float]
@@ -93,6 +94,10 @@ def _read_series(
             .values_list(*keys, "bucket", *rolled.values())
         )
         last = _collect(out, rows, list(rolled), by_process)
+        # Where rollups are missing or partial (a backfill not yet rolled up), read raw.
+        behind = pending_since([machine_pk], resolution).get(machine_pk)
+        if last is not None and behind is not None:
+            last = max(since, min(last, behind))
         if last is not None:
             raw_since = last
             for per in out.values():

@@ -134,6 +134,13 @@ class Command(BaseCommand):
             progress = run_live(cfg, live, write, every_s=opts["progress_every"])
         else:
             progress = run_direct(cfg, write, every_s=opts["progress_every"], specs=specs)
+            # The backfill is late data: roll it up now, as the range tasks would, so 24 h,
+            # 7 d and 30 d views show it whether or not a worker runs.
+            from apps.metrics.pending import roll_up_all_pending
+
+            rolled = roll_up_all_pending()
+            if rolled:
+                self.stdout.write(f"rolled up the history of {rolled} machines")
         elapsed = progress.elapsed()
         self.stdout.write(
             f"done: {progress.machines} machines, {progress.samples:,} samples in "
