@@ -13,7 +13,15 @@ from tests.conftest import EXAMPLE_REPORT
 _counter = itertools.count(1)
 
 
-def enroll(team_name: str = "Platform", owner: str = "", machine_id: str | None = None, **identity):
+def enroll(
+    team_name: str = "Platform",
+    owner: str = "",
+    machine_id: str | None = None,
+    confirm_owner: bool = True,
+    **identity,
+):
+    """Enroll through the real service; `owner`'s claim is confirmed unless confirm_owner is
+    False (enrollment alone only records a pending claim)."""
     from apps.fleet.services import create_enrollment_token, enroll_machine
 
     _, secret = create_enrollment_token(team_name)
@@ -27,7 +35,11 @@ def enroll(team_name: str = "Platform", owner: str = "", machine_id: str | None 
         **identity,
     }
     enrollment = enroll_machine(secret, identity)
-    return enrollment.machine, enrollment.credential
+    machine = enrollment.machine
+    if confirm_owner and machine.claimed_owner_id:
+        machine.owner_id, machine.claimed_owner_id = machine.claimed_owner_id, None
+        machine.save(update_fields=["owner", "claimed_owner"])
+    return machine, enrollment.credential
 
 
 def iso(dt: datetime) -> str:

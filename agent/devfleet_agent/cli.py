@@ -193,7 +193,9 @@ def cmd_enroll(config: AgentConfig, args: argparse.Namespace) -> int:
         return EXIT_ERROR
     data = resp.body if isinstance(resp.body, dict) else {}
     if resp.status not in (200, 201) or not data.get("credential"):
-        why = {401: "the enrollment token was rejected (wrong or revoked)"}.get(
+        detail = "".join(c for c in str(data.get("detail") or "")[:300] if c.isprintable())
+        why = {401: f"the enrollment token was rejected ({detail or 'wrong or revoked'})",
+               409: f"HTTP 409: {detail or 'this machine id belongs to another team'}"}.get(
             resp.status, f"HTTP {resp.status}: {json.dumps(data.get('errors') or resp.text)[:500]}")
         print(f"enroll failed: {why}", file=sys.stderr)
         return EXIT_ERROR

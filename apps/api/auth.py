@@ -1,4 +1,7 @@
-"""API authentication: a logged-in session or a personal API token (Bearer dfp_…)."""
+"""API authentication: a logged-in session or a personal API token (Bearer dfp_…).
+
+A token is read-only unless created with the write scope; acknowledge and snooze need write.
+"""
 
 from __future__ import annotations
 
@@ -7,24 +10,39 @@ import functools
 from django.middleware.csrf import CsrfViewMiddleware
 from django.views.decorators.csrf import csrf_exempt
 
-from apps.fleet.services import user_for_api_token
+from apps.fleet.models import ApiToken
+from apps.fleet.services import api_token_for
 from apps.ingest.views import bearer_token, error_response
+
+
+def _token_user(request, *, write: bool):
+    """Authenticate `request` by its bearer token; an error response, or None when it may go on."""
+    token = api_token_for(bearer_token(request))
+    if token is None:
+        return error_response(
+            401,
+            "unauthorized",
+            "log in or send a personal API token",
+            headers={"WWW-Authenticate": 'Bearer realm="devfleet"'},
+        )
+    if write and token.scope != ApiToken.Scope.WRITE:
+        return error_response(
+            403,
+            "insufficient_scope",
+            "this API token is read-only; acknowledge and snooze need a token with write scope",
+            headers={"WWW-Authenticate": 'Bearer realm="devfleet", error="insufficient_scope"'},
+        )
+    request.user = token.user
+    return None
 
 
 def api_login_required(view):
     @functools.wraps(view)
     def wrapper(request, *args, **kwargs):
         if not request.user.is_authenticated:
-            token = bearer_token(request)
-            user = user_for_api_token(token) if token else None
-            if user is None:
-                return error_response(
-                    401,
-                    "unauthorized",
-                    "log in or send a personal API token",
-                    headers={"WWW-Authenticate": 'Bearer realm="devfleet"'},
-                )
-            request.user = user
+            refused = _token_user(request, write=False)
+            if refused is not None:
+                return refused
         return view(request, *args, **kwargs)
 
     return wrapper
@@ -37,8 +55,8 @@ def _csrf_rejected(request) -> bool:
 
 
 def api_write_required(view):
-    """Like api_login_required, for requests that change something: a session must also pass
-    Django's CSRF check (403 otherwise); a personal API token needs none (no cookie involved)."""
+    """For requests that change something: a session must also pass Django's CSRF check (403
+    otherwise); a personal API token needs no CSRF (no cookie involved) but the write scope."""
 
     @csrf_exempt
     @functools.wraps(view)
@@ -47,6 +65,9 @@ def api_write_required(view):
             if _csrf_rejected(request):
                 return error_response(403, "csrf_failed", "CSRF token missing or incorrect")
             return view(request, *args, **kwargs)
-        return api_login_required(view)(request, *args, **kwargs)
+        refused = _token_user(request, write=True)
+        if refused is not None:
+            return refused
+        return view(request, *args, **kwargs)
 
     return wrapper

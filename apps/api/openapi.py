@@ -43,6 +43,7 @@ def _error_responses(*codes: int) -> dict:
         400: "Invalid request; `errors` names each bad field by JSON path",
         401: "Unknown or revoked credential",
         404: "Not found or not visible to you",
+        409: "Conflict: the machine id is enrolled in another team",
         413: "Body over the size cap (also after gzip decompression)",
         415: "Content-Type is not application/json or Content-Encoding is not gzip",
         429: "Too many uploads from this machine; see Retry-After",
@@ -173,6 +174,11 @@ def openapi_document() -> dict:
                 "post": {
                     "operationId": "enroll",
                     "summary": "Exchange a team enrollment token for a machine credential",
+                    "description": (
+                        "401: the token is unknown, revoked, expired or used up. 409: the"
+                        " machine id is enrolled in another team (only staff move machines)."
+                        " `owner` is recorded as a pending claim until confirmed."
+                    ),
                     "security": [],
                     "requestBody": {
                         "required": True,
@@ -184,7 +190,7 @@ def openapi_document() -> dict:
                     },
                     "responses": {
                         "201": _json("#/components/schemas/EnrollResponse", "Enrolled"),
-                        **_error_responses(400, 401, 413, 415),
+                        **_error_responses(400, 401, 409, 413, 415),
                     },
                 }
             },

@@ -13,6 +13,11 @@ urlpatterns = [
     path(
         "machines/<str:machine_id>/charts/<slug:name>/", views.machine_chart, name="machine-chart"
     ),
+    path(
+        "machines/<str:machine_id>/ownership/",
+        views.machine_ownership,
+        name="machine-ownership",
+    ),
     path("me/", views.me, name="me"),
     path("developers/<int:user_id>/", views.developer, name="developer"),
     path("projects/", views.projects, name="project-list"),

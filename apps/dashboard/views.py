@@ -32,6 +32,7 @@ from apps.dashboard.services.projects import project_list, project_page
 from apps.dashboard.services.rules import AdviceContext, rule_list, rule_page
 from apps.dashboard.services.versions import version_cohorts
 from apps.fleet.models import Machine, Project
+from apps.fleet.ownership import decide_claim, may_decide, pending_claims_for
 from apps.ingest.validation import parse_timestamp
 
 
@@ -94,11 +95,13 @@ def machine(request: HttpRequest, machine_id: str) -> HttpResponse:
     if chosen not in RANGES:
         chosen = DEFAULT_RANGE
     context = machine_service.machine_page(obj, timezone.now())
+    pending = obj.claimed_owner_id and obj.owner_id is None and may_decide(request.user, obj)
     return render(
         request,
         "dashboard/machine.html",
         {
             **context,
+            "claims": [obj] if pending else [],
             "machine": obj,
             "range": chosen,
             "ranges": list(RANGES),
@@ -141,11 +144,28 @@ def me(request: HttpRequest) -> HttpResponse:
         {
             "person": request.user,
             "machines": snaps,
+            "claims": list(pending_claims_for(request.user)),
             "is_me": True,
             "findings": machine_findings_of(snaps),
             "snooze_choices": SNOOZE_CHOICES,
         },
     )
+
+
+@require_POST
+@login_required
+def machine_ownership(request: HttpRequest, machine_id: str) -> HttpResponse:
+    """Confirm or decline a pending ownership claim (POST, CSRF-checked)."""
+    try:
+        decide_claim(request.user, machine_id, request.POST.get("decision", ""))
+    except Machine.DoesNotExist:
+        raise Http404("no such claim") from None
+    except ValueError as error:
+        return HttpResponse(str(error), status=400, content_type="text/plain")
+    target = request.POST.get("next", "")
+    if not url_has_allowed_host_and_scheme(target, {request.get_host()}, request.is_secure()):
+        target = reverse("dashboard:me")
+    return redirect(target)
 
 
 @require_GET

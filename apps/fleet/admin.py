@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from django.contrib import admin, messages
 
+from apps.audit.models import AuditEvent
+from apps.audit.recording import record_event
 from apps.fleet.models import (
     ApiToken,
     EnrollmentToken,
@@ -103,7 +105,7 @@ class MachineAdmin(admin.ModelAdmin):
     ]
     list_filter = ["team", "os", "wsl_version"]
     search_fields = ["hostname", "machine_id", "owner__username", "owner_hint"]
-    autocomplete_fields = ["owner"]
+    autocomplete_fields = ["owner", "claimed_owner"]
     readonly_fields = [
         "first_seen",
         "last_seen",
@@ -114,6 +116,25 @@ class MachineAdmin(admin.ModelAdmin):
         "rate_updated_at",
     ]
     inlines = [GoplsProcessInline, InventoryInline, CredentialInline]
+    MOVES = ("team", "owner", "claimed_owner")
+
+    def save_model(self, request, obj, form, change):
+        # Moving a machine to another team (or giving it an owner) is a staff decision that
+        # enrollment can no longer make: recorded in the audit log with who and from where.
+        # Machines are not audited on every save (enrollment and ingest touch them constantly).
+        before = {}
+        if change:
+            before = (
+                type(obj)._base_manager.filter(pk=obj.pk).values(*(f + "_id" for f in self.MOVES))
+            ).first() or {}
+        super().save_model(request, obj, form, change)
+        moved = {
+            field: [before.get(field + "_id"), getattr(obj, field + "_id")]
+            for field in self.MOVES
+            if change and before.get(field + "_id") != getattr(obj, field + "_id")
+        }
+        if moved:
+            record_event(AuditEvent.Action.CHANGE, obj, moved)
 
 
 @admin.register(MachineProject)
@@ -161,15 +182,44 @@ class SecretAdmin(admin.ModelAdmin):
 
 @admin.register(EnrollmentToken)
 class EnrollmentTokenAdmin(SecretAdmin):
-    list_display = ["prefix", "team", "label", "enrollments", "created_at", "revoked_at"]
-    fields = ["team", "label", "prefix", "enrollments", "created_at", "revoked_at", "last_used_at"]
-    readonly_fields = [*SecretAdmin.readonly_fields, "enrollments"]
+    list_display = [
+        "prefix",
+        "team",
+        "label",
+        "enrollments",
+        "max_uses",
+        "expires_at",
+        "status",
+        "created_at",
+        "revoked_at",
+    ]
+    fields = [
+        "team",
+        "label",
+        "expires_at",
+        "max_uses",
+        "prefix",
+        "enrollments",
+        "status",
+        "created_at",
+        "revoked_at",
+        "last_used_at",
+    ]
+    readonly_fields = [*SecretAdmin.readonly_fields, "enrollments", "status"]
+
+    @admin.display(description="Status")
+    def status(self, obj):
+        return obj.status if obj.pk else "—"
 
     def save_model(self, request, obj, form, change):
         if change:
             return super().save_model(request, obj, form, change)
         token, secret = create_enrollment_token(
-            obj.team.name, label=obj.label, created_by=request.user
+            obj.team.name,
+            label=obj.label,
+            created_by=request.user,
+            expires_at=obj.expires_at,
+            max_uses=obj.max_uses,
         )
         obj.pk = token.pk
         messages.warning(request, f"New enrollment token (shown once): {secret}")
@@ -187,14 +237,15 @@ class MachineCredentialAdmin(SecretAdmin):
 
 @admin.register(ApiToken)
 class ApiTokenAdmin(SecretAdmin):
-    list_display = ["name", "prefix", "user", "created_at", "revoked_at", "last_used_at"]
-    fields = ["user", "name", "prefix", "created_at", "revoked_at", "last_used_at"]
+    list_display = ["name", "prefix", "user", "scope", "created_at", "revoked_at", "last_used_at"]
+    list_filter = [*SecretAdmin.list_filter, "scope"]
+    fields = ["user", "name", "scope", "prefix", "created_at", "revoked_at", "last_used_at"]
     autocomplete_fields = ["user"]
 
     def save_model(self, request, obj, form, change):
         if change:
             return super().save_model(request, obj, form, change)
-        token, secret = create_api_token(obj.user, obj.name)
+        token, secret = create_api_token(obj.user, obj.name, obj.scope)
         obj.pk = token.pk
         messages.warning(request, f"New API token (shown once): {secret}")
 

@@ -8,6 +8,7 @@ from dataclasses import dataclass
 
 from django.contrib.auth import get_user_model
 from django.db import connection, transaction
+from django.db.models import F
 from django.utils import timezone
 
 from apps.fleet.models import (
@@ -15,7 +16,6 @@ from apps.fleet.models import (
     EnrollmentToken,
     Machine,
     MachineCredential,
-    Membership,
     Team,
 )
 from apps.fleet.models.tokens import digest, new_secret
@@ -48,15 +48,26 @@ class Enrollment:
 
 
 def create_enrollment_token(
-    team_name: str, *, label: str = "", created_by=None
+    team_name: str,
+    *,
+    label: str = "",
+    created_by=None,
+    expires_at=None,
+    max_uses: int | None = None,
 ) -> tuple[EnrollmentToken, str]:
-    """Create the team if missing and a new enrollment token for it; returns (row, secret)."""
+    """Create the team if missing and a new enrollment token for it; returns (row, secret).
+
+    `expires_at` and `max_uses` bound what a leaked token can do (None: unbounded)."""
     team_name = team_name.strip()
     if not team_name:
         raise ValueError("team name must not be empty")
+    if max_uses is not None and max_uses < 1:
+        raise ValueError("max uses must be at least 1")
     team, _ = Team.objects.get_or_create(name=team_name)
     secret = new_secret(EnrollmentToken.PREFIX)
-    token = EnrollmentToken(team=team, label=label, created_by=created_by)
+    token = EnrollmentToken(
+        team=team, label=label, created_by=created_by, expires_at=expires_at, max_uses=max_uses
+    )
     token.set_secret(secret)
     token.save()
     return token, secret
@@ -96,22 +107,40 @@ def validate_identity(identity: dict) -> dict:
 def _resolve_owner(hint: str):
     if not hint:
         return None
-    users = get_user_model().objects
+    users = get_user_model().objects.filter(is_active=True)
     return users.filter(username=hint).first() or users.filter(email__iexact=hint).first()
+
+
+def _usable_token(raw_token: str, now, uses: int = 1) -> EnrollmentToken:
+    """The enrollment token for this secret, locked for the use count; 401 when it cannot
+    enroll `uses` machines (unknown, revoked, expired or used up)."""
+    token = (
+        EnrollmentToken.objects.filter(token_hash=digest(raw_token or ""))
+        .select_related("team")
+        .select_for_update(of=("self",))
+        .first()
+    )
+    if token is None:
+        raise EnrollmentError("unknown or revoked enrollment token", status=401)
+    refusal = token.refusal(now, uses)
+    if refusal:
+        raise EnrollmentError(refusal, status=401)
+    return token
 
 
 @transaction.atomic
 def enroll_machine(raw_token: str, identity: dict) -> Enrollment:
     """Exchange a team enrollment token for a per-machine credential.
 
-    Re-enrolling a known machine id rotates its credential (the old ones are revoked) and
-    moves it to the token's team.
+    Re-enrolling a known machine id (an agent that lost its credential) needs a token of the
+    machine's own team; it rotates the credential (the old ones are revoked). A token of any
+    other team gets 409 and changes nothing: machine ids are not secret, and moving a machine
+    between teams is a staff action in the admin. The `owner` the agent names becomes a
+    pending claim only; enrollment never changes who owns a machine or who is in a team.
     """
-    token = EnrollmentToken.objects.matching(raw_token or "").select_related("team").first()
-    if token is None:
-        raise EnrollmentError("unknown or revoked enrollment token", status=401)
-    fields = validate_identity(identity)
     now = timezone.now()
+    token = _usable_token(raw_token, now)
+    fields = validate_identity(identity)
     wsl = fields["wsl"]
     defaults = {
         "hostname": fields["hostname"],
@@ -130,15 +159,19 @@ def enroll_machine(raw_token: str, identity: dict) -> Enrollment:
         machine_id=fields["machine_id"], defaults=defaults
     )
     if not created:
+        if machine.team_id != token.team_id:
+            # Names no team: whoever holds this token must not learn where the machine is.
+            raise EnrollmentError(
+                "this machine id is already enrolled in another team; platform staff can "
+                "move it in the admin",
+                status=409,
+            )
         for key, value in defaults.items():
             setattr(machine, key, value)
     if machine.owner_id is None:
-        machine.owner = _resolve_owner(fields["owner"])
-    if (
-        machine.owner_id
-        and not Membership.objects.filter(user_id=machine.owner_id, team=token.team).exists()
-    ):
-        Membership.objects.create(user_id=machine.owner_id, team=token.team)
+        claimed = _resolve_owner(fields["owner"])
+        if claimed is not None or created:
+            machine.claimed_owner = claimed
     machine.save()
     MachineCredential.objects.filter(machine=machine, revoked_at__isnull=True).update(
         revoked_at=now
@@ -148,7 +181,7 @@ def enroll_machine(raw_token: str, identity: dict) -> Enrollment:
     credential.set_secret(secret)
     credential.save()
     EnrollmentToken.objects.filter(pk=token.pk).update(
-        enrollments=token.enrollments + 1, last_used_at=now
+        enrollments=F("enrollments") + 1, last_used_at=now
     )
     return Enrollment(machine=machine, credential=secret, created=created)
 
@@ -165,9 +198,8 @@ def enroll_machines_in_bulk(raw_token: str, identities: list[dict]) -> list[Enro
     otherwise); owners are not resolved, and the credentials, created in bulk, get no
     per-row audit event. All or nothing.
     """
-    token = EnrollmentToken.objects.matching(raw_token or "").select_related("team").first()
-    if token is None:
-        raise EnrollmentError("unknown or revoked enrollment token", status=401)
+    now = timezone.now()
+    token = _usable_token(raw_token, now, uses=len(identities))
     cleaned = [validate_identity(identity) for identity in identities]
     ids = [fields["machine_id"] for fields in cleaned]
     taken = set()
@@ -178,7 +210,6 @@ def enroll_machines_in_bulk(raw_token: str, identities: list[dict]) -> list[Enro
         )
     if taken or len(set(ids)) != len(ids):
         raise EnrollmentError("machine ids already enrolled or repeated", status=400)
-    now = timezone.now()
     machines = []
     for fields in cleaned:
         wsl = fields["wsl"]
@@ -212,7 +243,7 @@ def enroll_machines_in_bulk(raw_token: str, identities: list[dict]) -> list[Enro
         enrollments.append(Enrollment(machine=machine, credential=secret, created=True))
     MachineCredential.objects.bulk_create(credentials, batch_size=BULK_ENROLL_BATCH)
     EnrollmentToken.objects.filter(pk=token.pk).update(
-        enrollments=token.enrollments + len(machines), last_used_at=now
+        enrollments=F("enrollments") + len(machines), last_used_at=now
     )
     return enrollments
 
@@ -263,16 +294,27 @@ def _machine_for_digest_pg(token_hash: str) -> Machine | None:
     return Machine.from_db(connection.alias, names, values)
 
 
-def create_api_token(user, name: str) -> tuple[ApiToken, str]:
+def create_api_token(user, name: str, scope: str = ApiToken.Scope.READ) -> tuple[ApiToken, str]:
+    """A personal API token; read-only unless `scope` is write (acknowledge, snooze)."""
+    if scope not in ApiToken.Scope.values:
+        raise ValueError(f"scope must be one of {', '.join(ApiToken.Scope.values)}")
     secret = new_secret(ApiToken.PREFIX)
-    token = ApiToken(user=user, name=name)
+    token = ApiToken(user=user, name=name, scope=scope)
     token.set_secret(secret)
     token.save()
     return token, secret
 
 
-def user_for_api_token(secret: str):
-    token = ApiToken.objects.matching(secret or "").select_related("user").first()
+def api_token_for(secret: str) -> ApiToken | None:
+    """The active personal API token for this secret (its user active too), or None."""
+    if not secret or len(secret) > 200:
+        return None
+    token = ApiToken.objects.matching(secret).select_related("user").first()
     if token is None or not token.user.is_active:
         return None
-    return token.user
+    return token
+
+
+def user_for_api_token(secret: str):
+    token = api_token_for(secret)
+    return token.user if token is not None else None

@@ -50,7 +50,7 @@ def enroll(request: HttpRequest) -> HttpResponse:
     try:
         enrollment = enroll_machine(token if isinstance(token, str) else "", body)
     except EnrollmentError as exc:
-        code = "unauthorized" if exc.status == 401 else "invalid_request"
+        code = {401: "unauthorized", 409: "conflict"}.get(exc.status, "invalid_request")
         return error_response(exc.status, code, str(exc), exc.errors or None)
     instructions = instructions_for(enrollment.machine)
     return json_response(

@@ -223,7 +223,7 @@ def test_sessions_need_the_csrf_token(alice, finding):
 
 
 def test_api_tokens_need_no_csrf_and_are_audited_as_their_user(alice, finding):
-    _, secret = create_api_token(alice, "ci")
+    _, secret = create_api_token(alice, "ci", scope="write")
     client = Client(enforce_csrf_checks=True)
     auth = {"HTTP_AUTHORIZATION": f"Bearer {secret}"}
     response = post_json(client, url(finding.pk, "snooze"), {"duration": "1h"}, **auth)
@@ -231,6 +231,35 @@ def test_api_tokens_need_no_csrf_and_are_audited_as_their_user(alice, finding):
     event = AuditEvent.objects.get(object_type="anomalies.Finding")
     assert event.actor == alice
     assert "snoozed_until" in event.changes
+
+
+def test_a_read_only_api_token_cannot_acknowledge_or_snooze(alice, finding):
+    _, secret = create_api_token(alice, "dashboard-script")  # read-only is the default
+    client = Client(enforce_csrf_checks=True)
+    auth = {"HTTP_AUTHORIZATION": f"Bearer {secret}"}
+    assert client.get(f"/api/v1/findings/{finding.pk}/", **auth).status_code == 200
+    for action in ("acknowledge", "unacknowledge"):
+        response = client.post(url(finding.pk, action), **auth)
+        assert response.status_code == 403
+        assert response.json()["error"] == "insufficient_scope"
+        assert 'error="insufficient_scope"' in response["WWW-Authenticate"]
+    response = post_json(client, url(finding.pk, "snooze"), {"duration": "1h"}, **auth)
+    assert response.status_code == 403
+    finding.refresh_from_db()
+    assert finding.acknowledged_at is None
+    assert finding.snoozed_until is None
+    assert not finding.events.exists()
+
+
+def test_a_write_scoped_token_acknowledges_only_what_its_user_may_see(bob, finding):
+    _, secret = create_api_token(bob, "ci", scope="write")
+    auth = {"HTTP_AUTHORIZATION": f"Bearer {secret}"}
+    assert Client().post(url(finding.pk, "acknowledge"), **auth).status_code == 404
+
+
+def test_an_api_token_scope_must_be_read_or_write(alice):
+    with pytest.raises(ValueError, match="scope"):
+        create_api_token(alice, "x", scope="admin")
 
 
 def test_anonymous_and_bad_tokens_get_401(finding):

@@ -58,7 +58,8 @@ def fuzz_world(db, django_user_model, settings):
         last_seen=now,
     )
     staff = django_user_model.objects.create_user("fuzz", password="pw", is_staff=True)
-    _, read_token = create_api_token(staff, "schemathesis")
+    # Write scope, so that the finding actions are exercised past the scope check.
+    _, read_token = create_api_token(staff, "schemathesis", scope="write")
     _, enrollment_token = create_enrollment_token("Fuzz")
     return {
         "machine_credential": credential,

@@ -85,6 +85,16 @@ class Machine(models.Model):
     owner_hint = models.CharField(
         max_length=255, blank=True, help_text="Who the agent says owns it (username or email)."
     )
+    # What an agent says about its owner is only a claim: `owner` (which grants visibility and
+    # personal alerts) is set when the claimed person, a lead of the team or staff confirms it.
+    claimed_owner = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        null=True,
+        blank=True,
+        on_delete=models.SET_NULL,
+        related_name="claimed_machines",
+        help_text="Pending ownership claim from enrollment, until confirmed in the dashboard.",
+    )
     agent_version = models.CharField(max_length=64, blank=True)
     first_seen = models.DateTimeField(default=timezone.now)
     # Not indexed on purpose: every upload updates it, and an unindexed column lets

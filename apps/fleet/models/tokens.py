@@ -69,9 +69,29 @@ class EnrollmentToken(Secret):
         settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL
     )
     enrollments = models.PositiveIntegerField(default=0)
+    expires_at = models.DateTimeField(
+        null=True, blank=True, help_text="No enrollment after this time (empty: never expires)."
+    )
+    max_uses = models.PositiveIntegerField(
+        null=True, blank=True, help_text="At most this many enrollments (empty: no limit)."
+    )
 
     def __str__(self) -> str:
         return f"{self.prefix}… for {self.team}"
+
+    def refusal(self, now, uses: int = 1) -> str:
+        """Why this token cannot enroll `uses` more machines now, or "" when it can."""
+        if self.revoked_at is not None:
+            return "enrollment token revoked"
+        if self.expires_at is not None and now >= self.expires_at:
+            return "enrollment token expired"
+        if self.max_uses is not None and self.enrollments + uses > self.max_uses:
+            return "enrollment token used up"
+        return ""
+
+    @property
+    def status(self) -> str:
+        return self.refusal(timezone.now()).replace("enrollment token ", "") or "active"
 
 
 class MachineCredential(Secret):
@@ -89,10 +109,16 @@ class MachineCredential(Secret):
 
 class ApiToken(Secret):
     PREFIX = "dfp"
+
+    class Scope(models.TextChoices):
+        READ = "read", "Read only"
+        WRITE = "write", "Read and write (acknowledge, snooze)"
+
     user = models.ForeignKey(
         settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="api_tokens"
     )
     name = models.CharField(max_length=100)
+    scope = models.CharField(max_length=8, choices=Scope.choices, default=Scope.READ)
 
     def __str__(self) -> str:
         return f"{self.name} ({self.prefix}…) of {self.user}"
