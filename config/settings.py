@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import ipaddress
 import os
 from pathlib import Path
 
@@ -225,6 +226,20 @@ ALERTS_MAX_ATTEMPTS = env_int("ALERTS_MAX_ATTEMPTS", 8, minimum=1)
 ALERTS_SENDING_TIMEOUT_S = env_int("ALERTS_SENDING_TIMEOUT_S", 120, minimum=10)
 ALERTS_HTTP_TIMEOUT_S = env_float("ALERTS_HTTP_TIMEOUT_S", 10.0)
 ALERTS_ACK_MAX_AGE_S = env_int("ALERTS_ACK_MAX_AGE_S", 7 * 86400, minimum=60)
+# Outbound alert requests (webhook, chat, Apprise over HTTP) refuse loopback, private,
+# link-local, multicast and reserved addresses, after DNS and on every redirect, unless
+# ALERTS_ALLOW_PRIVATE_TARGETS=true (e.g. an on-premise chat server) or the address is inside
+# one of ALERTS_ALLOWED_PRIVATE_NETWORKS (comma-separated CIDRs, e.g. 10.20.0.0/16), the
+# narrower choice.
+ALERTS_ALLOW_PRIVATE_TARGETS = env_bool("ALERTS_ALLOW_PRIVATE_TARGETS", False)
+ALERTS_ALLOWED_PRIVATE_NETWORKS = env_list("ALERTS_ALLOWED_PRIVATE_NETWORKS")
+for _net in ALERTS_ALLOWED_PRIVATE_NETWORKS:
+    try:
+        ipaddress.ip_network(_net, strict=False)
+    except ValueError as _exc:
+        raise ImproperlyConfigured(
+            f"ALERTS_ALLOWED_PRIVATE_NETWORKS: {_net!r} is not a network (use CIDR, 10.0.0.0/8)"
+        ) from _exc
 
 # --- Email: EMAIL_URL (smtp://user:pass@host:port, smtp+tls://…) or EMAIL_HOST and friends ---
 EMAIL_URL = env_str("EMAIL_URL")

@@ -13,6 +13,8 @@ DEFAULTS = {
     "ALERTS_SENDING_TIMEOUT_S": 120,  # a row 'sending' this long is taken back (worker died)
     "ALERTS_HTTP_TIMEOUT_S": 10.0,
     "ALERTS_ACK_MAX_AGE_S": 7 * 86400,  # lifetime of the acknowledge link in messages
+    "ALERTS_ALLOW_PRIVATE_TARGETS": False,  # let alert requests reach non-public addresses
+    "ALERTS_ALLOWED_PRIVATE_NETWORKS": [],  # CIDRs reachable even when the above is False
 }
 
 

@@ -13,11 +13,15 @@ from aiosmtpd.controller import Controller
 
 
 class HttpReceiver:
-    """Records every POST; a path's status can be set (e.g. /gone → 410, /down → 500)."""
+    """Records every request; a path's status can be set (e.g. /gone → 410, /down → 500), its
+    answer body (bodies) and a redirect (redirects: path → Location, with status 307 unless
+    statuses says otherwise)."""
 
-    def __init__(self) -> None:
+    def __init__(self, host: str = "127.0.0.1") -> None:
         self.requests: list[dict] = []
         self.statuses: dict[str, int] = {}
+        self.bodies: dict[str, bytes] = {}
+        self.redirects: dict[str, str] = {}
         self.delay = 0.0  # seconds before answering, so a test can kill a sender mid-request
         self.lock = threading.Lock()
         receiver = self
@@ -27,26 +31,37 @@ class HttpReceiver:
                 body = self.rfile.read(int(self.headers.get("Content-Length") or 0))
                 with receiver.lock:
                     receiver.requests.append(
-                        {"path": self.path, "headers": dict(self.headers), "body": body}
+                        {
+                            "method": self.command,
+                            "path": self.path,
+                            "headers": dict(self.headers),
+                            "body": body,
+                        }
                     )
-                status = receiver.statuses.get(self.path, 200)
+                location = receiver.redirects.get(self.path)
+                status = receiver.statuses.get(self.path, 307 if location else 200)
                 time.sleep(receiver.delay)
                 try:
                     self.send_response(status)
+                    if location:
+                        self.send_header("Location", location)
                     self.end_headers()
-                    self.wfile.write(b"ok")
+                    self.wfile.write(receiver.bodies.get(self.path, b"ok"))
                 except OSError:  # the sender was killed while waiting for the answer
                     pass
+
+            do_GET = do_POST
 
             def log_message(self, *args):
                 pass
 
-        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.server = ThreadingHTTPServer((host, 0), Handler)
         self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
 
     @property
     def url(self) -> str:
-        return f"http://127.0.0.1:{self.server.server_address[1]}"
+        host, port = self.server.server_address[:2]
+        return f"http://{host}:{port}"
 
     def posts(self, path: str) -> list[dict]:
         with self.lock:

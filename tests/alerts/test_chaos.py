@@ -72,6 +72,7 @@ def test_every_event_is_delivered_exactly_once_per_key_through_kills_and_restart
         "ALERTS_STORM_WINDOW_S": "0",
         "ALERTS_RATE_PER_MINUTE": "1000",
         "ALERTS_SENDING_TIMEOUT_S": "10",
+        "ALERTS_ALLOW_PRIVATE_TARGETS": "true",  # the receiver listens on loopback
     }
     for i in range(MACHINES):
         machine, _ = enroll("Platform", hostname=f"chaos-{i}")

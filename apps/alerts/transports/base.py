@@ -3,12 +3,10 @@
 from __future__ import annotations
 
 import json
-import urllib.error
-import urllib.request
 from abc import ABC, abstractmethod
 from dataclasses import dataclass, field
 
-from apps.alerts import conf
+from apps.alerts import outbound
 
 
 class TransportError(Exception):
@@ -64,11 +62,6 @@ class Transport(ABC):
         return True
 
 
-def classify_status(status: int) -> bool:
-    """True when an HTTP error status is permanent (the target is wrong, not busy)."""
-    return 400 <= status < 500 and status not in (408, 425, 429)
-
-
 def post_json(url: str, payload: dict, headers: dict | None = None) -> int:
     """POST JSON; raise TransportError classified by status or network failure."""
     body = json.dumps(payload, separators=(",", ":"), sort_keys=True).encode()
@@ -76,25 +69,8 @@ def post_json(url: str, payload: dict, headers: dict | None = None) -> int:
 
 
 def post_bytes(url: str, body: bytes, headers: dict | None = None) -> int:
-    if not url.startswith(("http://", "https://")):
-        raise TransportError(f"not an http(s) URL: {url[:80]}", permanent=True)
-    req = urllib.request.Request(
-        url,
-        data=body,
-        method="POST",
-        headers={
-            "Content-Type": "application/json",
-            "User-Agent": "devfleet-alerts",
-            **(headers or {}),
-        },
-    )
+    """POST through the one outbound seam (address vetting, redirects, safe error text)."""
     try:
-        with urllib.request.urlopen(req, timeout=conf.get("ALERTS_HTTP_TIMEOUT_S")) as resp:
-            return resp.status
-    except urllib.error.HTTPError as exc:
-        raise TransportError(
-            f"HTTP {exc.code} from {url[:80]}", permanent=classify_status(exc.code)
-        ) from exc
-    except (urllib.error.URLError, OSError) as exc:
-        reason = getattr(exc, "reason", exc)
-        raise TransportError(f"cannot reach {url[:80]}: {reason}") from exc
+        return outbound.post(url, body, headers)
+    except outbound.OutboundError as exc:
+        raise TransportError(exc.message, permanent=exc.permanent) from exc
