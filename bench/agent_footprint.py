@@ -3,7 +3,7 @@
 usage: .venv/bin/python bench/agent_footprint.py [--cycles 60] [--skip-real-gopls]
 
 Scenarios
-  1. one real gopls (../shared/tools/real-gopls.sh + lspdrive.py with -debug), if installable;
+  1. one real gopls (tools/real-gopls.sh + tools/lspdrive.py with -debug), if installable;
   2. 50 fake gopls processes (a tiny Go or C program named `gopls`, idle);
   3. the cache walk alone, over a real Go tree (GOROOT of the real Go, else sys.prefix).
 
@@ -36,7 +36,7 @@ from devfleet_agent.collectors.caches import CacheWalk
 from devfleet_agent.config import validate
 
 REPO = Path(__file__).resolve().parents[1]
-SHARED = (REPO / ".." / "shared").resolve()
+TOOLS = REPO / "tools"
 REAL = Path(os.environ.get("DEVFLEET_REAL_GOPLS_DIR", "/tmp/devfleet-real-gopls"))
 GOAL_CPU_MS = 10.0
 GOAL_RSS_MB = 30.0
@@ -70,7 +70,7 @@ def measure_cycles(cycles: int, state: Path, pause: float = 0.05) -> dict[str, f
 
 def start_real_gopls() -> tuple[subprocess.Popen, int] | None:
     if not (REAL / "bin" / "gopls").exists():
-        r = subprocess.run(["bash", str(SHARED / "tools" / "real-gopls.sh"), str(REAL)],
+        r = subprocess.run(["bash", str(TOOLS / "real-gopls.sh"), str(REAL)],
                            capture_output=True, check=False)
         if r.returncode != 0:
             return None
@@ -80,7 +80,7 @@ def start_real_gopls() -> tuple[subprocess.Popen, int] | None:
     env = dict(os.environ, PATH=f"{REAL / 'bin'}:{os.environ['PATH']}", GOFLAGS="-mod=mod",
                GOPROXY="off")
     os.environ["PATH"] = env["PATH"]
-    drive = subprocess.Popen([sys.executable, str(SHARED / "tools" / "lspdrive.py"),
+    drive = subprocess.Popen([sys.executable, str(TOOLS / "lspdrive.py"),
                               str(REAL / "bin" / "gopls"), str(REAL / "synth"), "600",
                               f"localhost:{port}"], stdout=subprocess.DEVNULL, env=env)
     for _ in range(90):

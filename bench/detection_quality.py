@@ -42,19 +42,19 @@ import django  # noqa: E402
 
 django.setup()
 
-from apps.anomalies.captures import capture_snapshot  # noqa: E402
 from apps.anomalies.detectors import REGISTRY, run_machine_rules  # noqa: E402
 from apps.anomalies.snapshot import SystemSeries  # noqa: E402
-from apps.anomalies.synthetic import (  # noqa: E402
+from apps.anomalies.thresholds import thresholds  # noqa: E402
+from tests.anomalies.captures import capture_snapshot  # noqa: E402
+from tests.anomalies.synthetic import (  # noqa: E402
     GB,
     cpu_trace,
     memory_trace,
     snapshot_for,
     watch_ramp,
 )
-from apps.anomalies.thresholds import thresholds  # noqa: E402
 
-REAL = ROOT.parent / "shared" / "fixtures" / "real-gopls"
+REAL = ROOT / "tests" / "fixtures" / "real-gopls"
 STEP_S = 300  # evaluation cadence replayed over each trace
 
 
@@ -361,7 +361,7 @@ def main() -> None:
         for case in score.fp_cases:
             print(f"   false positive: {case}")
     print(bench_watches(th, args.quick).line("inotify_watches"))
-    print("== real captures (../shared/fixtures/real-gopls) ==")
+    print("== real captures (tests/fixtures/real-gopls) ==")
     for line in bench_real(th):
         print(line)
     print(f"(quality part took {time.perf_counter() - started:.1f} s)")

@@ -28,8 +28,19 @@ hypothesis_settings.register_profile(
 hypothesis_settings.load_profile(os.environ.get("HYPOTHESIS_PROFILE", "ci"))
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
-SHARED = REPO_ROOT.parent / "shared"
+REAL_GOPLS = REPO_ROOT / "tests" / "fixtures" / "real-gopls"
 EXAMPLE_REPORT = REPO_ROOT / "docs" / "examples" / "report-v1.json"
+
+
+def real_capture(*parts: str) -> Path:
+    """A file of the real gopls captures (tests/fixtures/real-gopls); fails, never skips, when
+    it is missing, so a partial checkout cannot pass by testing less."""
+    path = REAL_GOPLS.joinpath(*parts)
+    if not path.exists():
+        pytest.fail(f"{path} is missing: it is part of the repository (restore it with "
+                    "`git checkout -- tests/fixtures/real-gopls`); to capture it again see "
+                    "tests/fixtures/real-gopls/README.md", pytrace=False)
+    return path
 
 
 def pytest_configure(config):

@@ -1,6 +1,6 @@
 """Per-process gopls time series (numpy): workspace load, GC sawtooth, leaks, CPU, fds.
 
-Shapes follow the real captures in /work/shared/fixtures/real-gopls: a load that climbs and
+Shapes follow the real captures in tests/fixtures/real-gopls: a load that climbs and
 plateaus (goroot-src: 26 MB → ~4.1 GB RSS), then HeapInuse sawtoothing under a GC cycle with
 RSS above the heap (goldmark-edit: heap 117–194 MB, RSS 204–241 MB, ~1.3 cores while typing).
 """

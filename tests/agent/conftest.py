@@ -1,4 +1,4 @@
-"""Agent test fixtures: the shared real-gopls captures, fake /proc trees, configs and contexts."""
+"""Agent test fixtures: the real-gopls captures, fake /proc trees, configs and contexts."""
 
 from __future__ import annotations
 
@@ -10,18 +10,15 @@ import pytest
 
 from devfleet_agent.collectors.base import CollectorContext
 from devfleet_agent.config import AgentConfig, validate
+from tests.conftest import real_capture
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
-SHARED = (REPO_ROOT / ".." / "shared").resolve()
-CAPTURES = SHARED / "fixtures" / "real-gopls"
 SCHEMA = REPO_ROOT / "docs" / "report.schema.json"
 
 
 @pytest.fixture
 def captures() -> Path:
-    if not CAPTURES.is_dir():
-        pytest.skip(f"shared real-gopls captures not found at {CAPTURES}")
-    return CAPTURES
+    return real_capture()
 
 
 def fake_procfs(root: Path, procs: dict[int, dict[str, Any]],

@@ -3,7 +3,7 @@
 The pages come from a local HTTP server the agent does not control (any gopls version, or
 another program on that port), so every parser must return its documented shape for any text,
 with figures the report schema accepts (finite, non-negative). The real pages of
-../shared/fixtures/real-gopls are explicit examples and the seeds of the mutations.
+tests/fixtures/real-gopls are explicit examples and the seeds of the mutations.
 """
 
 from __future__ import annotations
@@ -14,18 +14,14 @@ from hypothesis import example, given
 from hypothesis import strategies as st
 
 from devfleet_agent.collectors import debugparse
-from tests.agent.conftest import CAPTURES
+from tests.conftest import real_capture
 
 CAPTURE_NAMES = ("goldmark", "goldmark-edit", "goroot-src")
 
 
 def _pages(name: str) -> list[str]:
-    pages = []
-    for capture in CAPTURE_NAMES:
-        path = CAPTURES / capture / "debug" / name
-        if path.is_file():
-            pages.append(path.read_text(errors="replace"))
-    return pages or [""]
+    return [real_capture(capture, "debug", name).read_text(errors="replace")
+            for capture in CAPTURE_NAMES]
 
 
 TRAILERS = _pages("heap_debug1_memstats_trailer.txt")

@@ -1,7 +1,7 @@
 """Property tests of the /proc and /sys parsers: hostile text never crashes them.
 
 Each parser either returns its documented shape or raises its documented error (ValueError
-for the few that say they raise); real captures from ../shared/fixtures/real-gopls are
+for the few that say they raise); real captures from tests/fixtures/real-gopls are
 explicit examples, then mutated (truncated, NULs, huge numbers).
 """
 
@@ -16,12 +16,11 @@ from hypothesis import strategies as st
 
 from devfleet_agent.collectors import procfs
 from devfleet_agent.collectors.inotify import count_fdinfo
-from tests.agent.conftest import CAPTURES
+from tests.conftest import real_capture
 
 
 def _capture(*parts: str) -> str:
-    path = CAPTURES.joinpath(*parts)
-    return path.read_text() if path.is_file() else ""
+    return real_capture(*parts).read_text()
 
 
 REAL_MEMINFO = _capture("goldmark", "sys", "meminfo")

@@ -1,4 +1,4 @@
-"""Acceptance A: every capture in ../shared/fixtures/real-gopls parses to the documented figures."""
+"""Acceptance A: every capture in tests/fixtures/real-gopls parses to the documented figures."""
 
 from __future__ import annotations
 

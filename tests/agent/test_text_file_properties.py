@@ -20,12 +20,11 @@ from devfleet_agent import jsonc, timefmt, tomlmini
 from devfleet_agent.collectors import classify, gotool, wsl
 from devfleet_agent.collectors.editor_settings import filter_settings
 from devfleet_agent.collectors.workspace import parse_go_mod_module
-from tests.agent.conftest import CAPTURES
+from tests.conftest import real_capture
 
 
 def _capture(*parts: str) -> str:
-    path = CAPTURES.joinpath(*parts)
-    return path.read_text() if path.is_file() else ""
+    return real_capture(*parts).read_text()
 
 
 json_values = st.recursive(

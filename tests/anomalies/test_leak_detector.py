@@ -7,8 +7,8 @@ import pytest
 
 from apps.anomalies.detectors.leak import detect_leak
 from apps.anomalies.detectors.memory import gopls_memory_leak
-from apps.anomalies.synthetic import GB, memory_trace, snapshot_for
 from apps.anomalies.thresholds import thresholds
+from tests.anomalies.synthetic import GB, memory_trace, snapshot_for
 
 PARAMS = thresholds()["gopls_memory_leak"]
 

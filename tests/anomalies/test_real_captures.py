@@ -1,17 +1,14 @@
-"""Detectors over the real gopls captures in ../shared/fixtures/real-gopls, read as they are."""
+"""Detectors over the real gopls captures in tests/fixtures/real-gopls, read as they are."""
 
 from __future__ import annotations
 
-import pytest
-
-from apps.anomalies.captures import capture_snapshot
 from apps.anomalies.detectors import run_machine_rules
 from apps.anomalies.detectors.facts import parse_version
 from apps.anomalies.thresholds import thresholds
-from tests.conftest import SHARED
+from tests.anomalies.captures import capture_snapshot
+from tests.conftest import real_capture
 
-REAL = SHARED / "fixtures" / "real-gopls"
-pytestmark = pytest.mark.skipif(not REAL.exists(), reason="shared fixtures missing")
+REAL = real_capture()
 
 
 def fired(name: str, **extra) -> dict:
