@@ -4,8 +4,18 @@ set -euo pipefail
 ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 cd "$ROOT"
 PYTHON=${PYTHON:-python3}
-if ! "$PYTHON" -c 'import sys; sys.exit(sys.version_info < (3, 10))'; then
-  echo "devfleet needs Python 3.10 or newer (found: $("$PYTHON" --version 2>&1))" >&2
+# The server needs 3.11 (tomllib; the pinned numpy 2.4 has no wheels for older Pythons), as
+# pyproject.toml's requires-python says. The agent alone runs on older ones (agent/README.md).
+too_old() { ! "$1" -c 'import sys; sys.exit(sys.version_info < (3, 11))' 2>/dev/null; }
+if too_old "$PYTHON"; then
+  echo "devfleet's server needs Python 3.11 or newer; $PYTHON is" \
+    "$("$PYTHON" --version 2>/dev/null || echo "not runnable"). Install Python 3.11+ and run again" \
+    "with PYTHON=/path/to/python3.11 (or newer)." >&2
+  exit 1
+fi
+if [ -x .venv/bin/python ] && too_old .venv/bin/python; then
+  echo "The existing .venv uses $(.venv/bin/python --version 2>&1); the server needs 3.11 or" \
+    "newer. Remove .venv and run again." >&2
   exit 1
 fi
 [ -x .venv/bin/python ] || "$PYTHON" -m venv .venv

@@ -7,11 +7,11 @@ entry; snooze input raises only ActionError (a 400), never a server error.
 
 from __future__ import annotations
 
+import tomllib
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
 
 import pytest
-import tomllib
 from hypothesis import example, given
 from hypothesis import strategies as st
 
