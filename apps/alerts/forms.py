@@ -7,6 +7,7 @@ from django.utils import timezone
 
 from apps.alerts.models import Channel, Route, Silence
 from apps.alerts.silences import manageable_teams
+from apps.alerts.targets import PERSONAL_KINDS
 from apps.alerts.transports import TRANSPORTS
 from apps.anomalies.actions import parse_duration
 from apps.fleet.models import Machine, Project
@@ -56,17 +57,22 @@ class RouteForm(forms.ModelForm):
 
 
 class PersonalChannelForm(forms.ModelForm):
-    """A developer's opt-in: messages about their own machines to their email or chat."""
+    """A developer's opt-in: messages about their own machines to their email, chat or webhook.
+
+    The instance carries the owner, so Channel.clean applies the personal rules (no Apprise,
+    public addresses only) at save time."""
 
     class Meta:
         model = Channel
         fields = ["kind", "target", "min_severity"]
 
-    def clean_kind(self) -> str:
-        kind = self.cleaned_data["kind"]
-        if kind not in TRANSPORTS:
-            raise forms.ValidationError(f"{kind} is not available on this server")
-        return kind
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.fields["kind"].choices = [
+            (value, label)
+            for value, label in Channel.Kind.choices
+            if value in PERSONAL_KINDS and value in TRANSPORTS
+        ]
 
 
 class SilenceForm(forms.ModelForm):

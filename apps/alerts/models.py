@@ -65,6 +65,17 @@ class Channel(models.Model):
         return self.name or f"{self.get_kind_display()} {self.target[:40]}"
 
     @property
+    def label(self) -> str:
+        """How messages name this channel: never its target (a URL can hold a secret)."""
+        return self.name or f"{self.get_kind_display()} channel #{self.pk}"
+
+    def clean(self) -> None:
+        from apps.alerts.targets import check_target
+
+        if self.kind in self.Kind.values:  # an unknown kind is the field's own error
+            check_target(self.kind, self.target, personal=self.owner_id is not None)
+
+    @property
     def healthy(self) -> bool:
         if not self.enabled:
             return False

@@ -124,18 +124,29 @@ def route_edit(request: HttpRequest, pk: int | None = None) -> HttpResponse:
 def my_alerts(request: HttpRequest) -> HttpResponse:
     """Developer opt-in: add or remove personal channels for messages about own machines."""
     mine = Channel.objects.filter(owner=request.user)
-    if request.method == "POST" and request.POST.get("delete"):
-        mine.filter(pk=request.POST["delete"]).delete()
+    if request.method == "POST" and "delete" in request.POST:
+        pk = channel_id(request.POST["delete"])
+        if pk is None:
+            raise Http404
+        mine.filter(pk=pk).delete()
         return redirect("alerts:me")
-    form = PersonalChannelForm(request.POST or None)
     team = home_team(request.user)
+    form = PersonalChannelForm(request.POST or None, instance=Channel(owner=request.user))
     if request.method == "POST" and team and form.is_valid():
         channel = form.save(commit=False)
-        channel.owner, channel.team, channel.name = request.user, team, f"{request.user} (personal)"
+        channel.team, channel.name = team, f"{request.user} (personal)"
         channel.save()
         messages.success(request, "You will get messages about your machines there.")
         return redirect("alerts:me")
     return render(request, "alerts/me.html", {"channels": mine, "form": form, "team": team})
+
+
+def channel_id(value: str) -> int | None:
+    """A row id from a form value, or None for anything a database id column cannot hold."""
+    value = value.strip()
+    if not (value.isascii() and value.isdigit()) or len(value) > 18:
+        return None
+    return int(value)
 
 
 def home_team(user):

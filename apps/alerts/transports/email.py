@@ -24,7 +24,7 @@ def recipients(target: str) -> list[str]:
         for address in addresses:
             validate_email(address)
     except ValidationError as exc:
-        raise TransportError(f"invalid address in {target[:80]!r}", permanent=True) from exc
+        raise TransportError("invalid address in the channel's target", permanent=True) from exc
     if not addresses:
         raise TransportError("no address", permanent=True)
     return addresses
@@ -55,12 +55,15 @@ class EmailTransport(Transport):
             mail.attach_alternative(message.html, "text/html")
         try:
             mail.send(fail_silently=False)
+        # The error text names codes only: the server's words can be shown to a developer.
         except smtplib.SMTPRecipientsRefused as exc:
-            raise TransportError(f"recipients refused: {exc.recipients}", permanent=True) from exc
+            codes = sorted({str(code) for code, _ in exc.recipients.values()})
+            raise TransportError(
+                f"recipients refused (SMTP {', '.join(codes)})", permanent=True
+            ) from exc
         except smtplib.SMTPResponseException as exc:
             permanent = 500 <= exc.smtp_code < 600
-            raise TransportError(
-                f"SMTP {exc.smtp_code}: {exc.smtp_error!r}", permanent=permanent
-            ) from exc
+            raise TransportError(f"SMTP {exc.smtp_code}", permanent=permanent) from exc
         except (smtplib.SMTPException, OSError) as exc:
-            raise TransportError(f"SMTP: {exc}") from exc
+            reason = getattr(exc, "strerror", None) or type(exc).__name__
+            raise TransportError(f"SMTP: {reason}") from exc

@@ -2,13 +2,13 @@
 
 from __future__ import annotations
 
+from django.core.exceptions import ValidationError
 from django.core.management.base import BaseCommand, CommandError
 from django.db import transaction
 
 from apps.alerts.models import Channel, Route, Severity
+from apps.alerts.targets import check_target
 from apps.alerts.transports import TRANSPORTS
-from apps.alerts.transports.base import TransportError
-from apps.alerts.transports.email import recipients
 from apps.fleet.models import Team
 
 
@@ -35,12 +35,9 @@ class Command(BaseCommand):
         if kind not in TRANSPORTS:
             raise CommandError(f"kind {kind!r} is not available here (is apprise installed?)")
         try:
-            if kind == "email":
-                recipients(target)
-            elif kind != "apprise" and not target.startswith(("http://", "https://")):
-                raise TransportError("target must be an http(s) URL", permanent=True)
-        except TransportError as exc:
-            raise CommandError(exc.message) from exc
+            check_target(kind, target, personal=False)
+        except ValidationError as exc:
+            raise CommandError(" ".join(exc.messages)) from exc
         with transaction.atomic():
             channel = Channel.objects.create(
                 team=team, kind=kind, target=target, name=opts["name"], secret=opts["secret"]
