@@ -21,8 +21,9 @@ def captures() -> Path:
     return real_capture()
 
 
-def fake_procfs(root: Path, procs: dict[int, dict[str, Any]],
-                files: dict[str, str] | None = None) -> Path:
+def fake_procfs(
+    root: Path, procs: dict[int, dict[str, Any]], files: dict[str, str] | None = None
+) -> Path:
     """Build a fake /proc: {pid: {"comm", "ppid", "argv", "environ", "status", "fds", ...}}.
 
     fds: {fd: target} become symlinks under fd/, fdinfo: {fd: text}; any other str key is
@@ -46,15 +47,20 @@ def fake_procfs(root: Path, procs: dict[int, dict[str, Any]],
         pages = rss_kb * 1024 // os.sysconf("SC_PAGE_SIZE")
         (d / "stat").write_text(
             f"{pid} ({comm}) S {ppid} {pid} {pid} 0 -1 0 0 0 0 0 {ticks} 0 0 0 20 0 {threads} 0 "
-            f"{start} 1000 {pages} 0\n")
+            f"{start} 1000 {pages} 0\n"
+        )
         (d / "comm").write_text(comm + "\n")
         argv = spec.get("argv", [comm])
         (d / "cmdline").write_bytes(b"\0".join(a.encode() for a in argv) + b"\0")
         env = spec.get("environ", {})
         (d / "environ").write_bytes(b"".join(f"{k}={v}\0".encode() for k, v in env.items()))
-        (d / "status").write_text(spec.get("status") or (
-            f"Name:\t{comm}\nPid:\t{pid}\nPPid:\t{ppid}\nUid:\t1000\t1000\t1000\t1000\n"
-            f"VmRSS:\t{rss_kb} kB\nThreads:\t{threads}\n"))
+        (d / "status").write_text(
+            spec.get("status")
+            or (
+                f"Name:\t{comm}\nPid:\t{pid}\nPPid:\t{ppid}\nUid:\t1000\t1000\t1000\t1000\n"
+                f"VmRSS:\t{rss_kb} kB\nThreads:\t{threads}\n"
+            )
+        )
         if "limits" in spec:
             (d / "limits").write_text(spec["limits"])
         if "cwd" in spec:
@@ -81,14 +87,19 @@ def make_config(tmp_path):
 
 @pytest.fixture
 def make_ctx(make_config, tmp_path):
-    def make(proc_root: Path | None = None, config: AgentConfig | None = None,
-             **kw: Any) -> CollectorContext:
+    def make(
+        proc_root: Path | None = None, config: AgentConfig | None = None, **kw: Any
+    ) -> CollectorContext:
         cfg = config or make_config()
         kw.setdefault("home", tmp_path / "home")
         kw.setdefault("environ", {"PATH": os.environ.get("PATH", "")})
         kw.setdefault("platform", "linux")
-        return CollectorContext(config=cfg, proc_root=proc_root or Path("/proc"),
-                                sys_root=kw.pop("sys_root", tmp_path / "sys"),
-                                state_dir=Path(cfg.state_path), **kw)
+        return CollectorContext(
+            config=cfg,
+            proc_root=proc_root or Path("/proc"),
+            sys_root=kw.pop("sys_root", tmp_path / "sys"),
+            state_dir=Path(cfg.state_path),
+            **kw,
+        )
 
     return make

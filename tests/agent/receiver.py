@@ -26,23 +26,37 @@ class Receiver:
             def _reply(self) -> None:
                 length = int(self.headers.get("Content-Length") or 0)
                 raw = self.rfile.read(length) if length else b""
-                body = gzip.decompress(raw) if self.headers.get("Content-Encoding") == "gzip" \
-                    else raw
+                body = (
+                    gzip.decompress(raw) if self.headers.get("Content-Encoding") == "gzip" else raw
+                )
                 try:
                     doc = json.loads(body) if body else None
                 except ValueError:
                     doc = None
-                outer.requests.append({"method": self.command, "path": self.path,
-                                       "headers": dict(self.headers), "json": doc,
-                                       "raw_bytes": len(raw)})
+                outer.requests.append(
+                    {
+                        "method": self.command,
+                        "path": self.path,
+                        "headers": dict(self.headers),
+                        "json": doc,
+                        "raw_bytes": len(raw),
+                    }
+                )
                 status, payload, headers = outer.script.pop(0) if outer.script else outer.default
                 if callable(payload):
                     payload = payload(doc)
                 if payload is None and status == 200 and isinstance(doc, dict):
-                    payload = {"accepted": len(doc.get("samples", [])), "duplicates": 0,
-                               "received_at": "2026-11-23T10:00:00Z", "clock_skew_s": 0.1,
-                               "instructions": {"collect_interval_s": 15,
-                                                "upload_interval_s": 60, "capture_profiles": []}}
+                    payload = {
+                        "accepted": len(doc.get("samples", [])),
+                        "duplicates": 0,
+                        "received_at": "2026-11-23T10:00:00Z",
+                        "clock_skew_s": 0.1,
+                        "instructions": {
+                            "collect_interval_s": 15,
+                            "upload_interval_s": 60,
+                            "capture_profiles": [],
+                        },
+                    }
                 data = json.dumps(payload).encode() if payload is not None else b""
                 self.send_response(status)
                 self.send_header("Content-Type", "application/json")

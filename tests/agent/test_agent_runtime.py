@@ -22,15 +22,24 @@ def _no_go(monkeypatch):
 
 def _gopls_tree(tmp_path, debug_port: int | None = None):
     argv = ["/usr/bin/gopls"] + ([f"-debug=localhost:{debug_port}"] if debug_port else [])
-    return fake_procfs(tmp_path / "proc", {
-        10: {"comm": "zed", "ppid": 1, "argv": ["zed"]},
-        20: {"comm": "gopls", "ppid": 10, "argv": argv, "cwd": str(tmp_path),
-             "start_ticks": 5000},
-    })
+    return fake_procfs(
+        tmp_path / "proc",
+        {
+            10: {"comm": "zed", "ppid": 1, "argv": ["zed"]},
+            20: {
+                "comm": "gopls",
+                "ppid": 10,
+                "argv": argv,
+                "cwd": str(tmp_path),
+                "start_ticks": 5000,
+            },
+        },
+    )
 
 
-def test_static_process_facts_are_sent_on_first_sight_and_on_change(tmp_path, make_ctx,
-                                                                      monkeypatch):
+def test_static_process_facts_are_sent_on_first_sight_and_on_change(
+    tmp_path, make_ctx, monkeypatch
+):
     _no_go(monkeypatch)
     ctx = make_ctx(_gopls_tree(tmp_path))
     first = collect_gopls(ctx)["gopls"][0]
@@ -46,8 +55,7 @@ def test_static_process_facts_are_sent_on_first_sight_and_on_change(tmp_path, ma
 
 
 def test_inventory_is_sent_first_then_only_when_it_changes(make_config, monkeypatch):
-    agent = Agent(make_config(disabled_collectors=["gopls", "go_caches", "inotify"]),
-                  dry_run=True)
+    agent = Agent(make_config(disabled_collectors=["gopls", "go_caches", "inotify"]), dry_run=True)
     _, inv1 = agent.collect(force_all=True)
     _, inv2 = agent.collect(force_all=True)
     assert inv1 is not None
@@ -59,18 +67,25 @@ def test_inventory_is_sent_first_then_only_when_it_changes(make_config, monkeypa
     assert inv3 is not None
 
 
-def test_a_requested_profile_is_captured_when_allowed(tmp_path, make_config, make_ctx,
-                                                       monkeypatch):
+def test_a_requested_profile_is_captured_when_allowed(tmp_path, make_config, make_ctx, monkeypatch):
     _no_go(monkeypatch)
     heap = b"heap profile: 1: 2 [3: 4] @ heap/1048576\n# runtime.MemStats\n# HeapInuse = 5\n"
-    srv = FakeDebugServer({"/debug/pprof/heap?debug=1": heap,
-                           "/debug/pprof/goroutine?debug=1": b"goroutine profile: total 3\n"})
+    srv = FakeDebugServer(
+        {
+            "/debug/pprof/heap?debug=1": heap,
+            "/debug/pprof/goroutine?debug=1": b"goroutine profile: total 3\n",
+        }
+    )
     try:
         ctx = make_ctx(_gopls_tree(tmp_path, srv.port), config=make_config(allow_profiles=True))
         [g] = collect_gopls(ctx)["gopls"]
         assert g["debug"]["ok"]
-        request = {"request_id": "r-1", "pid": 20, "start_time": g["start_time"],
-                   "kinds": ["heap", "goroutine"]}
+        request = {
+            "request_id": "r-1",
+            "pid": 20,
+            "start_time": g["start_time"],
+            "kinds": ["heap", "goroutine"],
+        }
         heap_p, gor_p = capture(ctx, request)
         assert heap_p["kind"] == "heap"
         assert "HeapInuse = 5" in heap_p["text"]
@@ -133,11 +148,14 @@ def test_the_fallback_toml_reader_matches_tomllib_on_the_example():
     text = (REPO_ROOT / "agent" / "agent.example.toml").read_text()
     assert tomlmini._loads_subset(text) == tomllib.loads(text)
     assert tomlmini._loads_subset('s = "true # not a comment"\nb = true\n') == {
-        "s": "true # not a comment", "b": True}
+        "s": "true # not a comment",
+        "b": True,
+    }
 
 
 def test_the_psutil_process_source_used_on_macos_and_windows_reads_a_live_gopls(
-        tmp_path, make_ctx, monkeypatch):
+    tmp_path, make_ctx, monkeypatch
+):
     import shutil
     import subprocess
 
@@ -183,6 +201,7 @@ def test_editor_versions_come_from_package_json_next_to_the_editor(tmp_path, mak
     commit.mkdir(parents=True)
     (commit / "package.json").write_text('{"name": "code-server", "version": "1.95.3"}')
     ctx = make_ctx()
-    ctx.cache("gopls")["procs"] = {1: {"editor": {"kind": "vscode-server"},
-                                       "editor_exes": [str(commit / "node"), "/bin/sh"]}}
+    ctx.cache("gopls")["procs"] = {
+        1: {"editor": {"kind": "vscode-server"}, "editor_exes": [str(commit / "node"), "/bin/sh"]}
+    }
     assert editor_versions(ctx) == {"vscode-server": "1.95.3"}

@@ -46,8 +46,12 @@ class FakeDebugServer:
                 return
             body = self.pages.get(path)
             status = b"200 OK" if body is not None else b"404 Not Found"
-            conn.sendall(b"HTTP/1.0 " + status + b"\r\nContent-Type: text/plain\r\n\r\n"
-                         + (body or b"404 page not found\n"))
+            conn.sendall(
+                b"HTTP/1.0 "
+                + status
+                + b"\r\nContent-Type: text/plain\r\n\r\n"
+                + (body or b"404 page not found\n")
+            )
 
     def close(self) -> None:
         self.stop.set()
@@ -57,14 +61,20 @@ class FakeDebugServer:
 @pytest.fixture
 def goldmark_pages(captures):
     d = captures / "goldmark" / "debug"
-    heap = b"heap profile: 1: 2 [3: 4] @ heap/1048576\n" + b"1: 2 [3: 4] @ 0x1\n" * 20000 + \
-        (d / "heap_debug1_memstats_trailer.txt").read_bytes()
-    return {"/debug/pprof/heap?debug=1": heap,
-            "/debug/pprof/goroutine?debug=1": (d / "page_debug_pprof_goroutine_debug_1.html")
-            .read_bytes(),
-            "/metrics/": (d / "page_metrics_.html").read_bytes(),
-            "/rpc/": (d / "page_rpc_.html").read_bytes(),
-            "/": (d / "page_.html").read_bytes()}
+    heap = (
+        b"heap profile: 1: 2 [3: 4] @ heap/1048576\n"
+        + b"1: 2 [3: 4] @ 0x1\n" * 20000
+        + (d / "heap_debug1_memstats_trailer.txt").read_bytes()
+    )
+    return {
+        "/debug/pprof/heap?debug=1": heap,
+        "/debug/pprof/goroutine?debug=1": (
+            d / "page_debug_pprof_goroutine_debug_1.html"
+        ).read_bytes(),
+        "/metrics/": (d / "page_metrics_.html").read_bytes(),
+        "/rpc/": (d / "page_rpc_.html").read_bytes(),
+        "/": (d / "page_.html").read_bytes(),
+    }
 
 
 def test_it_scrapes_memstats_goroutines_and_rpc_latency(goldmark_pages):
@@ -134,25 +144,30 @@ def test_a_failing_debug_server_is_recorded_and_backed_off(make_ctx):
         srv.close()
 
 
-@pytest.mark.parametrize(("argv", "addr"), [
-    (["gopls", "-debug=localhost:6060"], "localhost:6060"),
-    (["gopls", "--debug", ":0"], ":0"),
-    (["gopls", "serve", "-rpc.trace"], None),
-])
+@pytest.mark.parametrize(
+    ("argv", "addr"),
+    [
+        (["gopls", "-debug=localhost:6060"], "localhost:6060"),
+        (["gopls", "--debug", ":0"], ":0"),
+        (["gopls", "serve", "-rpc.trace"], None),
+    ],
+)
 def test_it_finds_the_debug_address_in_argv(argv, addr):
     assert debugparse.parse_debug_addr(argv) == addr
 
 
 def test_latency_histograms_in_metrics_give_quantiles():
-    text = "\n".join([
-        'latency_ms_bucket{[direction="in" method="textDocument/completion"],le="10"} 50',
-        'latency_ms_bucket{[direction="in" method="textDocument/completion"],le="100"} 90',
-        'latency_ms_bucket{[direction="in" method="textDocument/completion"],le="1000"} 100',
-        'latency_ms_bucket{[direction="in" method="textDocument/completion"],le="+Inf"} 100',
-        'latency_ms_sum{[direction="in" method="textDocument/completion"]} 4000',
-        'completed{[direction="in" method="textDocument/completion" status="ERROR"]} 3',
-        "garbage line {{{",
-    ])
+    text = "\n".join(
+        [
+            'latency_ms_bucket{[direction="in" method="textDocument/completion"],le="10"} 50',
+            'latency_ms_bucket{[direction="in" method="textDocument/completion"],le="100"} 90',
+            'latency_ms_bucket{[direction="in" method="textDocument/completion"],le="1000"} 100',
+            'latency_ms_bucket{[direction="in" method="textDocument/completion"],le="+Inf"} 100',
+            'latency_ms_sum{[direction="in" method="textDocument/completion"]} 4000',
+            'completed{[direction="in" method="textDocument/completion" status="ERROR"]} 3',
+            "garbage line {{{",
+        ]
+    )
     rpc = debugparse.parse_metrics(text)["textDocument/completion"]
     assert rpc["count"] == 100
     assert rpc["mean_ms"] == 40.0

@@ -21,9 +21,13 @@ from tests.agent.receiver import Receiver
 
 
 def _sample(i: int, pad: int = 0) -> dict:
-    return {"id": f"sample-{i:06d}-{uuid.uuid4().hex[:8]}",
-            "collected_at": "2026-11-23T10:00:00.000Z", "interval_s": 15,
-            "system": {"cpu_count": 2}, "pad": "x" * pad}
+    return {
+        "id": f"sample-{i:06d}-{uuid.uuid4().hex[:8]}",
+        "collected_at": "2026-11-23T10:00:00.000Z",
+        "interval_s": 15,
+        "system": {"cpu_count": 2},
+        "pad": "x" * pad,
+    }
 
 
 @pytest.fixture
@@ -37,11 +41,18 @@ def receiver():
 def wired(tmp_path, make_config, receiver):
     cfg = make_config(server_url=receiver.url, drain_interval_s=5.0)
     state = State(tmp_path / "state")
-    state.save_credential({"server_url": receiver.url, "machine_id": "m-test-0001",
-                           "credential": "secret-cred", "report_url": "/api/v1/reports"})
+    state.save_credential(
+        {
+            "server_url": receiver.url,
+            "machine_id": "m-test-0001",
+            "credential": "secret-cred",
+            "report_url": "/api/v1/reports",
+        }
+    )
     spool = Spool(state.spool_file, cfg.spool_max_bytes)
-    up = Uploader(cfg, spool, state, lambda: {"hostname": "box", "os": "linux"},
-                  rng=random.Random(1))
+    up = Uploader(
+        cfg, spool, state, lambda: {"hostname": "box", "os": "linux"}, rng=random.Random(1)
+    )
     return cfg, state, spool, up
 
 
@@ -127,8 +138,16 @@ def test_it_sets_aside_a_batch_rejected_with_400(wired, receiver):
     _cfg, state, spool, up = wired
     for i in range(3):
         spool.add(_sample(i))
-    receiver.script.append((400, {"error": "invalid_report", "errors": [
-        {"path": "$.samples[0].collected_at", "message": "bad"}]}, {}))
+    receiver.script.append(
+        (
+            400,
+            {
+                "error": "invalid_report",
+                "errors": [{"path": "$.samples[0].collected_at", "message": "bad"}],
+            },
+            {},
+        )
+    )
     out = up.upload_once()
     assert out.kind == "rejected"
     st = spool.stats()
@@ -144,8 +163,16 @@ def test_a_400_about_the_inventory_keeps_the_samples(wired, receiver):
     _cfg, _state, spool, up = wired
     spool.add(_sample(1))
     spool.set_json("pending_inventory", {"tools": {"go": 5}})
-    receiver.script.append((400, {"error": "invalid_report", "errors": [
-        {"path": "$.inventory.tools.go", "message": "not a string"}]}, {}))
+    receiver.script.append(
+        (
+            400,
+            {
+                "error": "invalid_report",
+                "errors": [{"path": "$.inventory.tools.go", "message": "not a string"}],
+            },
+            {},
+        )
+    )
     assert up.upload_once().kind == "rejected"
     assert spool.stats()["spool_depth"] == 1
     assert up.upload_once().kind == "ok"
@@ -162,8 +189,9 @@ def test_on_401_it_stops_sending_and_keeps_spooling(wired, receiver):
     assert up.upload_once().kind == "auth"
     assert len(receiver.requests) == 1
     assert spool.stats()["spool_depth"] == 2
-    state.save_credential({"server_url": receiver.url, "machine_id": "m-test-0001",
-                           "credential": "new-cred"})  # re-enrolled
+    state.save_credential(
+        {"server_url": receiver.url, "machine_id": "m-test-0001", "credential": "new-cred"}
+    )  # re-enrolled
     assert up.upload_once().kind == "ok"
     assert receiver.requests[-1]["headers"]["Authorization"] == "Bearer new-cred"
 
@@ -212,8 +240,9 @@ def test_server_errors_back_off_exponentially_with_full_jitter(wired, receiver):
 def test_network_errors_back_off_and_keep_the_samples(wired):
     cfg, state, spool, up = wired
     spool.add(_sample(1))
-    state.save_credential({"server_url": "http://127.0.0.1:9", "machine_id": "m-test-0001",
-                           "credential": "c"})
+    state.save_credential(
+        {"server_url": "http://127.0.0.1:9", "machine_id": "m-test-0001", "credential": "c"}
+    )
     up.config = cfg.__class__(**{**cfg.__dict__, "server_url": ""})
     out = up.upload_once()
     assert out.kind == "backoff"
@@ -235,9 +264,21 @@ def test_instructions_from_the_server_reach_the_agent(wired, receiver):
     got = []
     up.on_instructions = got.append
     spool.add(_sample(1))
-    receiver.script.append((200, {"accepted": 1, "duplicates": 0, "instructions": {
-        "collect_interval_s": 30, "upload_interval_s": 120,
-        "capture_profiles": [{"request_id": "r1", "pid": 5, "kinds": ["heap"]}]}}, {}))
+    receiver.script.append(
+        (
+            200,
+            {
+                "accepted": 1,
+                "duplicates": 0,
+                "instructions": {
+                    "collect_interval_s": 30,
+                    "upload_interval_s": 120,
+                    "capture_profiles": [{"request_id": "r1", "pid": 5, "kinds": ["heap"]}],
+                },
+            },
+            {},
+        )
+    )
     up.upload_once()
     assert up.upload_interval_s == 120
     assert got[0]["capture_profiles"][0]["request_id"] == "r1"

@@ -11,19 +11,34 @@ from devfleet_agent.collectors.gopls import collect_gopls
 from tests.agent.conftest import fake_procfs
 
 
-@pytest.mark.parametrize(("argv", "kind"), [
-    (["gopls"], classify.SERVER),
-    (["gopls", "serve"], classify.SERVER),
-    (["/home/dev/go/bin/gopls", "-debug", "localhost:6062"], classify.SERVER),
-    (["gopls", "-rpc.trace", "-logfile=auto", "serve", "-listen.timeout", "1m"], classify.SERVER),
-    (["gopls", "serve", "-listen", "unix;/tmp/gopls-abc-daemon.dev", "-listen.timeout", "1m0s"],
-     classify.SERVER),
-    (["gopls", "** telemetry **"], classify.TELEMETRY),
-    (["gopls", "-remote=auto"], classify.FORWARDER),
-    (["gopls", "-remote", "auto", "-logfile", "auto"], classify.FORWARDER),
-    (["gopls", "version"], classify.OTHER),
-    (["gopls", "stats", "-anon"], classify.OTHER),
-])
+@pytest.mark.parametrize(
+    ("argv", "kind"),
+    [
+        (["gopls"], classify.SERVER),
+        (["gopls", "serve"], classify.SERVER),
+        (["/home/dev/go/bin/gopls", "-debug", "localhost:6062"], classify.SERVER),
+        (
+            ["gopls", "-rpc.trace", "-logfile=auto", "serve", "-listen.timeout", "1m"],
+            classify.SERVER,
+        ),
+        (
+            [
+                "gopls",
+                "serve",
+                "-listen",
+                "unix;/tmp/gopls-abc-daemon.dev",
+                "-listen.timeout",
+                "1m0s",
+            ],
+            classify.SERVER,
+        ),
+        (["gopls", "** telemetry **"], classify.TELEMETRY),
+        (["gopls", "-remote=auto"], classify.FORWARDER),
+        (["gopls", "-remote", "auto", "-logfile", "auto"], classify.FORWARDER),
+        (["gopls", "version"], classify.OTHER),
+        (["gopls", "stats", "-anon"], classify.OTHER),
+    ],
+)
 def test_it_classifies_gopls_processes(argv, kind):
     assert classify.classify_gopls(argv) == kind
 
@@ -34,32 +49,57 @@ def test_telemetry_child_env_marks_a_sidecar():
 
 def test_flags_are_reported_with_their_values():
     assert classify.flags_of(["gopls", "-debug", "localhost:0", "-rpc.trace", "serve"]) == [
-        "-debug=localhost:0", "-rpc.trace"]
+        "-debug=localhost:0",
+        "-rpc.trace",
+    ]
 
 
-@pytest.mark.parametrize(("chain", "kind"), [
-    ([("code", "/usr/share/code/code", "/usr/share/code/code --type=utility")], "vscode"),
-    ([("Code Helper (Plugin)", "/Applications/Visual Studio Code.app/Contents/Frameworks/"
-       "Code Helper (Plugin).app/Contents/MacOS/Code Helper (Plugin)", "")], "vscode"),
-    ([("node", "/home/dev/.vscode-server/bin/abc123/node", "node ... extensionHost"),
-      ("sh", "/bin/sh", "sh"), ("init", "/init", "/init")], "vscode-server"),
-    ([("node", "/home/dev/.vscode-server-insiders/bin/abc/node", "")], "vscode-server"),
-    ([("cursor", "/usr/share/cursor/cursor", "")], "cursor"),
-    ([("node", "/home/dev/.cursor-server/bin/x/node", "")], "cursor"),
-    ([("windsurf", "/opt/windsurf/windsurf", "")], "windsurf"),
-    ([("codium", "/usr/bin/codium", "")], "vscodium"),
-    ([("nvim", "/usr/bin/nvim", "nvim main.go"), ("bash", "/bin/bash", "")], "neovim"),
-    ([("node", "/usr/bin/node", "node coc.nvim/build/index.js"), ("vim", "/usr/bin/vim", "")],
-     "vim"),
-    ([("emacs", "/usr/bin/emacs", "")], "emacs"),
-    ([("hx", "/usr/bin/hx", "")], "helix"),
-    ([("zed-editor", "/usr/libexec/zed-editor", "")], "zed"),
-    ([("plugin_host-3.8", "/opt/sublime_text/plugin_host-3.8", "")], "sublime"),
-    ([("java", "/opt/GoLand-2024.3/jbr/bin/java", "com.intellij.idea.Main")], "jetbrains"),
-    ([("systemd", "/usr/lib/systemd/systemd", "/lib/systemd/systemd --user")], "none"),
-    ([], "none"),
-    ([("bash", "/bin/bash", "bash"), ("sshd", "/usr/sbin/sshd", "")], "unknown"),
-])
+@pytest.mark.parametrize(
+    ("chain", "kind"),
+    [
+        ([("code", "/usr/share/code/code", "/usr/share/code/code --type=utility")], "vscode"),
+        (
+            [
+                (
+                    "Code Helper (Plugin)",
+                    "/Applications/Visual Studio Code.app/Contents/Frameworks/"
+                    "Code Helper (Plugin).app/Contents/MacOS/Code Helper (Plugin)",
+                    "",
+                )
+            ],
+            "vscode",
+        ),
+        (
+            [
+                ("node", "/home/dev/.vscode-server/bin/abc123/node", "node ... extensionHost"),
+                ("sh", "/bin/sh", "sh"),
+                ("init", "/init", "/init"),
+            ],
+            "vscode-server",
+        ),
+        ([("node", "/home/dev/.vscode-server-insiders/bin/abc/node", "")], "vscode-server"),
+        ([("cursor", "/usr/share/cursor/cursor", "")], "cursor"),
+        ([("node", "/home/dev/.cursor-server/bin/x/node", "")], "cursor"),
+        ([("windsurf", "/opt/windsurf/windsurf", "")], "windsurf"),
+        ([("codium", "/usr/bin/codium", "")], "vscodium"),
+        ([("nvim", "/usr/bin/nvim", "nvim main.go"), ("bash", "/bin/bash", "")], "neovim"),
+        (
+            [
+                ("node", "/usr/bin/node", "node coc.nvim/build/index.js"),
+                ("vim", "/usr/bin/vim", ""),
+            ],
+            "vim",
+        ),
+        ([("emacs", "/usr/bin/emacs", "")], "emacs"),
+        ([("hx", "/usr/bin/hx", "")], "helix"),
+        ([("zed-editor", "/usr/libexec/zed-editor", "")], "zed"),
+        ([("plugin_host-3.8", "/opt/sublime_text/plugin_host-3.8", "")], "sublime"),
+        ([("java", "/opt/GoLand-2024.3/jbr/bin/java", "com.intellij.idea.Main")], "jetbrains"),
+        ([("systemd", "/usr/lib/systemd/systemd", "/lib/systemd/systemd --user")], "none"),
+        ([], "none"),
+        ([("bash", "/bin/bash", "bash"), ("sshd", "/usr/sbin/sshd", "")], "unknown"),
+    ],
+)
 def test_it_finds_the_editor_from_the_parent_chain(chain, kind):
     assert classify.editor_from_chain(chain)[0] == kind
 
@@ -68,19 +108,29 @@ def _tree(tmp_path, captures=None):
     procs = {
         1: {"comm": "systemd", "ppid": 0, "argv": ["/sbin/init"]},
         100: {"comm": "nvim", "ppid": 1, "argv": ["nvim", "main.go"]},
-        200: {"comm": "gopls", "ppid": 100, "argv": ["/usr/bin/gopls", "-rpc.trace"],
-              "environ": {"GOMEMLIMIT": "3GiB", "GOFLAGS": "-mod=mod", "SECRET_TOKEN": "x",
-                          "HOME": "/home/dev"},
-              "rss_kb": 375420, "threads": 10, "cwd": str(tmp_path / "ws"),
-              "exe": "/usr/bin/gopls", "cpu_ticks": 100,
-              "limits": "Limit  Soft Limit  Hard Limit  Units\n"
-                        "Max open files            1024                 4096       files\n",
-              "fds": {0: "/dev/null", 1: "pipe:[1]", 2: "pipe:[2]"}},
+        200: {
+            "comm": "gopls",
+            "ppid": 100,
+            "argv": ["/usr/bin/gopls", "-rpc.trace"],
+            "environ": {
+                "GOMEMLIMIT": "3GiB",
+                "GOFLAGS": "-mod=mod",
+                "SECRET_TOKEN": "x",
+                "HOME": "/home/dev",
+            },
+            "rss_kb": 375420,
+            "threads": 10,
+            "cwd": str(tmp_path / "ws"),
+            "exe": "/usr/bin/gopls",
+            "cpu_ticks": 100,
+            "limits": "Limit  Soft Limit  Hard Limit  Units\n"
+            "Max open files            1024                 4096       files\n",
+            "fds": {0: "/dev/null", 1: "pipe:[1]", 2: "pipe:[2]"},
+        },
         201: {"comm": "gopls", "ppid": 200, "argv": ["/usr/bin/gopls", "** telemetry **"]},
         300: {"comm": "gopls", "ppid": 1, "argv": ["gopls", "-remote=auto"]},
         301: {"comm": "gopls", "ppid": 100, "argv": ["gopls", "version"]},
-        400: {"comm": "go", "ppid": 200, "argv": ["go", "list", "-json", "./..."],
-              "cpu_ticks": 50},
+        400: {"comm": "go", "ppid": 200, "argv": ["go", "list", "-json", "./..."], "cpu_ticks": 50},
     }
     ws = tmp_path / "ws"
     ws.mkdir()

@@ -10,27 +10,38 @@ from devfleet_agent.collectors.caches import CacheWalk, collect_go_caches
 from devfleet_agent.collectors.system import collect_system
 from tests.agent.conftest import fake_procfs
 
-LIMITS = {"sys/fs/inotify/max_user_watches": "192536\n",
-          "sys/fs/inotify/max_user_instances": "128\n",
-          "sys/fs/inotify/max_queued_events": "16384\n"}
+LIMITS = {
+    "sys/fs/inotify/max_user_watches": "192536\n",
+    "sys/fs/inotify/max_user_instances": "128\n",
+    "sys/fs/inotify/max_queued_events": "16384\n",
+}
 
 
 def test_it_counts_the_1372_watches_of_the_real_inotify_capture(tmp_path, make_ctx, captures):
     fdinfo = (captures / "inotify" / "fdinfo_full.txt").read_text()
-    proc = fake_procfs(tmp_path / "proc", {
-        19531: {"comm": "inotifywait", "fds": {0: "/dev/null", 3: "anon_inode:inotify"},
-                "fdinfo": {3: fdinfo}},
-        17452: {"comm": "gopls", "fds": {3: "anon_inode:[eventpoll]"}},
-        2211: {"comm": "code", "fds": {5: "anon_inode:inotify", 6: "anon_inode:inotify"},
-               "fdinfo": {5: "pos:\t0\ninotify wd:1 ino:1\ninotify wd:2 ino:2\n", 6: "pos:\t0\n"}},
-    }, files=LIMITS)
+    proc = fake_procfs(
+        tmp_path / "proc",
+        {
+            19531: {
+                "comm": "inotifywait",
+                "fds": {0: "/dev/null", 3: "anon_inode:inotify"},
+                "fdinfo": {3: fdinfo},
+            },
+            17452: {"comm": "gopls", "fds": {3: "anon_inode:[eventpoll]"}},
+            2211: {
+                "comm": "code",
+                "fds": {5: "anon_inode:inotify", 6: "anon_inode:inotify"},
+                "fdinfo": {5: "pos:\t0\ninotify wd:1 ino:1\ninotify wd:2 ino:2\n", 6: "pos:\t0\n"},
+            },
+        },
+        files=LIMITS,
+    )
     out = inotify.collect_inotify(make_ctx(proc))["inotify"]
     assert out["max_user_watches"] == 192536
     assert out["max_user_instances"] == 128
     assert out["watches_used"] == 1374
     assert out["instances_used"] == 3
-    assert out["top"][0] == {"pid": 19531, "name": "inotifywait", "watches": 1372,
-                             "instances": 1}
+    assert out["top"][0] == {"pid": 19531, "name": "inotifywait", "watches": 1372, "instances": 1}
     assert out["top"][1]["name"] == "code"
 
 
@@ -50,10 +61,16 @@ def test_inotify_outside_linux_proc_is_unsupported(tmp_path, make_ctx):
 
 def test_system_collector_reads_meminfo_vmstat_and_loadavg(tmp_path, make_ctx, captures):
     sys_dir = captures / "goldmark" / "sys"
-    proc = fake_procfs(tmp_path / "proc", {}, files={
-        "meminfo": (sys_dir / "meminfo").read_text(),
-        "vmstat": (sys_dir / "vmstat").read_text().replace("oom_kill 0", "oom_kill 2"),
-        "loadavg": (sys_dir / "loadavg").read_text(), "uptime": "1234.5 100.0\n"})
+    proc = fake_procfs(
+        tmp_path / "proc",
+        {},
+        files={
+            "meminfo": (sys_dir / "meminfo").read_text(),
+            "vmstat": (sys_dir / "vmstat").read_text().replace("oom_kill 0", "oom_kill 2"),
+            "loadavg": (sys_dir / "loadavg").read_text(),
+            "uptime": "1234.5 100.0\n",
+        },
+    )
     ctx = make_ctx(proc, fs_root=tmp_path / "root")
     out = collect_system(ctx)["system"]
     assert out["mem_total_bytes"] == 24684084 * 1024
@@ -74,12 +91,15 @@ def test_system_collector_survives_missing_files(tmp_path, make_ctx):
     assert out["oom_kill_count"] is None
 
 
-@pytest.mark.parametrize(("release", "env", "version"), [
-    ("Linux version 5.15.167.4-microsoft-standard-WSL2 (root@x)", {}, 2),
-    ("Linux version 4.19.128-microsoft-standard (oe-user@x)", {}, 2),
-    ("Linux version 4.4.0-18985-Microsoft (Microsoft@Microsoft.com)", {}, 1),
-    ("Linux version 6.6.0-custom", {"WSL_DISTRO_NAME": "Ubuntu", "WSL_INTEROP": "/run/x"}, 2),
-])
+@pytest.mark.parametrize(
+    ("release", "env", "version"),
+    [
+        ("Linux version 5.15.167.4-microsoft-standard-WSL2 (root@x)", {}, 2),
+        ("Linux version 4.19.128-microsoft-standard (oe-user@x)", {}, 2),
+        ("Linux version 4.4.0-18985-Microsoft (Microsoft@Microsoft.com)", {}, 1),
+        ("Linux version 6.6.0-custom", {"WSL_DISTRO_NAME": "Ubuntu", "WSL_INTEROP": "/run/x"}, 2),
+    ],
+)
 def test_it_detects_wsl_versions(release, env, version):
     assert wsl.detect_wsl(release, env, False)["version"] == version
 
@@ -89,8 +109,11 @@ def test_plain_linux_is_not_wsl():
 
 
 def _wsl_tree(tmp_path, wslconfig: bytes | None, wsl_conf: str | None):
-    proc = fake_procfs(tmp_path / "proc", {}, files={
-        "version": "Linux version 5.15.167.4-microsoft-standard-WSL2 (x)\n"})
+    proc = fake_procfs(
+        tmp_path / "proc",
+        {},
+        files={"version": "Linux version 5.15.167.4-microsoft-standard-WSL2 (x)\n"},
+    )
     root = tmp_path / "root"
     (root / "mnt/c/Users/dev").mkdir(parents=True)
     (root / "mnt/c/Users/Public").mkdir(parents=True)
@@ -104,8 +127,11 @@ def _wsl_tree(tmp_path, wslconfig: bytes | None, wsl_conf: str | None):
 
 def test_it_reads_a_utf16_wslconfig_and_flags_misplaced_wsl_conf_keys(tmp_path, make_ctx):
     text = "[wsl2]\r\nmemory=8GB\r\nswap=0\r\n[experimental]\r\nautoMemoryReclaim=gradual\r\n"
-    proc, root = _wsl_tree(tmp_path, b"\xff\xfe" + text.encode("utf-16-le"),
-                           "[boot]\nsystemd=true\n[wsl2]\nmemory=4GB\n")
+    proc, root = _wsl_tree(
+        tmp_path,
+        b"\xff\xfe" + text.encode("utf-16-le"),
+        "[boot]\nsystemd=true\n[wsl2]\nmemory=4GB\n",
+    )
     ctx = make_ctx(proc, fs_root=root, environ={"USER": "dev"})
     inv = wsl.collect_wsl_config(ctx)["wsl"]
     assert inv["wslconfig"]["found"]
@@ -122,8 +148,7 @@ def test_a_binary_wslconfig_is_an_error_not_a_crash(tmp_path, make_ctx):
     inv = wsl.collect_wsl_config(make_ctx(proc, fs_root=root))["wsl"]
     assert inv["wslconfig"]["found"]
     assert "binary" in inv["wslconfig"]["error"]
-    assert inv["wsl_conf"] == {"found": False, "sections": {}, "misplaced_keys": [],
-                               "error": None}
+    assert inv["wsl_conf"] == {"found": False, "sections": {}, "misplaced_keys": [], "error": None}
 
 
 def test_a_wslconfig_without_section_header_is_reported(tmp_path, make_ctx):
@@ -138,8 +163,12 @@ def test_wsl_sample_lists_workspaces_on_drvfs(tmp_path, make_ctx):
     ctx.shared["meminfo"] = {"mem_total_bytes": 8 << 30, "mem_cached_bytes": 1 << 30}
     ctx.cache("gopls")["procs"] = {1: {"cwd": "/mnt/c/src/app"}, 2: {"cwd": "/home/dev/x"}}
     out = wsl.collect_wsl(ctx)["wsl"]
-    assert out == {"version": 2, "mem_total_bytes": 8 << 30, "mem_cached_bytes": 1 << 30,
-                   "workspaces_on_drvfs": ["/mnt/c/src/app"]}
+    assert out == {
+        "version": 2,
+        "mem_total_bytes": 8 << 30,
+        "mem_cached_bytes": 1 << 30,
+        "workspaces_on_drvfs": ["/mnt/c/src/app"],
+    }
 
 
 def test_the_cache_walk_is_resumable_under_a_tiny_budget(tmp_path):

@@ -12,12 +12,36 @@ from devfleet_agent.collectors.procsource import ENV_KEEP
 
 # capture: (VmRSS kB, threads, HeapInuse, HeapAlloc, NumGC, goroutines, debug port, cwd)
 FIGURES = {
-    "goldmark": (375420, 10, 229163008, 205024120, 60, 13, "localhost:6062",
-                 "/home/dev/src/goldmark"),
-    "goroot-src": (3305988, 12, 3339493376, 3327182888, 24, 15, "localhost:6063",
-                   "/usr/local/go/src"),
-    "goldmark-edit": (222968, 8, 125804544, 93685168, 944, 18, "localhost:6064",
-                      "/home/dev/src/goldmark"),
+    "goldmark": (
+        375420,
+        10,
+        229163008,
+        205024120,
+        60,
+        13,
+        "localhost:6062",
+        "/home/dev/src/goldmark",
+    ),
+    "goroot-src": (
+        3305988,
+        12,
+        3339493376,
+        3327182888,
+        24,
+        15,
+        "localhost:6063",
+        "/usr/local/go/src",
+    ),
+    "goldmark-edit": (
+        222968,
+        8,
+        125804544,
+        93685168,
+        944,
+        18,
+        "localhost:6064",
+        "/home/dev/src/goldmark",
+    ),
 }
 
 
@@ -49,10 +73,15 @@ def test_goldmark_capture_gives_the_documented_figures(captures):
     status = procfs.parse_status((g / "proc" / "status").read_text())
     assert status["vm_rss_bytes"] == 375420 * 1024
     stats = debugparse.parse_memstats_trailer(
-        (g / "debug" / "heap_debug1_memstats_trailer.txt").read_text())
+        (g / "debug" / "heap_debug1_memstats_trailer.txt").read_text()
+    )
     assert stats == {
-        "heap_alloc_bytes": 205024120, "sys_bytes": 402055256, "heap_inuse_bytes": 229163008,
-        "next_gc_bytes": 326938528, "num_gc": 60, "gc_cpu_fraction": 0.13184760181127275,
+        "heap_alloc_bytes": 205024120,
+        "sys_bytes": 402055256,
+        "heap_inuse_bytes": 229163008,
+        "next_gc_bytes": 326938528,
+        "num_gc": 60,
+        "gc_cpu_fraction": 0.13184760181127275,
         "max_rss_bytes": 407883776,
     }
     page = (g / "debug" / "page_debug_pprof_goroutine_debug_1.html").read_text()
@@ -99,8 +128,9 @@ def test_inotify_capture_has_1372_watches(captures):
     assert count_fdinfo(full) == (1372, False)
     argv = procfs.parse_cmdline((captures / "inotify" / "cmdline").read_bytes())
     assert argv[0].startswith("inotifywait")
-    assert procfs.parse_status((captures / "inotify" / "status").read_text())["name"] == \
-        "inotifywait"
+    assert (
+        procfs.parse_status((captures / "inotify" / "status").read_text())["name"] == "inotifywait"
+    )
 
 
 def test_a_devel_build_is_identified_from_its_tools_dependency(captures):
@@ -109,16 +139,20 @@ def test_a_devel_build_is_identified_from_its_tools_dependency(captures):
     assert info["module_path"] == "golang.org/x/tools/gopls"
     assert info["version"] == "(devel)"
     assert info["version_source"] == "golang.org/x/tools v0.1.11-0.20220330174940-8e193c2ba95e"
-    assert gotool.parse_gopls_version(
-        (captures / "goldmark" / "gopls_version.txt").read_text()) == "(devel)"
+    assert (
+        gotool.parse_gopls_version((captures / "goldmark" / "gopls_version.txt").read_text())
+        == "(devel)"
+    )
 
 
 def test_it_reads_go_env_and_go_version(captures, make_ctx):
     env = gotool.parse_go_env_json((captures / "goldmark" / "go_env.json").read_text())
     assert env["GOVERSION"] == "go1.27.3"
     assert env["GOMODCACHE"] == "/home/dev/go/pkg/mod"
-    assert gotool.parse_go_version((captures / "goldmark" / "go_version.txt").read_text()) == \
-        "go1.27.3"
+    assert (
+        gotool.parse_go_version((captures / "goldmark" / "go_version.txt").read_text())
+        == "go1.27.3"
+    )
     ctx = make_ctx(home=Path("/home/dev"), environ={})
     dirs = gotool.cache_dirs(ctx, env)
     assert dirs["gocache"] == Path("/home/dev/.cache/go-build")
@@ -135,7 +169,10 @@ def test_it_parses_the_machine_files_of_the_capture(captures):
     assert procfs.vmstat_value((sys_dir / "vmstat").read_text(), "oom_kill") == 0
     assert procfs.parse_loadavg((sys_dir / "loadavg").read_text()) == [0.92, 0.33, 0.2]
     assert procfs.parse_inotify_limits((sys_dir / "inotify_limits").read_text()) == {
-        "max_user_watches": 192536, "max_user_instances": 128, "max_queued_events": 16384}
+        "max_user_watches": 192536,
+        "max_user_instances": 128,
+        "max_queued_events": 16384,
+    }
 
 
 def test_environment_is_filtered_to_the_whitelist(captures):

@@ -33,8 +33,13 @@ def real_gopls() -> Path:
     ready = all((root / p).exists() for p in ("bin/gopls", "bin/go", "synth/go.mod"))
     if not ready:
         try:
-            proc = subprocess.run(["bash", str(TOOLS / "real-gopls.sh"), str(root)],
-                                  capture_output=True, text=True, timeout=600, check=False)
+            proc = subprocess.run(
+                ["bash", str(TOOLS / "real-gopls.sh"), str(root)],
+                capture_output=True,
+                text=True,
+                timeout=600,
+                check=False,
+            )
         except subprocess.TimeoutExpired:
             pytest.fail(f"installing the real gopls timed out (no PyPI access?): {HOW}",
                         pytrace=False)
@@ -71,13 +76,27 @@ def _listening_port(pid: int) -> int | None:
 @pytest.mark.parametrize("debug_port", ["fixed", "zero"])
 def test_once_reports_a_real_gopls_with_its_debug_server(real_gopls, tmp_path, debug_port):
     port = _free_port() if debug_port == "fixed" else 0
-    env = dict(os.environ, PATH=f"{real_gopls / 'bin'}:{os.environ['PATH']}",
-               GOFLAGS="-mod=mod", GOPROXY="off", GOMEMLIMIT="3GiB",
-               DEVFLEET_AGENT_STATE_DIR=str(tmp_path / "state"))
+    env = dict(
+        os.environ,
+        PATH=f"{real_gopls / 'bin'}:{os.environ['PATH']}",
+        GOFLAGS="-mod=mod",
+        GOPROXY="off",
+        GOMEMLIMIT="3GiB",
+        DEVFLEET_AGENT_STATE_DIR=str(tmp_path / "state"),
+    )
     drive = subprocess.Popen(
-        [sys.executable, str(TOOLS / "lspdrive.py"), str(real_gopls / "bin" / "gopls"),
-         str(real_gopls / "synth"), "60", f"localhost:{port}"],
-        stdout=subprocess.PIPE, text=True, env=env)
+        [
+            sys.executable,
+            str(TOOLS / "lspdrive.py"),
+            str(real_gopls / "bin" / "gopls"),
+            str(real_gopls / "synth"),
+            "60",
+            f"localhost:{port}",
+        ],
+        stdout=subprocess.PIPE,
+        text=True,
+        env=env,
+    )
     try:
         pid = int(drive.stdout.readline().split()[-1])
         deadline = time.monotonic() + 45
@@ -87,7 +106,8 @@ def test_once_reports_a_real_gopls_with_its_debug_server(real_gopls, tmp_path, d
         while True:
             try:
                 with urllib.request.urlopen(
-                        f"http://localhost:{port}/debug/pprof/goroutine?debug=1", timeout=2):
+                    f"http://localhost:{port}/debug/pprof/goroutine?debug=1", timeout=2
+                ):
                     break
             except OSError:
                 if time.monotonic() > deadline or drive.poll() is not None:
@@ -97,7 +117,12 @@ def test_once_reports_a_real_gopls_with_its_debug_server(real_gopls, tmp_path, d
         before = _vm_rss(pid)
         agent = subprocess.run(
             [sys.executable, "-m", "devfleet_agent", "once", "--dry-run"],
-            capture_output=True, text=True, env=env, timeout=60, check=False)
+            capture_output=True,
+            text=True,
+            env=env,
+            timeout=60,
+            check=False,
+        )
         after = _vm_rss(pid)
         assert agent.returncode == 0, agent.stderr
         report = json.loads(agent.stdout)

@@ -31,11 +31,16 @@ def _closed_port() -> int:
 
 
 def _env(state: Path, server: str | None = None, **values: str) -> dict[str, str]:
-    env = dict(os.environ, DEVFLEET_AGENT_STATE_DIR=str(state),
-               DEVFLEET_AGENT_COLLECT_INTERVAL_S="0.3", DEVFLEET_AGENT_UPLOAD_INTERVAL_S="0.5",
-               DEVFLEET_AGENT_DRAIN_INTERVAL_S="0.1", DEVFLEET_AGENT_HTTP_TIMEOUT_S="5",
-               DEVFLEET_AGENT_DISABLED_COLLECTORS="go_caches",
-               DEVFLEET_AGENT_FOLLOW_SERVER_INTERVALS="false")
+    env = dict(
+        os.environ,
+        DEVFLEET_AGENT_STATE_DIR=str(state),
+        DEVFLEET_AGENT_COLLECT_INTERVAL_S="0.3",
+        DEVFLEET_AGENT_UPLOAD_INTERVAL_S="0.5",
+        DEVFLEET_AGENT_DRAIN_INTERVAL_S="0.1",
+        DEVFLEET_AGENT_HTTP_TIMEOUT_S="5",
+        DEVFLEET_AGENT_DISABLED_COLLECTORS="go_caches",
+        DEVFLEET_AGENT_FOLLOW_SERVER_INTERVALS="false",
+    )
     env.pop("DEVFLEET_AGENT_SERVER_URL", None)
     if server:
         env["DEVFLEET_AGENT_SERVER_URL"] = server
@@ -44,13 +49,24 @@ def _env(state: Path, server: str | None = None, **values: str) -> dict[str, str
 
 
 def _cli(env: dict[str, str], *args: str) -> subprocess.CompletedProcess:
-    return subprocess.run([sys.executable, "-m", "devfleet_agent", *args], env=env,
-                          capture_output=True, text=True, timeout=120, check=False)
+    return subprocess.run(
+        [sys.executable, "-m", "devfleet_agent", *args],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
 
 
 def _start(env: dict[str, str]) -> subprocess.Popen:
-    return subprocess.Popen([sys.executable, "-m", "devfleet_agent", "run"], env=env,
-                            stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+    return subprocess.Popen(
+        [sys.executable, "-m", "devfleet_agent", "run"],
+        env=env,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
 
 
 def _enroll(state: Path, url: str) -> str:
@@ -65,15 +81,17 @@ def _enroll(state: Path, url: str) -> str:
 def _stored(machine_id: str) -> list[str]:
     from apps.metrics.models import SystemSample
 
-    return list(SystemSample.objects.filter(machine__machine_id=machine_id)
-                .values_list("sample_uid", flat=True))
+    return list(
+        SystemSample.objects.filter(machine__machine_id=machine_id).values_list(
+            "sample_uid", flat=True
+        )
+    )
 
 
 def _spooled(state: Path) -> tuple[list[str], int]:
     db = sqlite3.connect(f"file:{state / 'spool.sqlite'}?mode=ro", uri=True)
     try:
-        ids = [json.loads(b)["id"] for (b,) in
-               db.execute("SELECT body FROM samples ORDER BY seq")]
+        ids = [json.loads(b)["id"] for (b,) in db.execute("SELECT body FROM samples ORDER BY seq")]
         row = db.execute("SELECT value FROM meta WHERE key = 'dropped_samples'").fetchone()
         return ids, int(row[0]) if row else 0
     except sqlite3.OperationalError:  # the agent is still creating its tables
@@ -92,8 +110,7 @@ def _wait(pred, timeout: float, what: str):
     pytest.fail(f"timed out waiting for {what}")
 
 
-def test_an_enrolled_agent_delivers_reports_visible_in_the_api(live_server, tmp_path,
-                                                                admin_client):
+def test_an_enrolled_agent_delivers_reports_visible_in_the_api(live_server, tmp_path, admin_client):
     """C: enroll against the real server, `run`, and the machine's data shows in the API."""
     state = tmp_path / "state"
     mid = _enroll(state, live_server.url)
@@ -153,8 +170,11 @@ def test_over_the_spool_cap_the_oldest_are_dropped_and_counted(live_server, tmp_
     mid = _enroll(state, live_server.url)
     down = _env(state, f"http://127.0.0.1:{_closed_port()}", spool_max_bytes="8000")
     agent = _start(down)
-    _wait(lambda: (state / "spool.sqlite").exists() and _spooled(state)[1] >= 3, 60,
-          "the spool to go over its cap")
+    _wait(
+        lambda: (state / "spool.sqlite").exists() and _spooled(state)[1] >= 3,
+        60,
+        "the spool to go over its cap",
+    )
     agent.send_signal(signal.SIGKILL)
     agent.wait(10)
     kept, dropped = _spooled(state)
@@ -189,9 +209,10 @@ def test_check_reports_a_bad_setting_with_its_fix_and_exits_1(live_server, tmp_p
     user = home / ".config" / "Code" / "User"
     user.mkdir(parents=True)
     (user / "settings.json").write_text(
-        '{ // invented flags from a blog post\n'
+        "{ // invented flags from a blog post\n"
         '  "go.languageServerFlags": ["-no-load-full-workspace"],\n'
-        '  "go.goplsArgs": ["-rpc.trace"],\n}\n')
+        '  "go.goplsArgs": ["-rpc.trace"],\n}\n'
+    )
     env = _env(state)
     env["HOME"] = str(home)
     env["XDG_CONFIG_HOME"] = str(home / ".config")

@@ -34,8 +34,13 @@ def test_jsonc_allows_comments_and_trailing_commas():
 def test_only_whitelisted_settings_are_kept():
     kept, has_args = filter_settings(jsonc.loads(SETTINGS))
     assert has_args
-    assert set(kept) == {"go.languageServerFlags", "go.toolsEnvVars", "gopls", "gopls.memoryMode",
-                         "files.watcherExclude"}
+    assert set(kept) == {
+        "go.languageServerFlags",
+        "go.toolsEnvVars",
+        "gopls",
+        "gopls.memoryMode",
+        "files.watcherExclude",
+    }
     assert kept["go.toolsEnvVars"] == {"GOMEMLIMIT": "4GB", "GOFLAGS": "-mod=mod"}
 
 
@@ -52,8 +57,7 @@ def test_it_reads_user_remote_and_workspace_settings(tmp_path, make_ctx):
     (ws / "settings.json").write_text('{"gopls": {"staticcheck": false}, "x": 1')  # malformed
     ctx = make_ctx(home=home, environ={})
     ctx.cache("gopls")["procs"] = {7: {"cwd": str(tmp_path / "ws")}}
-    out = {(e["editor"], e["scope"]): e
-           for e in collect_editor_settings(ctx)["editor_settings"]}
+    out = {(e["editor"], e["scope"]): e for e in collect_editor_settings(ctx)["editor_settings"]}
     assert out[("vscode", "user")]["has_go_goplsArgs"] is True
     assert out[("vscode-server", "remote")]["settings"] == {"go.useLanguageServer": True}
     bad = out[("vscode", "workspace")]
@@ -63,10 +67,13 @@ def test_it_reads_user_remote_and_workspace_settings(tmp_path, make_ctx):
 
 def test_config_file_and_env_overrides(tmp_path):
     path = tmp_path / "agent.toml"
-    path.write_text('server_url = "https://fleet.example.com/"\ncollect_interval_s = 30\n'
-                    '[collectors]\ndisabled_collectors = ["wsl"]\n')
-    cfg = load_config(path, env={"DEVFLEET_AGENT_UPLOAD_INTERVAL_S": "120",
-                                 "DEVFLEET_AGENT_ANONYMIZE": "yes"})
+    path.write_text(
+        'server_url = "https://fleet.example.com/"\ncollect_interval_s = 30\n'
+        '[collectors]\ndisabled_collectors = ["wsl"]\n'
+    )
+    cfg = load_config(
+        path, env={"DEVFLEET_AGENT_UPLOAD_INTERVAL_S": "120", "DEVFLEET_AGENT_ANONYMIZE": "yes"}
+    )
     assert cfg.server_url == "https://fleet.example.com"
     assert cfg.collect_interval_s == 30.0
     assert cfg.upload_interval_s == 120.0
@@ -74,16 +81,19 @@ def test_config_file_and_env_overrides(tmp_path):
     assert cfg.disabled_collectors == ["wsl"]
 
 
-@pytest.mark.parametrize(("text", "env", "message"), [
-    ("collect_interval_s = [", {}, "invalid TOML"),
-    ("colect_interval_s = 15", {}, "did you mean 'collect_interval_s'"),
-    ('server_url = "ftp://x"', {}, "not an http(s) URL"),
-    ('server_url = "http://fleet.example.com"', {}, "must use https"),
-    ("collect_interval_s = 0", {}, "outside the allowed range"),
-    ('anonymize = "yes"', {}, "anonymize: expected bool"),
-    ("", {"DEVFLEET_AGENT_COLLECT_INTERVAL_S": "fast"}, "expected float"),
-    ('ca_file = "/nonexistent/ca.pem"', {}, "does not exist"),
-])
+@pytest.mark.parametrize(
+    ("text", "env", "message"),
+    [
+        ("collect_interval_s = [", {}, "invalid TOML"),
+        ("colect_interval_s = 15", {}, "did you mean 'collect_interval_s'"),
+        ('server_url = "ftp://x"', {}, "not an http(s) URL"),
+        ('server_url = "http://fleet.example.com"', {}, "must use https"),
+        ("collect_interval_s = 0", {}, "outside the allowed range"),
+        ('anonymize = "yes"', {}, "anonymize: expected bool"),
+        ("", {"DEVFLEET_AGENT_COLLECT_INTERVAL_S": "fast"}, "expected float"),
+        ('ca_file = "/nonexistent/ca.pem"', {}, "does not exist"),
+    ],
+)
 def test_bad_config_fails_with_a_clear_message(tmp_path, text, env, message):
     path = tmp_path / "agent.toml"
     path.write_text(text)
@@ -92,8 +102,9 @@ def test_bad_config_fails_with_a_clear_message(tmp_path, text, env, message):
 
 
 def test_plain_http_is_allowed_for_localhost(tmp_path):
-    cfg = load_config(tmp_path / "missing.toml", env={
-        "DEVFLEET_AGENT_SERVER_URL": "http://127.0.0.1:8000"})
+    cfg = load_config(
+        tmp_path / "missing.toml", env={"DEVFLEET_AGENT_SERVER_URL": "http://127.0.0.1:8000"}
+    )
     assert cfg.server_url == "http://127.0.0.1:8000"
 
 
@@ -114,8 +125,7 @@ def test_a_raising_collector_does_not_stop_the_others(make_ctx):
     sched = Scheduler(make_ctx(), _collectors(calls))
     res = sched.run_cycle()
     assert res.sample == {"system": {"cpu_count": 2}}
-    assert res.errors == [{"collector": "boom", "kind": "error",
-                           "message": "RuntimeError: kaput"}]
+    assert res.errors == [{"collector": "boom", "kind": "error", "message": "RuntimeError: kaput"}]
     assert calls == ["boom", "fine"]
 
 

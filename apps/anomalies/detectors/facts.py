@@ -5,11 +5,12 @@ from __future__ import annotations
 import math
 import re
 
+from apps.anomalies.detectors.gomemlimit import read_gomemlimit
+
 GIB = 1024**3
 MIB = 1024**2
 
 _VERSION_RE = re.compile(r"v?(\d+)\.(\d+)(?:\.(\d+))?")
-_GOMEMLIMIT_RE = re.compile(r"^\d+(B|KiB|MiB|GiB|TiB)?$")
 _XTOOLS_RE = re.compile(r"(?:golang\.org/x/tools\s+)?v(\d+)\.(\d+)\.(\d+)")
 
 
@@ -54,17 +55,15 @@ def go_minor(text: str | None) -> int | None:
 
 
 def gomemlimit_valid(value: str) -> bool:
-    """The Go runtime accepts bytes or a B/KiB/MiB/GiB/TiB suffix, or 'off'; `4GB` aborts."""
-    value = str(value).strip()
-    return value == "off" or bool(_GOMEMLIMIT_RE.match(value))
+    """Whether every Go runtime (≥ 1.19) starts with this GOMEMLIMIT (detectors/gomemlimit.py):
+    "" and "off" mean no limit; `4GB`, spaces and overflow abort."""
+    return read_gomemlimit(value).ok
 
 
 def gomemlimit_bytes(value: str | None) -> float | None:
-    if not value or not gomemlimit_valid(value) or value.strip() == "off":
-        return None
-    m = re.match(r"^(\d+)(B|KiB|MiB|GiB|TiB)?$", value.strip())
-    units = {None: 1, "B": 1, "KiB": 1024, "MiB": MIB, "GiB": GIB, "TiB": 1024 * GIB}
-    return float(int(m.group(1)) * units[m.group(2)])
+    """The limit in bytes; None for no limit ("" / "off" / unset) or a malformed value."""
+    limit = read_gomemlimit(value).limit_bytes
+    return float(limit) if limit is not None else None
 
 
 def iec(n: float) -> str:
