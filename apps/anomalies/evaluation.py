@@ -105,14 +105,16 @@ def evaluate_snapshots(snapshots, now: datetime, rules: set[str] | None = None) 
             if th is None:
                 th = th_cache[key] = thresholds(snap.overrides)
             detections = run_machine_rules(snap, th, machine_rules)
+            mine = existing[snap.machine_pk]
             result = reconcile(
                 snap.machine_pk,
                 detections,
-                existing[snap.machine_pk],
+                mine,
                 renderer(snap),
                 now,
                 rules=machine_rules,
                 touched=touched,
+                gone=snap.gone_subjects({f.subject for f in mine}),
             )
             out.merge(result)
             if result.opened or result.reopened or existing[snap.machine_pk]:

@@ -190,6 +190,7 @@ def reconcile(
     *,
     rules: set[str] | None = None,
     touched: list[Finding] | None = None,
+    gone: set[str] | None = None,
 ) -> Outcome:
     """Apply one evaluation of a machine: open, reopen, change severity, touch, clear, resolve.
 
@@ -199,15 +200,19 @@ def reconcile(
     resolves only after its condition has been clear for DETECTION_RESOLVE_AFTER_S.
     With `touched`, refreshed findings are appended there for the caller to save in bulk
     (last_seen, clear_since, evidence, summary) instead of being saved here.
+    `gone`: subjects (gopls lifetimes) known to have ended. Nothing opens, reopens or holds
+    for them, and their open findings clear whatever rules this pass runs, so a finding about
+    a restarted gopls resolves one resolve delay after the restart is seen.
     """
     out = Outcome()
     resolve_after = timedelta(seconds=conf.get("DETECTION_RESOLVE_AFTER_S"))
     open_by_key = {(f.rule_id, f.subject): f for f in existing if f.state == Finding.State.OPEN}
+    gone = gone or set()
     seen: set[tuple[str, str]] = set()
     touch: list[Finding] = []
     for det in detections:
         key = (det.rule_id, det.subject[:255])
-        if key in seen or not det.active:
+        if key in seen or not det.active or key[1] in gone:
             continue
         seen.add(key)
         finding = open_by_key.get(key)
@@ -229,7 +234,8 @@ def reconcile(
             finding.evidence, finding.summary = det.evidence, det.explanation
         touch.append(finding)
     for key, finding in open_by_key.items():
-        if key in seen or (rules is not None and finding.rule_id not in rules):
+        in_pass = rules is None or finding.rule_id in rules or key[1] in gone
+        if key in seen or not in_pass:
             continue
         if finding.clear_since is None:
             finding.clear_since = now

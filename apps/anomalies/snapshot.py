@@ -110,10 +110,36 @@ class MachineSnapshot:
     drvfs_workspaces: list[str] = field(default_factory=list)
     allow_profiles: bool = False
     alive_window_s: float = 300.0
+    # The machine's newest sample at or before `now` (None: unknown). A sample lists every
+    # gopls server, so a lifetime missing from samples newer than its own last one has exited.
+    last_sample_ts: float | None = None
+    exit_grace_s: float = 90.0  # a few collect intervals: one missed sample is not an exit
+
+    def exited(self, proc: ProcessSeries) -> bool:
+        """The machine reported samples after this lifetime's last one: it is gone."""
+        return self.last_sample_ts is not None and (
+            proc.last_ts < self.last_sample_ts - self.exit_grace_s
+        )
 
     def alive(self) -> list[ProcessSeries]:
-        """Lifetimes seen recently: the gopls servers running now."""
-        return [p for p in self.processes if self.now - p.last_ts <= self.alive_window_s]
+        """Lifetimes running at `now`: seen recently, started by then, and not gone from the
+        machine's newer samples."""
+        return [
+            p
+            for p in self.processes
+            if self.now - p.last_ts <= self.alive_window_s
+            and p.start_ts <= self.now
+            and not self.exited(p)
+        ]
+
+    def gone_subjects(self, subjects) -> set[str]:
+        """Of these finding subjects, the gopls lifetimes known to have ended: the machine is
+        still reporting and none of its running servers is that lifetime. Nothing is declared
+        gone while the machine is silent (the process may still run)."""
+        if self.last_sample_ts is None or self.now - self.last_sample_ts > self.alive_window_s:
+            return set()
+        alive = {p.subject for p in self.alive()}
+        return {s for s in subjects if s.startswith("gopls:") and s not in alive}
 
     def editor_settings(self) -> list[dict]:
         value = self.inventory.get("editor_settings")

@@ -118,7 +118,7 @@ def gopls_cpu_pegged(snapshot, th) -> list[Detection]:
     p = th["gopls_cpu_pegged"]
     out = []
     for proc in snapshot.alive():
-        iv = intervals(proc, "cpu", window_s=p["window_minutes"] * MINUTE, now=proc.last_ts)
+        iv = intervals(proc, "cpu", window_s=p["window_minutes"] * MINUTE, now=snapshot.now)
         fired, hold, ev = detect_pegged(iv, p)
         if fired or hold:
             text = f"gopls pid {proc.pid} used ≥ {p['percent']}% of a core for {ev['minutes']} min"
@@ -131,7 +131,7 @@ def gopls_cpu_busy_idle(snapshot, th) -> list[Detection]:
     p = th["gopls_cpu_busy_idle"]
     out = []
     for proc in snapshot.alive():
-        iv = intervals(proc, "cpu", window_s=max(60, p["minutes"] * 3) * MINUTE, now=proc.last_ts)
+        iv = intervals(proc, "cpu", window_s=max(60, p["minutes"] * 3) * MINUTE, now=snapshot.now)
         fired, ev = detect_busy_idle(iv, p)
         if fired:
             text = (
@@ -149,7 +149,7 @@ def gopls_children_cpu(snapshot, th) -> list[Detection]:
     p = th["gopls_children_cpu"]
     out = []
     for proc in snapshot.alive():
-        iv = intervals(proc, "children_cpu", window_s=3600, now=proc.last_ts)
+        iv = intervals(proc, "children_cpu", window_s=3600, now=snapshot.now)
         runs = iv.runs((iv.mean >= p["percent"]) & (iv.low >= 0.5 * p["percent"]))
         start, end = max(runs, key=lambda r: r[1] - r[0]) if runs else (0.0, 0.0)
         if end - start >= p["minutes"] * MINUTE:

@@ -25,7 +25,9 @@ def _proc_facts(snapshot, proc) -> dict:
 def gopls_memory_leak(snapshot, th) -> list[Detection]:
     p = th["gopls_memory_leak"]
     out = []
-    for proc in snapshot.processes:
+    # Running lifetimes only: a gopls that exited (restarted, crashed) leaks no more, and its
+    # finding must clear instead of firing from the window's history for hours.
+    for proc in snapshot.alive():
         heap = proc.get("heap")
         signal, res = "rss_lows", None
         if np.count_nonzero(~np.isnan(heap)) >= p["min_points"]:
