@@ -1,4 +1,4 @@
-"""GET /metrics: Prometheus exposition of fleet gauges, for teams that also run Grafana."""
+"""GET /metrics: fleet gauges for Prometheus (rendered by prometheus_client), for Grafana users."""
 
 from __future__ import annotations
 
@@ -11,24 +11,18 @@ from django.core.cache import cache
 from django.db.models import Count, Q
 from django.http import HttpRequest, HttpResponse
 from django.utils import timezone
+from prometheus_client import CollectorRegistry
+from prometheus_client.core import GaugeMetricFamily
+from prometheus_client.exposition import choose_encoder
 
 from apps.anomalies.models import Finding
 from apps.fleet.models import Machine
 from apps.ingest.views import bearer_token
 from apps.metrics.counters import rates
 
-CACHE_KEY = "prometheus-exposition"
+CACHE_KEY = "prometheus-fleet-families"
 CACHE_SECONDS = 15
 QUANTILES = (0.5, 0.9, 0.99)
-
-
-def _escape(value) -> str:
-    return str(value).replace("\\", "\\\\").replace("\n", "\\n").replace('"', '\\"')
-
-
-def _line(name: str, labels: dict, value: float) -> str:
-    inner = ",".join(f'{k}="{_escape(v)}"' for k, v in labels.items())
-    return f"{name}{{{inner}}} {value}" if inner else f"{name} {value}"
 
 
 def quantile(values: list[float], q: float) -> float:
@@ -64,70 +58,83 @@ def queue_depth() -> int | None:
     return sum(1 for path in folder.glob("*.msg") if queue in path.name)
 
 
-def exposition() -> str:
-    lines = []
-
-    def gauge(name: str, help_text: str, samples: list[tuple[dict, float]]) -> None:
-        lines.append(f"# HELP {name} {help_text}")
-        lines.append(f"# TYPE {name} gauge")
-        lines.extend(_line(name, labels, value) for labels, value in samples)
-
+def fleet_families() -> list[GaugeMetricFamily]:
+    """The fleet gauges, read from the database and the broker."""
     health = machine_health()
-    gauge(
-        "devfleet_machines",
-        "Machines by health.",
-        [({"health": h}, health.get(h, 0)) for h in ("healthy", "warning", "critical", "offline")],
+    machines = GaugeMetricFamily("devfleet_machines", "Machines by health.", labels=["health"])
+    for h in ("healthy", "warning", "critical", "offline"):
+        machines.add_metric([h], health.get(h, 0))
+    findings = GaugeMetricFamily(
+        "devfleet_open_findings", "Open findings by rule and severity.", labels=["rule", "severity"]
     )
-    findings = (
-        Finding.objects.open().values("rule_id", "severity").annotate(n=Count("id")).order_by()
-    )
-    gauge(
-        "devfleet_open_findings",
-        "Open findings by rule and severity.",
-        [({"rule": f["rule_id"], "severity": f["severity"]}, f["n"]) for f in findings],
-    )
+    open_findings = Finding.objects.open().values("rule_id", "severity")
+    for f in open_findings.annotate(n=Count("id")).order_by():
+        findings.add_metric([f["rule_id"], f["severity"]], f["n"])
     by_group: dict[tuple[str, str], list[float]] = defaultdict(list)
     for latest in Machine.objects.active().values_list("latest", flat=True):
         for proc in (latest or {}).get("gopls") or []:
             if isinstance(proc.get("rss_bytes"), int):
                 key = (proc.get("project") or "unknown", proc.get("version") or "unknown")
                 by_group[key].append(proc["rss_bytes"])
-    gauge(
+    rss = GaugeMetricFamily(
         "devfleet_gopls_rss_bytes",
         "gopls resident memory quantiles by project and version.",
-        [
-            ({"project": p, "version": v, "quantile": str(q)}, quantile(values, q))
-            for (p, v), values in sorted(by_group.items())
-            for q in QUANTILES
-        ],
+        labels=["project", "version", "quantile"],
     )
-    gauge(
+    processes = GaugeMetricFamily(
         "devfleet_gopls_processes",
         "gopls server processes by project and version.",
-        [
-            ({"project": p, "version": v}, len(values))
-            for (p, v), values in sorted(by_group.items())
-        ],
+        labels=["project", "version"],
     )
+    for (project, version), values in sorted(by_group.items()):
+        for q in QUANTILES:
+            rss.add_metric([project, version, str(q)], quantile(values, q))
+        processes.add_metric([project, version], len(values))
     ingest = rates()
-    gauge(
-        "devfleet_ingest_uploads_per_second",
-        "Uploads accepted per second (5-minute mean).",
-        [({}, round(ingest["uploads"], 3))],
-    )
-    gauge(
-        "devfleet_ingest_samples_per_second",
-        "New samples stored per second (5-minute mean).",
-        [({}, round(ingest["samples"], 3))],
-    )
+    families = [
+        machines,
+        findings,
+        rss,
+        processes,
+        GaugeMetricFamily(
+            "devfleet_ingest_uploads_per_second",
+            "Uploads accepted per second (5-minute mean).",
+            value=round(ingest["uploads"], 3),
+        ),
+        GaugeMetricFamily(
+            "devfleet_ingest_samples_per_second",
+            "New samples stored per second (5-minute mean).",
+            value=round(ingest["samples"], 3),
+        ),
+    ]
     depth = queue_depth()
     if depth is not None:
-        gauge(
+        queue = GaugeMetricFamily(
             "devfleet_task_queue_depth",
             "Celery tasks waiting in the broker queue.",
-            [({"queue": settings.CELERY_TASK_DEFAULT_QUEUE}, depth)],
+            labels=["queue"],
         )
-    return "\n".join(lines) + "\n"
+        queue.add_metric([settings.CELERY_TASK_DEFAULT_QUEUE], depth)
+        families.append(queue)
+    return families
+
+
+class FleetCollector:
+    """A prometheus_client custom collector over the fleet queries; one read per CACHE_SECONDS
+    whatever the number of scrapers or the exposition format they ask for."""
+
+    def collect(self):
+        families = cache.get(CACHE_KEY)
+        if families is None:
+            families = fleet_families()
+            cache.set(CACHE_KEY, families, CACHE_SECONDS)
+        yield from families
+
+
+# Its own registry: the process-wide default one would add this worker's Python and process
+# metrics, which say nothing about the fleet and differ per gunicorn worker.
+REGISTRY = CollectorRegistry(auto_describe=False)
+REGISTRY.register(FleetCollector())
 
 
 def metrics_view(request: HttpRequest) -> HttpResponse:
@@ -143,8 +150,6 @@ def metrics_view(request: HttpRequest) -> HttpResponse:
             content_type="text/plain",
             headers={"WWW-Authenticate": 'Bearer realm="devfleet-metrics"'},
         )
-    body = cache.get(CACHE_KEY)
-    if body is None:
-        body = exposition()
-        cache.set(CACHE_KEY, body, CACHE_SECONDS)
-    return HttpResponse(body, content_type="text/plain; version=0.0.4; charset=utf-8")
+    # Text format 0.0.4 by default, OpenMetrics when the scraper's Accept header asks for it.
+    encoder, content_type = choose_encoder(request.headers.get("Accept", ""))
+    return HttpResponse(encoder(REGISTRY), content_type=content_type)
