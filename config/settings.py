@@ -271,6 +271,9 @@ INGEST_MAX_DECOMPRESSED_BYTES = env_int(
 INGEST_RATE_PER_MINUTE = env_float("INGEST_RATE_PER_MINUTE", 12.0)
 INGEST_BURST = env_float("INGEST_BURST", 30.0)
 INGEST_CLOCK_SKEW_WARN_S = env_float("INGEST_CLOCK_SKEW_WARN_S", 120.0)
+# Samples older than this (after clock-skew correction) are refused, like those more than
+# 10 minutes ahead: an agent's spool holds days, not years.
+INGEST_MAX_SAMPLE_AGE_DAYS = env_int("INGEST_MAX_SAMPLE_AGE_DAYS", 30, minimum=1)
 AGENT_COLLECT_INTERVAL_S = env_int("AGENT_COLLECT_INTERVAL_S", 15, minimum=1)
 AGENT_UPLOAD_INTERVAL_S = env_int("AGENT_UPLOAD_INTERVAL_S", 60, minimum=1)
 MACHINE_STALE_AFTER_S = env_int("MACHINE_STALE_AFTER_S", 15 * 60, minimum=60)

@@ -105,6 +105,11 @@ def openapi_document() -> dict:
         "properties": {
             "accepted": {"type": "integer"},
             "duplicates": {"type": "integer"},
+            "rejected": {
+                "type": "integer",
+                "description": "Samples refused: after clock-skew correction more than 10"
+                " minutes in the future or older than INGEST_MAX_SAMPLE_AGE_DAYS",
+            },
             "received_at": {"type": "string", "format": "date-time"},
             "clock_skew_s": {"type": ["number", "null"]},
             "instructions": {

@@ -6,7 +6,7 @@ from datetime import timedelta
 
 from django.contrib.auth.decorators import login_required
 from django.core.paginator import Paginator
-from django.http import Http404, HttpRequest, HttpResponse, JsonResponse
+from django.http import Http404, HttpRequest, HttpResponse, HttpResponseRedirect, JsonResponse
 from django.shortcuts import get_object_or_404, redirect, render
 from django.urls import reverse
 from django.utils import timezone
@@ -165,7 +165,7 @@ def machine_ownership(request: HttpRequest, machine_id: str) -> HttpResponse:
     target = request.POST.get("next", "")
     if not url_has_allowed_host_and_scheme(target, {request.get_host()}, request.is_secure()):
         target = reverse("dashboard:me")
-    return redirect(target)
+    return HttpResponseRedirect(target)
 
 
 @require_GET
@@ -260,4 +260,5 @@ def finding_action(request: HttpRequest, finding_id: int) -> HttpResponse:
     target = request.POST.get("next", "")
     if not url_has_allowed_host_and_scheme(target, {request.get_host()}, request.is_secure()):
         target = reverse("dashboard:machine", args=[finding.machine.machine_id])
-    return redirect(target)
+    # HttpResponseRedirect, not redirect(): redirect() would try "-1" or "me" as a view name.
+    return HttpResponseRedirect(target)

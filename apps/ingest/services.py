@@ -34,6 +34,11 @@ class RateLimited(Exception):
         self.retry_after = retry_after
 
 
+# A sample whose time, after correcting the agent's clock skew, lies further ahead than this is
+# refused: stored, it would stay the machine's "latest" state until the clock caught up.
+MAX_FUTURE = timedelta(minutes=10)
+
+
 @dataclass
 class IngestResult:
     accepted: int
@@ -45,11 +50,13 @@ class IngestResult:
     oom_kills: bool = False
     oldest_new_ts: datetime | None = None
     newest_new_ts: datetime | None = None
+    rejected: int = 0
 
     def as_response(self) -> dict:
         return {
             "accepted": self.accepted,
             "duplicates": self.duplicates,
+            "rejected": self.rejected,
             "received_at": self.received_at.isoformat().replace("+00:00", "Z"),
             "clock_skew_s": self.clock_skew_s,
             "instructions": self.instructions,
@@ -103,13 +110,19 @@ def ingest_report(
     skewed = abs(offset) > settings.INGEST_CLOCK_SKEW_WARN_S
     shift = timedelta(seconds=offset) if skewed else timedelta(0)
 
-    rows, by_uid, seen_uids = [], {}, set()
+    rows, by_uid, seen_uids, rejected = [], {}, set(), 0
+    oldest_allowed = received_at - timedelta(days=settings.INGEST_MAX_SAMPLE_AGE_DAYS)
     for sample in payload["samples"]:
         uid = sample["id"]
         collected_at = parse_timestamp(sample["collected_at"])
         if uid in seen_uids:
             continue  # repeated inside one upload: a duplicate, stored once
         seen_uids.add(uid)
+        # The skew is measured on sent_at; a sample that disagrees with it (a clock that
+        # jumped between collection and upload) would land decades away: refused, not stored.
+        if not oldest_allowed <= collected_at + shift <= received_at + MAX_FUTURE:
+            rejected += 1
+            continue
         columns, detail = system_row(sample)
         columns.update(
             machine_id=machine.pk,
@@ -134,6 +147,8 @@ def ingest_report(
         update = _machine_update(machine, payload, rows, new_ids, received_at, offset, skewed)
         update_machine_row(machine.pk, update)
         result = _result(machine, payload, by_uid, new_ids, received_at, offset, skewed)
+        result.rejected = rejected
+        result.duplicates -= rejected
         after_ingest(machine.pk, result)  # hooks run on commit
     return result
 
@@ -214,7 +229,18 @@ def _store_gopls(machine: Machine, samples: list[tuple[dict, datetime]], shift: 
 
 
 def _store_profiles(machine: Machine, profiles: list[dict], received_at: datetime) -> None:
+    """Store the profiles the server asked this machine for; any other request id is ignored
+    (an agent cannot fill the database, or another machine's finding, with profiles)."""
     pending = machine.pending_instructions.get("capture_profiles", [])
+    issued = {req.get("request_id") for req in pending if isinstance(req, dict)}
+    asked = {p["request_id"] for p in profiles} - issued
+    if asked:  # already received once (a resend after a lost response): update it in place
+        issued |= set(
+            HeapProfile.objects.filter(machine=machine, request_id__in=asked).values_list(
+                "request_id", flat=True
+            )
+        )
+    profiles = [p for p in profiles if p["request_id"] in issued]
     done = {p["request_id"] for p in profiles}
     for profile in profiles:
         captured = profile.get("captured_at")

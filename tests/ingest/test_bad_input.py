@@ -265,11 +265,19 @@ def test_the_largest_32_bit_counts_are_stored(client, enrolled):
 )
 def test_nul_characters_are_stored_as_replacement_characters_not_a_500(client, enrolled, spoil):
     # Found by schemathesis on PostgreSQL: text and jsonb columns cannot hold U+0000.
+    machine = enrolled[0]
+    # Profiles are stored only for a request the server issued: issue the one sent below.
+    machine.pending_instructions = {"capture_profiles": [{"request_id": "req-0001"}]}
+    machine.save(update_fields=["pending_instructions"])
     report = make_report(1)
     spoil(report)
     response = post_report(client, enrolled[1], report)
     assert response.status_code == 200
     assert response.json()["accepted"] == 1
+    if "profiles" in report:
+        from apps.metrics.models import HeapProfile
+
+        assert "\ufffd" in HeapProfile.objects.get(request_id="req-0001").text
 
 
 def test_a_nul_in_the_hostname_is_replaced_at_enrollment(client, db):
