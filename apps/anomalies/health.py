@@ -1,6 +1,6 @@
 """Pure health classification of a machine from its newest-sample summary (HEURISTIC thresholds).
 
-Thresholds follow the playbooks of the gopls knowledge base (P1 memory, P6 inotify, P9 disk):
+Thresholds follow the playbooks of docs/facts.md (P1 memory, P6 inotify, P9 disk):
 they are proposals from the cited evidence, not official numbers. A machine's health is the
 worse of these live signals and its open findings; `apps.anomalies.machine_health` stores it
 on the machine after each evaluation, and the dashboard reads the stored level.

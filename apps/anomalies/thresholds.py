@@ -6,7 +6,7 @@ import copy
 
 from django.conf import settings
 
-# HEURISTIC values from gopls-facts.md §9 where it gives one; the others are ours.
+# HEURISTIC values from docs/facts.md §9 where it gives one; the others are ours.
 DEFAULTS: dict[str, dict] = {
     "gopls_memory_leak": {
         "bucket_s": 300,

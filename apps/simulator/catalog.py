@@ -6,7 +6,7 @@ GiB = 1024**3
 MiB = 1024**2
 
 # gopls release → Go it was built with (the newest Go of its time) and the toolchain a developer
-# of that era has installed. Dates from the tags (gopls-facts.md, release landscape).
+# of that era has installed. Dates from the tags (docs/facts.md §0, release landscape).
 GOPLS_RELEASES: list[tuple[str, str, str]] = [
     ("v0.11.0", "go1.19.4", "go1.19.4"),
     ("v0.12.4", "go1.20.5", "go1.20.6"),

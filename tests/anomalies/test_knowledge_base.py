@@ -16,7 +16,7 @@ from apps.anomalies.advice import (
 from apps.anomalies.detectors import REGISTRY
 
 EDITORS = ["vscode", "neovim", ""]
-# gopls-facts §10: what the product detects, never recommends.
+# docs/facts.md §10: what the product detects, never recommends.
 FORBIDDEN = [
     re.compile(r"no-load-full-workspace|skip-mod-download|max-parallel|memory-threshold"),
     re.compile(r"go\.goplsArgs"),

@@ -29,7 +29,7 @@ def is_gopls_name(name: str | None, argv0: str | None = None) -> bool:
 
 
 def classify_gopls(argv: list[str], environ: dict[str, str] | None = None) -> str:
-    """server | telemetry | forwarder | other, following the fact base §4.6."""
+    """server | telemetry | forwarder | other, following docs/facts.md §4.6."""
     args = argv[1:]
     if "** telemetry **" in args or (environ or {}).get("GO_TELEMETRY_CHILD") == "1":
         return TELEMETRY

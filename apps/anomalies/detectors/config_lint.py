@@ -6,9 +6,10 @@ from apps.anomalies.detectors.base import Detection, rule
 from apps.anomalies.detectors.facts import format_version, go_minor, gopls_version
 from apps.anomalies.detectors.gomemlimit import FIRST_GO_MINOR, Gomemlimit, read_gomemlimit
 
-# Invented by blog posts; no gopls version ever had them (gopls-facts §1.4).
+# Invented by blog posts; no gopls version ever had them (docs/facts.md §1.4).
 INVENTED_FLAGS = {"no-load-full-workspace", "skip-mod-download", "max-parallel", "memory-threshold"}
-# Real flags with the gopls versions that accept them, (first, last) inclusive (§1.1, §1.2).
+# Real flags with the gopls versions that accept them, (first, last) inclusive
+# (docs/facts.md §1.1, §1.2).
 REAL_FLAGS: dict[str, tuple[tuple | None, tuple | None]] = {
     **{
         name: (None, None)
@@ -248,7 +249,7 @@ CONSEQUENCE = {
 def gomemlimit_bad_suffix(snapshot, th) -> list[Detection]:
     """A GOMEMLIMIT the Go runtime rejects, wherever gopls or the go command would read it:
     go.toolsEnvVars and the gopls process environment reach gopls and the go commands it
-    starts; gopls's build.env reaches only those go commands (gopls-facts §2, §3.2)."""
+    starts; gopls's build.env reaches only those go commands (docs/facts.md §2, §3.2)."""
     built, tool = _go_minors(snapshot)
     bad = []
     for w, _, env, block, _ in _sources(snapshot):

@@ -30,7 +30,7 @@ def format_version(version: tuple[int, int, int] | None) -> str:
 
 def gopls_version(version: str, version_source: str = "") -> tuple[tuple | None, bool]:
     """(version, estimated). A (devel) build is placed by the x/tools version it was built from:
-    x/tools 0.5.0 is about gopls v0.11 (gopls-facts §0) and x/tools v0.1.x about v0.8, so any
+    x/tools 0.5.0 is about gopls v0.11 (docs/facts.md §0) and x/tools v0.1.x about v0.8, so any
     x/tools before v0.9 predates the v0.12 redesign."""
     parsed = parse_version(version)
     if parsed:

@@ -5,7 +5,7 @@ from __future__ import annotations
 from apps.anomalies.detectors.base import Detection, rule
 from apps.anomalies.detectors.facts import format_version, go_minor, gopls_version, parse_version
 
-# (first, last inclusive, severity, reason, issue) from gopls-facts §3.3 and P12.
+# (first, last inclusive, severity, reason, issue) from docs/facts.md §3.3 and P12.
 KNOWN_BAD = [
     (
         (0, 0, 0),

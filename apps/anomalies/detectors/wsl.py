@@ -37,7 +37,7 @@ def wsl_memory_pressure(snapshot, th) -> list[Detection]:
     ratio, cap, cached = _used_ratio(snapshot)
     if ratio is None:
         return []
-    # gopls-facts P7: the VM near its cap, or a page cache over half of it that WSL 2 does not
+    # docs/facts.md P7: the VM near its cap, or a page cache over half of it that WSL 2 does not
     # hand back to Windows while the VM is busy.
     cache_share = (cached or 0) / cap
     cache_heavy = cache_share >= p["cached_ratio"] and ratio >= p["cached_used_ratio"]
