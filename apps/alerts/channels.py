@@ -21,10 +21,12 @@ def disable_channel(channel: Channel, error: str, now: datetime) -> bool:
     )
     from apps.alerts.routing import queue_message
 
+    # Named by its label, never its target: the notice goes to the whole team, and a personal
+    # channel's URL (often holding a secret token) is its owner's business.
     context = {
-        "title": f"Alert channel disabled: {channel}",
+        "title": f"Alert channel disabled: {channel.label}",
         "severity": "warning",
-        "text": f"devfleet stopped sending to {channel} after a permanent error: {error}",
+        "text": f"devfleet stopped sending to {channel.label} after a permanent error: {error}",
         "lines": ["Fix the target and enable the channel again in the dashboard."],
         "link": f"{settings.DEVFLEET_BASE_URL}/alerts/channels/{channel.pk}/",
     }

@@ -72,15 +72,21 @@ def render_finding(row, members: list) -> Message:
         title = f"{finding.title} on {len(members) + 1} machines"
         names = [who["machine"]] + [describe_machine(m.finding)["machine"] for m in members]
         lines.append("Machines: " + ", ".join(names))
-        lines.extend(machine_url(m.finding.machine.machine_id) for m in members)
+    links = [
+        (describe_machine(m.finding)["machine"], machine_url(m.finding.machine.machine_id))
+        for m in members
+    ]
     text = finding.summary or finding.title
     link = machine_url(finding.machine.machine_id)
     ack = ack_url(finding.pk) if row.kind != "resolved" else ""
     html = render_to_string(
         "alerts/emails/finding.html",
-        {"title": title, "text": text, "lines": lines, "link": link, "ack_link": ack},
+        {"title": title, "text": text, "lines": lines, "link": link, "ack_link": ack,
+         "links": links},
+    )  # fmt: skip
+    return Message(
+        str(row.key), row.kind, finding.severity, title, text, lines, link, ack, html, links
     )
-    return Message(str(row.key), row.kind, finding.severity, title, text, lines, link, ack, html)
 
 
 def render(row, members: list | None = None) -> Message:

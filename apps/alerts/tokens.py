@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from urllib.parse import quote
+
 from django.conf import settings
 from django.core import signing
 from django.urls import reverse
@@ -29,4 +31,5 @@ def ack_url(finding_id: int) -> str:
 
 
 def machine_url(machine_id: str) -> str:
-    return f"{settings.DEVFLEET_BASE_URL}/machines/{machine_id}/"
+    # Machine ids come from agents: quoted, so an id can never add a path, query or host.
+    return f"{settings.DEVFLEET_BASE_URL}/machines/{quote(machine_id, safe=':')}/"

@@ -101,7 +101,7 @@ def channel_test(request: HttpRequest, pk: int) -> HttpResponse:
         f"test:{uuid.uuid4().hex}",
         {
             "title": "devfleet test message",
-            "text": f"Test message for {channel}, sent by {request.user}.",
+            "text": f"Test message for {channel.label}, sent by {request.user}.",
             "severity": "info",
         },
     )

@@ -44,7 +44,9 @@ class AppriseTransport(Transport):
             raise TransportError("Apprise does not understand this URL", permanent=True)
         client = apprise.Apprise(asset=plugin.asset)
         client.add(plugin)
-        body = "\n".join([message.text, *message.lines, message.link, message.ack_link]).strip()
+        links = [f"{label}: {url}" for label, url in message.links]
+        parts = [message.text, *message.lines, message.link, message.ack_link, *links]
+        body = "\n".join(parts).strip()
         with outbound.guarded() as refusals:
             ok = client.notify(body=body, title=message.title)
         if refusals:

@@ -31,6 +31,7 @@ class Message:
     link: str = ""
     ack_link: str = ""
     html: str = ""
+    links: list[tuple[str, str]] = field(default_factory=list)  # more (label, server URL)
 
     def as_dict(self) -> dict:
         return {
@@ -42,6 +43,7 @@ class Message:
             "lines": self.lines,
             "link": self.link,
             "ack_link": self.ack_link,
+            "links": [{"label": label, "url": url} for label, url in self.links],
         }
 
 

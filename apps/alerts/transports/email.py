@@ -37,6 +37,7 @@ def plain_body(message: Message) -> str:
         lines.append(f"{label}: {message.link}")
     if message.ack_link:
         lines.append(f"Acknowledge: {message.ack_link}")
+    lines.extend(f"{label}: {url}" for label, url in message.links)
     return "\n".join(lines)
 
 
