@@ -1,8 +1,11 @@
 """Pure Plotly figure builders: plain data in, a figure dict (data + layout) out. No ORM, no I/O.
 
-Conventions: times are UTC strings "YYYY-MM-DD HH:MM:SS" (plotly.js has no time zones), byte
-values stay in bytes with SI tick formatting, and a point's `customdata` may carry a same-site
-URL that the browser opens on click (the drill-down from an aggregate to its machines).
+Conventions: times are UTC strings "YYYY-MM-DD HH:MM:SS" (plotly.js has no time zones); byte
+values are shown in one binary unit per axis (GiB, MiB), like the tables; a line breaks where
+the data has a gap instead of joining the points around it; time axes span exactly the asked
+window; every string that may come from an agent is escaped for Plotly's label markup; and a
+point's `customdata` may carry a same-site URL that the browser opens on click (the drill-down
+from an aggregate to its machines).
 """
 
 from __future__ import annotations
@@ -10,23 +13,22 @@ from __future__ import annotations
 from collections.abc import Sequence
 from datetime import datetime
 
+from apps.dashboard.chart_parts import OTHER_COLOR, add_starts, binary_axis, label, ts, with_breaks
 from apps.dashboard.constants import HEALTH_COLORS, PALETTE, SEVERITY_COLORS
 
 Point = tuple[datetime, float]
+Window = tuple[datetime, datetime]
 
 FONT = {"family": "system-ui, -apple-system, Segoe UI, Roboto, sans-serif", "size": 12}
 GRID = "rgba(139,148,158,0.18)"
 TEXT = "#c9d1d9"
 UNIT_FORMATS = {
-    "bytes": {"tickformat": ".2~s", "ticksuffix": "B", "hover": "%{y:.3~s}B"},
+    # Scaled to one binary unit per axis by binary_axis (the unit replaces "{unit}").
+    "bytes": {"tickformat": ".3~r", "ticksuffix": " {unit}", "hover": "%{y:.3~r} {unit}"},
     "percent": {"tickformat": ".3~r", "ticksuffix": "%", "hover": "%{y:.1f}%"},
     "ms": {"tickformat": ".0f", "ticksuffix": " ms", "hover": "%{y:.0f} ms"},
     "count": {"tickformat": ".3~s", "ticksuffix": "", "hover": "%{y:,.0f}"},
 }
-
-
-def ts(value: datetime) -> str:
-    return value.strftime("%Y-%m-%d %H:%M:%S")
 
 
 def layout(title: str = "", unit: str = "count", **extra) -> dict:
@@ -55,6 +57,24 @@ def layout(title: str = "", unit: str = "count", **extra) -> dict:
     return base
 
 
+def time_layout(title: str, unit: str, window: Window | None) -> dict:
+    """A time-series layout whose x axis spans exactly `window` (Plotly's autorange would
+    stretch it to markers and annotations beyond the data), legend beside the plot so that
+    many traces and the axis's date line never overlap it."""
+    fig_layout = layout(title, unit)
+    fig_layout["legend"] = {
+        "orientation": "v",
+        "x": 1.01,
+        "xanchor": "left",
+        "y": 1,
+        "yanchor": "top",
+        "font": {"size": 10},
+    }
+    if window:
+        fig_layout["xaxis"].update(range=[ts(window[0]), ts(window[1])], autorange=False)
+    return fig_layout
+
+
 def integer_ticks(axis: dict, largest: float) -> dict:
     """Whole-number ticks on a count axis (no "0.5 machines" or "500m" for small counts)."""
     if largest <= 10:
@@ -64,16 +84,19 @@ def integer_ticks(axis: dict, largest: float) -> dict:
     return axis
 
 
-def _xy(points: Sequence[Point]) -> tuple[list[str], list[float]]:
+def _xy(points: Sequence[Point]) -> tuple[list[str], list[float | None]]:
     return [ts(t) for t, _ in points], [v for _, v in points]
 
 
 def line_trace(name: str, points: Sequence[Point], unit: str = "count", **style) -> dict:
-    x, y = _xy(points)
+    """One line; a None value, or a gap of several typical steps, breaks it (no invented
+    line across hours without samples). `name` is escaped: it may carry agent text."""
+    x, y = _xy(with_breaks(points))
     return {
         "type": "scatter",
         "mode": "lines",
-        "name": name,
+        "connectgaps": False,
+        "name": label(name),
         "x": x,
         "y": y,
         "line": {"width": 1.6, **style.pop("line", {})},
@@ -82,47 +105,38 @@ def line_trace(name: str, points: Sequence[Point], unit: str = "count", **style)
     }
 
 
-def vline(at: datetime, color: str, label: str = "", dash: str = "dot") -> tuple[dict, dict]:
-    """A vertical marker line (shape) with its label (annotation)."""
-    shape = {
-        "type": "line",
-        "xref": "x",
-        "yref": "paper",
-        "x0": ts(at),
-        "x1": ts(at),
-        "y0": 0,
-        "y1": 1,
-        "line": {"color": color, "width": 1, "dash": dash},
-    }
-    note = {
-        "x": ts(at),
-        "y": 1,
-        "xref": "x",
-        "yref": "paper",
-        "text": label,
-        "showarrow": False,
-        "font": {"size": 10, "color": color},
-        "xanchor": "left",
-        "yanchor": "top",
-    }
-    return shape, note
+def _life_style(i: int, life: dict) -> tuple[str, float]:
+    """(color, width) of a lifetime: the aggregate grey, the one a finding is about bold."""
+    if life.get("other"):
+        return OTHER_COLOR, 1.2
+    return PALETTE[i % len(PALETTE)], 3.0 if life.get("highlight") else 1.6
 
 
-def gopls_memory(lifetimes: list[dict], restarts: list[tuple[datetime, str]]) -> dict:
-    """RSS (solid) and heap in use (dotted) per gopls lifetime; restarts as dotted lines.
+def _life_name(life: dict, suffix: str = "") -> str:
+    name = life["label"] + (f" {suffix}" if suffix else "")
+    return f"{name} ⚠ {life['highlight']}" if life.get("highlight") else name
 
-    lifetimes: [{"label": str, "rss": [(t, bytes)], "heap": [(t, bytes)]}].
+
+def gopls_memory(
+    lifetimes: list[dict],
+    restarts: list[tuple[datetime, str]],
+    window: Window | None = None,
+) -> dict:
+    """RSS (solid) and heap in use (dotted) per gopls lifetime; restarts as start markers.
+
+    lifetimes: [{"label": str, "rss": [(t, bytes)], "heap": [(t, bytes)], "highlight"?: str
+    (the finding it is about), "other"?: bool (the aggregate of the smaller ones)}].
     """
     data = []
     for i, life in enumerate(lifetimes):
-        color = PALETTE[i % len(PALETTE)]
+        color, width = _life_style(i, life)
         group = f"life{i}"
         data.append(
             line_trace(
-                f"{life['label']} RSS",
+                _life_name(life, "RSS"),
                 life["rss"],
                 "bytes",
-                line={"color": color},
+                line={"color": color, "width": width},
                 legendgroup=group,
             )
         )
@@ -132,24 +146,30 @@ def gopls_memory(lifetimes: list[dict], restarts: list[tuple[datetime, str]]) ->
                     f"{life['label']} heap",
                     life["heap"],
                     "bytes",
-                    line={"color": color, "dash": "dot"},
+                    line={"color": color, "dash": "dot", "width": max(1.2, width - 0.6)},
                     legendgroup=group,
                     showlegend=False,
                 )
             )
-    fig_layout = layout("gopls memory (RSS solid, heap in use dotted)", "bytes")
-    add_markers(fig_layout, [(t, "#8b949e", label) for t, label in restarts])
-    return {"data": data, "layout": fig_layout}
+    fig_layout = time_layout("gopls memory (RSS solid, heap in use dotted)", "bytes", window)
+    figure = {"data": data, "layout": fig_layout}
+    add_starts(figure, restarts, window)
+    return binary_axis(figure)
 
 
-def per_lifetime(lifetimes: list[dict], key: str, title: str, unit: str) -> dict:
+def per_lifetime(
+    lifetimes: list[dict], key: str, title: str, unit: str, window: Window | None = None
+) -> dict:
     """One line per gopls lifetime for a per-process metric (CPU, goroutines, latency)."""
-    data = [
-        line_trace(life["label"], life[key], unit, line={"color": PALETTE[i % len(PALETTE)]})
-        for i, life in enumerate(lifetimes)
-        if life.get(key)
-    ]
-    return {"data": data, "layout": layout(title, unit)}
+    data = []
+    for i, life in enumerate(lifetimes):
+        if not life.get(key):
+            continue
+        color, width = _life_style(i, life)
+        data.append(
+            line_trace(_life_name(life), life[key], unit, line={"color": color, "width": width})
+        )
+    return {"data": data, "layout": time_layout(title, unit, window)}
 
 
 def with_limit(
@@ -158,6 +178,7 @@ def with_limit(
     series: list[tuple[str, Sequence[Point]]],
     limits: list[tuple[str, Sequence[Point]]],
     stacked: bool = False,
+    window: Window | None = None,
 ) -> dict:
     """Used series (optionally stacked areas) against one or more limit lines (dashed red/amber)."""
     data = []
@@ -170,15 +191,8 @@ def with_limit(
     for i, (name, points) in enumerate(limits):
         color = limit_colors[i % len(limit_colors)]
         data.append(line_trace(name, points, unit, line={"color": color, "dash": "dash"}))
-    return {"data": data, "layout": layout(title, unit)}
-
-
-def add_markers(fig_layout: dict, markers: list[tuple[datetime, str, str]]) -> None:
-    shapes, notes = fig_layout.setdefault("shapes", []), fig_layout.setdefault("annotations", [])
-    for at, color, label in markers:
-        shape, note = vline(at, color, label)
-        shapes.append(shape)
-        notes.append(note)
+    figure = {"data": data, "layout": time_layout(title, unit, window)}
+    return binary_axis(figure) if unit == "bytes" else figure
 
 
 def add_evidence(figure: dict, spans: list[dict]) -> dict:
@@ -208,7 +222,7 @@ def add_evidence(figure: dict, spans: list[dict]) -> dict:
                 "y": 0.02,
                 "xref": "x",
                 "yref": "paper",
-                "text": span.get("label", ""),
+                "text": label(span.get("label", "")),
                 "showarrow": False,
                 "xanchor": "left",
                 "font": {"size": 10, "color": color},
@@ -228,7 +242,7 @@ def health_by_team(rows: list[dict]) -> dict:
         ("ok", "Healthy"),
         ("offline", "Offline"),
     ]
-    teams = [r["team"] for r in rows]
+    teams = [label(r["team"]) for r in rows]
     data = [
         {
             "type": "bar",
@@ -256,7 +270,7 @@ def version_adoption(rows: list[dict]) -> dict:
 
     rows: [{"version", "machines", "median_rss", "url"}] in version order.
     """
-    versions = [r["version"] for r in rows]
+    versions = [label(r["version"]) for r in rows]
     data = [
         {
             "type": "bar",
@@ -277,7 +291,7 @@ def version_adoption(rows: list[dict]) -> dict:
             "customdata": [r["url"] for r in rows],
             "marker": {"color": HEALTH_COLORS["warning"], "size": 8},
             "line": {"color": HEALTH_COLORS["warning"], "width": 1, "dash": "dot"},
-            "hovertemplate": "%{x}: median %{y:.3~s}B<extra></extra>",
+            "hovertemplate": "%{x}: median %{y:.3~r} {unit}<extra></extra>",
         },
     ]
     fig_layout = layout("", "count", hovermode="closest")
@@ -286,13 +300,11 @@ def version_adoption(rows: list[dict]) -> dict:
     fig_layout["yaxis2"] = {
         "overlaying": "y",
         "side": "right",
-        "tickformat": ".2~s",
-        "ticksuffix": "B",
         "showgrid": False,
         "rangemode": "tozero",
     }
-    fig_layout["margin"].update(r=56)
-    return {"data": data, "layout": fig_layout}
+    fig_layout["margin"].update(r=64)
+    return binary_axis({"data": data, "layout": fig_layout}, "yaxis2", ("y",), "y2")
 
 
 def box_summary(rows: list[dict], unit: str, title: str = "", horizontal: bool = True) -> dict:
@@ -300,7 +312,7 @@ def box_summary(rows: list[dict], unit: str, title: str = "", horizontal: bool =
 
     rows: [{"label", "q1", "median", "q3", "lo", "hi", "n", "url", "highlight"?}].
     """
-    labels = [r["label"] for r in rows]
+    labels = [label(r["label"]) for r in rows]
     fmt = UNIT_FORMATS.get(unit, UNIT_FORMATS["count"])
     axis_key = "x" if horizontal else "y"
     trace = {
@@ -327,11 +339,11 @@ def box_summary(rows: list[dict], unit: str, title: str = "", horizontal: bool =
                 "type": "scatter",
                 "mode": "markers",
                 "name": "regression",
-                ("y" if horizontal else "x"): [r["label"] for r in hot],
+                ("y" if horizontal else "x"): [label(r["label"]) for r in hot],
                 axis_key: [r["median"] for r in hot],
                 "marker": {"color": HEALTH_COLORS["critical"], "size": 11, "symbol": "diamond"},
                 "hovertemplate": "%{text}<extra></extra>",
-                "text": [r["highlight"] for r in hot],
+                "text": [label(r["highlight"]) for r in hot],
             }
         )
     fig_layout = layout(title, "count", hovermode="closest", showlegend=bool(hot))
@@ -347,7 +359,11 @@ def box_summary(rows: list[dict], unit: str, title: str = "", horizontal: bool =
     if horizontal:
         fig_layout[label_axis]["autorange"] = "reversed"
         fig_layout["height"] = max(200, 30 * len(rows) + 80)
-    return {"data": data, "layout": fig_layout}
+    figure = {"data": data, "layout": fig_layout}
+    if unit == "bytes":
+        quartiles = ("q1", "median", "q3", "lowerfence", "upperfence")
+        binary_axis(figure, value_axis, (*quartiles, axis_key), axis_key)
+    return figure
 
 
 def scatter_machines(points: list[dict], x_unit: str, y_unit: str, title: str = "") -> dict:
@@ -367,7 +383,7 @@ def scatter_machines(points: list[dict], x_unit: str, y_unit: str, title: str = 
                 "name": name,
                 "x": [p["x"] for p in subset],
                 "y": [p["y"] for p in subset],
-                "text": [p["label"] for p in subset],
+                "text": [label(p["label"]) for p in subset],
                 "customdata": [p.get("url") for p in subset],
                 "marker": {"color": color, "size": 9, "opacity": 0.85},
                 "hovertemplate": "%{text}<extra></extra>",
@@ -376,7 +392,11 @@ def scatter_machines(points: list[dict], x_unit: str, y_unit: str, title: str = 
     fig_layout = layout(title, y_unit, hovermode="closest")
     xf = UNIT_FORMATS.get(x_unit, UNIT_FORMATS["count"])
     fig_layout["xaxis"].update(tickformat=xf["tickformat"], ticksuffix=xf["ticksuffix"])
-    return {"data": data, "layout": fig_layout}
+    figure = {"data": data, "layout": fig_layout}
+    for unit, axis, key in ((x_unit, "xaxis", "x"), (y_unit, "yaxis", "y")):
+        if unit == "bytes":
+            binary_axis(figure, axis, (key,), key)
+    return figure
 
 
 def findings_by_rule(rows: list[dict]) -> dict:
@@ -384,7 +404,7 @@ def findings_by_rule(rows: list[dict]) -> dict:
 
     rows: [{"rule", "title", "counts": {severity: n}, "urls": {severity: url}}].
     """
-    titles = [r["title"] for r in rows]
+    titles = [label(r["title"]) for r in rows]
     data = [
         {
             "type": "bar",

@@ -18,14 +18,15 @@ def test_gopls_memory_draws_rss_and_heap_per_lifetime_and_marks_restarts():
         {"label": "v0.16.2 pid 1", "rss": pts([1, 2]), "heap": pts([0.5, 1])},
         {"label": "v0.16.2 pid 2", "rss": pts([3]), "heap": []},
     ]
-    fig = charts.gopls_memory(lives, [(T0 + timedelta(minutes=5), "gopls start")])
+    fig = charts.gopls_memory(lives, [(T0 + timedelta(minutes=5), "gopls pid 2 started")])
     names = [t["name"] for t in fig["data"]]
-    assert names == ["v0.16.2 pid 1 RSS", "v0.16.2 pid 1 heap", "v0.16.2 pid 2 RSS"]
+    assert names == ["v0.16.2 pid 1 RSS", "v0.16.2 pid 1 heap", "v0.16.2 pid 2 RSS", "gopls start"]
     assert fig["data"][1]["line"]["dash"] == "dot"
     assert fig["data"][0]["x"] == ["2026-11-23 10:00:00", "2026-11-23 10:00:15"]
     assert fig["layout"]["shapes"][0]["x0"] == "2026-11-23 10:05:00"
-    assert fig["layout"]["annotations"][0]["text"] == "gopls start"
-    assert fig["layout"]["yaxis"]["ticksuffix"] == "B"
+    assert fig["data"][-1]["text"] == ["gopls pid 2 started"]  # on hover, not an annotation
+    assert "annotations" not in fig["layout"]
+    assert fig["layout"]["yaxis"]["ticksuffix"] == " B"
 
 
 def test_limits_are_dashed_lines_after_the_used_series():

@@ -37,7 +37,10 @@ def test_fleet_overview_shows_versions_with_median_memory_and_projects(client, f
     body = client.get("/").content.decode()
     versions = figure(body, "fig-versions")
     assert versions["data"][0]["x"] == ["v0.16.2", "v0.18.1"]
-    assert versions["data"][1]["y"][1] >= 12 * 1024**3
+    # binary units on the axis and in the hover, as in the tables: 12 GiB, not 12.9 GB
+    assert versions["data"][1]["y"][1] == pytest.approx(12, abs=0.1)
+    assert versions["layout"]["yaxis2"]["ticksuffix"] == " GiB"
+    assert "GiB" in versions["data"][1]["hovertemplate"]
     projects = figure(body, "fig-projects")
     assert "example.com/monorepo" in projects["data"][0]["y"]
     # bob sees fleet aggregates but offenders only among machines he may open

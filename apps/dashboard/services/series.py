@@ -14,6 +14,7 @@ from datetime import datetime, timezone
 
 from django.db import connection
 
+from apps.dashboard.chart_parts import join_runs, split_at_gaps
 from apps.dashboard.constants import MAX_POINTS
 from apps.dashboard.downsample import lttb_indices
 from apps.metrics.catalog import GOPLS_ROLLUP_COLUMNS, ROLLUP_COLUMNS
@@ -66,10 +67,21 @@ def _rollup_columns(model, mapping: dict[str, str], columns: list[str]) -> dict[
 
 
 def thin(points: list[Point], max_points: int = MAX_POINTS) -> list[Point]:
+    """At most about max_points points; a gap in the data (several typical steps without a
+    point, see chart_parts.split_at_gaps) becomes a None break before downsampling, where
+    the step is still the data's own, so the chart breaks the line there."""
+    runs = split_at_gaps(points)
     if len(points) <= max_points:
-        return points
-    keep = lttb_indices([t.timestamp() for t, _ in points], [v for _, v in points], max_points)
-    return [points[i] for i in keep]
+        return join_runs(runs)
+    out = []
+    for run in runs:
+        share = max(3, round(max_points * len(run) / len(points)))
+        if len(run) <= share:
+            out.append(run)
+            continue
+        keep = lttb_indices([t.timestamp() for t, _ in run], [v for _, v in run], share)
+        out.append([run[i] for i in keep])
+    return join_runs(out)
 
 
 def _read_series(

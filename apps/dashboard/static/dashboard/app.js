@@ -28,7 +28,17 @@
     });
     el.classList.toggle("chart-empty", empty);
     if (empty) {
-      el.innerHTML = '<p class="muted">No data in this range.</p>';
+      // Say what is empty and why (the server's reason), never an untitled box.
+      var title = fig.layout && fig.layout.title && fig.layout.title.text;
+      var box = document.createElement("p");
+      box.className = "muted";
+      var head = document.createElement("strong");
+      head.textContent = (title || el.getAttribute("data-title") || "Chart") + ": ";
+      box.appendChild(head);
+      box.appendChild(document.createTextNode(fig.empty || "no data in this range"));
+      if (el.data && window.Plotly.purge) { window.Plotly.purge(el); }
+      el.innerHTML = "";
+      el.appendChild(box);
       return Promise.resolve();
     }
     return window.Plotly.react(el, fig.data, forScreen(fig.layout), CONFIG);
