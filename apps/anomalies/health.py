@@ -1,9 +1,14 @@
-"""Pure health classification of a machine from its newest-sample summary (HEURISTIC thresholds).
+"""Pure health classification of a machine: its open findings set the level; live readings
+of its newest-sample summary are shown beside it (HEURISTIC thresholds).
 
-Thresholds follow the playbooks of docs/facts.md (P1 memory, P6 inotify, P9 disk):
-they are proposals from the cited evidence, not official numbers. A machine's health is the
-worse of these live signals and its open findings; `apps.anomalies.machine_health` stores it
-on the machine after each evaluation, and the dashboard reads the stored level.
+A machine is Critical or Warning only through an open finding of that severity, which comes with
+advice and names the cause in the machine list; a live reading (1 % of RAM free, OOM kills since
+boot, little free disk) is context next to the level, never the level itself: the rules
+(`oom_kill`, `cache_disk_full`, `gopls_memory_high`, `inotify_*`, `wsl_memory_pressure`…) turn
+the lasting ones into findings with advice. `apps.anomalies.machine_health` stores the level on
+the machine after each evaluation, and the dashboard reads the stored level. Thresholds follow
+the playbooks of docs/facts.md (P1 memory, P6 inotify, P9 disk): proposals from the cited
+evidence, not official numbers.
 """
 
 from __future__ import annotations
@@ -94,12 +99,6 @@ def resource_signals(latest: dict) -> list[Signal]:
     return out
 
 
-def live_level(latest: dict | None) -> str:
-    """ok, warning or critical from the live signals of a newest-sample summary alone."""
-    latest = latest if isinstance(latest, dict) else {}
-    return worst(*(s.level for s in memory_signals(latest) + resource_signals(latest)))
-
-
 def assess(
     latest: dict | None,
     last_seen: datetime | None,
@@ -107,11 +106,11 @@ def assess(
     stale_after: timedelta,
     finding_level: str = OK,
 ) -> Health:
-    """Classify one machine: offline when silent, else the worst live signal or finding."""
+    """Classify one machine: offline when silent, else the worst open finding; the live
+    readings come along as signals (worst first) without setting the level."""
     if last_seen is None or now - last_seen > stale_after:
         return Health(OFFLINE, [Signal(OFFLINE, "no report recently")])
     latest = latest or {}
     signals = memory_signals(latest) + resource_signals(latest)
-    level = worst(finding_level, *(s.level for s in signals))
     signals.sort(key=lambda s: -_RANK[s.level])
-    return Health(level, signals)
+    return Health(worst(finding_level), signals)

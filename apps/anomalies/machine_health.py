@@ -1,11 +1,11 @@
 """The stored health level of machines: kept current by evaluation and finding changes.
 
-A machine's level is the worse of its open, unsnoozed findings' severity (info counts as
-healthy) and the live-signal classification of its newest-sample summary
-(`apps.anomalies.health`). The evaluation pass calls `refresh_health` for each chunk it
-evaluated; a finding that opens, reopens, changes severity, resolves or is snoozed refreshes its
-machine at once. Only rows whose level changed are written, so the index on the level costs
-nothing in the steady state. "offline" is never stored: readers derive it from last_seen.
+A machine's level is the worst severity of its open, unsnoozed findings (info counts as
+healthy): a live reading without a finding never sets it (`apps.anomalies.health`). The
+evaluation pass calls `refresh_health` for each chunk it evaluated; a finding that opens,
+reopens, changes severity, resolves or is snoozed refreshes its machine at once. Only rows
+whose level changed are written, so the index on the level costs nothing in the steady state.
+"offline" is never stored: readers derive it from last_seen.
 """
 
 from __future__ import annotations
@@ -15,15 +15,12 @@ from contextlib import contextmanager
 from contextvars import ContextVar
 from datetime import datetime
 
-import orjson
 from django.db import transaction
-from django.db.models import TextField
-from django.db.models.functions import Cast
 from django.db.models.signals import post_save
 from django.dispatch import receiver
 from django.utils import timezone
 
-from apps.anomalies.health import OK, live_level, worst
+from apps.anomalies.health import OK, worst
 from apps.anomalies.models import Finding, FindingEvent
 from apps.fleet.models import Machine
 
@@ -74,13 +71,9 @@ def refresh_health(machine_ids: Iterable[int], now: datetime | None = None) -> i
         part = ids[start : start + BATCH]
         levels = finding_levels(part, now)
         moves: dict[str, list[int]] = {}
-        rows = (
-            Machine.objects.filter(pk__in=part)
-            .annotate(latest_text=Cast("latest", TextField()))  # orjson parses it faster
-            .values_list("pk", "health", "latest_text")
-        )
-        for pk, old, text in rows:
-            level = worst(levels.get(pk, OK), live_level(orjson.loads(text) if text else None))
+        rows = Machine.objects.filter(pk__in=part).values_list("pk", "health")
+        for pk, old in rows:
+            level = levels.get(pk, OK)
             if level != old:
                 moves.setdefault(level, []).append(pk)
         for level, pks in moves.items():

@@ -49,6 +49,24 @@ def test_it_reports_slope_and_hours_to_the_ceiling():
     assert finding.evidence["series"], "the chart needs the bucket minima"
 
 
+def test_the_time_to_the_ceiling_uses_the_memory_actually_available():
+    # It said 286 h on a machine with 241 MiB free: RAM size minus gopls is not what is left.
+    from apps.anomalies.snapshot import SystemSeries
+
+    trace = memory_trace("leak", hours=4, rng=np.random.default_rng(1), leak_mb_h=200)
+    snapshot = snapshot_for(trace, mem_total=64 * 2**30)
+    t = snapshot.processes[0].t
+    snapshot.system = SystemSeries(t=t, series={"mem_available": np.full(t.size, 241.0 * 2**20)})
+    (finding,) = [d for d in gopls_memory_leak(snapshot, thresholds()) if d.fired]
+    hours = finding.evidence["hours_to_ceiling"]
+    expected = 241 * 2**20 / (finding.evidence["slope_mb_per_hour"] * 1e6)
+    assert hours == pytest.approx(expected, abs=0.1)
+    assert hours < 2
+    assert finding.evidence["headroom_bytes"] == 241 * 2**20
+    assert "241.0 MiB available" in finding.explanation
+    assert finding.severity == "critical"
+
+
 def test_it_uses_rss_lows_when_the_debug_server_gives_no_heap():
     trace = memory_trace(
         "leak", hours=4, rng=np.random.default_rng(2), leak_mb_h=150, has_heap=False

@@ -7,7 +7,7 @@ from datetime import datetime, timedelta, timezone
 import pytest
 
 from apps.anomalies.evaluation import evaluate_machines
-from apps.anomalies.health import CRITICAL, OK, WARNING, live_level
+from apps.anomalies.health import CRITICAL, OK, WARNING
 from apps.anomalies.machine_health import refresh_health
 from apps.anomalies.models import Finding, FindingEvent
 from apps.fleet.models import Machine
@@ -53,17 +53,23 @@ def open_finding(machine, severity: str, **kw) -> Finding:
     return finding
 
 
-def test_live_level_is_the_worst_signal_of_a_summary():
-    assert live_level({}) == OK
-    assert live_level(None) == OK
-    assert live_level({"disk_free_min_bytes": 8 * 10**9}) == WARNING
-    latest = {"mem_total_bytes": 16 * GIB, "gopls": [{"pid": 1, "rss_bytes": 12 * GIB}, "junk"]}
-    assert live_level(latest) == CRITICAL
+def test_live_readings_alone_never_set_the_level(enrolled):
+    # Issue 13.7: a machine was Critical for 1 % of RAM free, with no finding or advice.
+    def starved(sample):
+        huge_gopls(sample)
+        sample["system"]["mem_available_bytes"] = GIB // 100
+        sample["system"]["oom_kill_count"] = 3
 
-
-def test_refresh_stores_the_live_level_and_only_writes_changes(enrolled):
     machine, _ = enrolled
-    upload(machine, NOW, huge_gopls)
+    upload(machine, NOW, starved)
+    refresh_health([machine.pk], NOW)
+    assert Machine.objects.get(pk=machine.pk).health == OK
+
+
+def test_refresh_stores_the_findings_level_and_only_writes_changes(enrolled):
+    machine, _ = enrolled
+    upload(machine, NOW)
+    open_finding(machine, "critical", rule_id="oom_kill")
     assert refresh_health([machine.pk], NOW) == 1
     machine.refresh_from_db()
     assert (machine.health, machine.health_changed_at) == (CRITICAL, NOW)

@@ -21,12 +21,13 @@ class Fleet:
 
 
 def ingest(machine, report: dict) -> None:
-    """Store a report, then refresh the machine's stored health as the evaluation pass does."""
-    from apps.anomalies.machine_health import refresh_health
+    """Store a report, then run the evaluation pass over the machine: its findings open and
+    set its stored health (live readings alone never do)."""
+    from apps.anomalies.evaluation import evaluate_machines
     from apps.ingest.services import ingest_report
 
     ingest_report(machine, report)
-    refresh_health([machine.pk])
+    evaluate_machines([machine.pk])
 
 
 def big_gopls_report(n: int = 8, **kw) -> dict:

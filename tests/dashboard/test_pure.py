@@ -76,9 +76,11 @@ def test_a_silent_machine_is_offline():
         ({"mem_available_bytes": GIB}, WARNING, "only 6% of memory available"),
     ],
 )
-def test_signals_follow_the_playbook_thresholds(change, level, text):
+def test_signals_follow_the_playbook_thresholds_but_never_set_the_level(change, level, text):
+    # Issue 13.7: only an open finding (with advice) makes a machine Warning or Critical.
     health = assess(latest(**change), NOW, NOW, timedelta(minutes=15))
-    assert health.level == level
+    assert health.level == OK
+    assert health.signals[0].level == level
     assert health.signals[0].text == text
 
 
@@ -89,11 +91,14 @@ def test_wsl_cap_is_the_ram_that_counts_for_gopls():
         NOW,
         timedelta(minutes=15),
     )
-    assert health.level == CRITICAL
+    assert health.signals[0].level == CRITICAL
 
 
-def test_findings_can_raise_the_level():
+def test_findings_set_the_level():
     assert assess(latest(), NOW, NOW, timedelta(minutes=15), finding_level=WARNING).level == WARNING
+    assert assess(latest(), NOW, NOW, timedelta(minutes=15), finding_level=CRITICAL).level == (
+        CRITICAL
+    )
 
 
 def test_quantiles_and_median():

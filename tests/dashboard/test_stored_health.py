@@ -156,3 +156,19 @@ def test_odd_summaries_never_break_the_fleet_pages(client, fleet, alice):
     client.force_login(alice)
     for url in ("/", "/machines/", "/versions/", f"/projects/{monorepo().slug}/", "/me/"):
         assert client.get(url).status_code == 200, url
+
+
+@pytest.mark.django_db
+def test_a_critical_machine_has_a_critical_finding_with_advice_named_in_the_list(
+    client, fleet, alice
+):
+    # Issue 13.7: Critical with only warning findings, because 1 % of RAM was free.
+    client.force_login(alice)
+    for snap in client.get("/machines/").context["machines"]:
+        if snap.health.level != "critical":
+            continue
+        worst = Finding.objects.open().filter(machine_id=snap.pk, severity="critical")
+        assert worst.exists(), snap.hostname
+        assert all(f.advice for f in worst), snap.hostname
+        assert snap.reasons[0] in {f.title for f in worst}
+    assert Machine.objects.get(pk=fleet.carols.pk).health == "critical"

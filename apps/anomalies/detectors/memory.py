@@ -42,7 +42,12 @@ def gopls_memory_leak(snapshot, th) -> list[Detection]:
         facts = _proc_facts(snapshot, proc)
         top = facts["ceiling_bytes"]
         rss = proc.last("rss") or res.level_bytes or 0
-        hours = (top - rss) / res.slope_bytes_per_h if top and res.slope_bytes_per_h > 0 else None
+        headroom, limit_name = _headroom(snapshot, top, rss, facts["ceiling_source"])
+        hours = (
+            headroom / res.slope_bytes_per_h
+            if headroom is not None and res.slope_bytes_per_h > 0
+            else None
+        )
         severity = (
             "critical"
             if hours is not None and hours < p["critical_hours_to_ceiling"]
@@ -63,6 +68,8 @@ def gopls_memory_leak(snapshot, th) -> list[Detection]:
                     "hours_to_ceiling": round(hours, 1) if hours is not None else None,
                     "ceiling_bytes": top,
                     "ceiling_source": facts["ceiling_source"],
+                    "headroom_bytes": headroom,
+                    "headroom_source": limit_name,
                     "rss_bytes": rss,
                     "window": list(res.window) if res.window else None,
                     "settled_at": res.settled_at,
@@ -73,16 +80,23 @@ def gopls_memory_leak(snapshot, th) -> list[Detection]:
                 explanation=(
                     f"gopls pid {proc.pid} ({proc.version or 'unknown version'}): {signal} grows "
                     f"{slope_mb:.0f} MB/h after the workspace settled"
-                    + (
-                        f"; {hours:.1f} h until the {facts['ceiling_source']} ceiling"
-                        if hours
-                        else ""
-                    )
+                    + (f"; {hours:.1f} h until {limit_name}" if hours is not None else "")
                 ),
                 facts=facts,
             )
         )
     return out
+
+
+def _headroom(snapshot, top, rss: float, source: str) -> tuple[float | None, str]:
+    """(bytes gopls can still grow by, what stops it): up to its ceiling, but never more than
+    the memory the machine has available now (241 MiB free is not 12 GiB to the RAM size)."""
+    room = max(0.0, top - rss) if top else None
+    name = f"the {source} ceiling" if source else ""
+    available = snapshot.system.last("mem_available")
+    if available is not None and (room is None or available < room):
+        return float(available), f"memory runs out ({human(available)} available)"
+    return room, name
 
 
 def _recent(proc, name: str, recent_s: float) -> float | None:
