@@ -1,4 +1,4 @@
-"""devfleet-agent command line: enroll | run | once [--dry-run] | show | status | check."""
+"""devfleet-agent command line: enroll | run | once [--dry-run] | show | status | check | fixes."""
 
 from __future__ import annotations
 
@@ -13,6 +13,7 @@ from typing import Any
 from devfleet_agent import __version__, identity, report, transport
 from devfleet_agent.agent import Agent
 from devfleet_agent.config import AgentConfig, ConfigError, load_config
+from devfleet_agent.fixes import cli as fixes_cli
 from devfleet_agent.state import State
 from devfleet_agent.timefmt import iso
 
@@ -41,6 +42,7 @@ def build_parser() -> argparse.ArgumentParser:
     sub.add_parser("show", help="print exactly what would be sent and where each value comes from")
     sub.add_parser("status", help="credential, server reachability, spool, last upload, errors")
     sub.add_parser("check", help="ask the server for this machine's findings; exit 1 on warnings")
+    fixes_cli.add_parsers(sub)
     return p
 
 
@@ -56,7 +58,7 @@ def main(argv: list[str] | None = None) -> int:
         print(f"devfleet-agent: invalid configuration: {exc}", file=sys.stderr)
         return EXIT_ERROR
     handler = {"enroll": cmd_enroll, "run": cmd_run, "once": cmd_once, "show": cmd_show,
-               "status": cmd_status, "check": cmd_check}[args.command]
+               "status": cmd_status, "check": cmd_check, **fixes_cli.HANDLERS}[args.command]
     return handler(config, args)
 
 

@@ -34,6 +34,7 @@ class AgentConfig:
     spool_max_bytes: int = 64 * 1024 * 1024
     anonymize: bool = False
     allow_profiles: bool = False
+    fixes: bool = True
     profile_max_bytes: int = 1024 * 1024
     owner: str = ""
     disabled_collectors: list[str] = field(default_factory=list)
@@ -61,6 +62,7 @@ class AgentConfig:
             "collect_interval_s": self.collect_interval_s,
             "upload_interval_s": self.upload_interval_s,
             "allow_profiles": self.allow_profiles,
+            "fixes": self.fixes,
             "anonymized": self.anonymize,
             "spool_max_bytes": self.spool_max_bytes,
             "disabled_collectors": list(self.disabled_collectors),

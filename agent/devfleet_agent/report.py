@@ -22,8 +22,9 @@ def build_report(samples: list[dict[str, Any]], config: AgentConfig, *,
                  machine: dict[str, Any] | None = None,
                  inventory: dict[str, Any] | None = None,
                  profiles: list[dict[str, Any]] | None = None,
+                 fixes: list[dict[str, Any]] | None = None,
                  salt: str = "", sent_at: str | None = None) -> dict[str, Any]:
-    """One upload: samples (oldest first) plus optional machine/inventory/profiles."""
+    """One upload: samples (oldest first) plus optional machine/inventory/profiles/fixes."""
     report: dict[str, Any] = {"schema_version": SCHEMA_VERSION, "sent_at": sent_at or iso(),
                               "agent": agent_info(config)}
     if machine:
@@ -33,6 +34,8 @@ def build_report(samples: list[dict[str, Any]], config: AgentConfig, *,
         report["inventory"] = inventory
     if profiles:
         report["profiles"] = profiles[:8]
+    if fixes:
+        report["fixes"] = fixes[:64]
     if config.anonymize:
         report = anonymize(report, salt, (machine or {}).get("hostname"))
     return report

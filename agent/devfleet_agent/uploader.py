@@ -9,6 +9,7 @@ from typing import Any, Callable
 
 from devfleet_agent import transport
 from devfleet_agent.config import AgentConfig
+from devfleet_agent.fixes import journal
 from devfleet_agent.report import build_report
 from devfleet_agent.spool import Spool
 from devfleet_agent.state import State
@@ -75,8 +76,9 @@ class Uploader:
         machine = self.spool.get_json("pending_machine")
         if machine is None and self.send_machine:
             machine = self.machine()
+        fixes = journal.pending_reports(self.config.state_path)  # applied by `fix`, not sent
         report = build_report(samples, self.config, machine=machine, inventory=inventory,
-                              profiles=[p for _, p in profiles],
+                              profiles=[p for _, p in profiles], fixes=fixes,
                               salt=cred.get("machine_id", ""))
         url = self.base_url(cred) + (cred.get("report_url") or "/api/v1/reports")
         try:
@@ -87,6 +89,7 @@ class Uploader:
             return self._failed(f"network: {exc}")
         ids = [s["id"] for s in samples]
         if resp.status == 200 or resp.status == 201 or resp.status == 202:
+            journal.mark_reported(self.config.state_path, [f["id"] for f in fixes])
             return self._delivered(resp, ids, inventory, machine, [seq for seq, _ in profiles])
         if resp.status in (401, 403):
             self.state.update_status(auth_failed=True, auth_failed_at=iso(),
@@ -104,7 +107,7 @@ class Uploader:
         if resp.status == 413:
             return self._too_large(ids, resp, profiles)
         if resp.status in PERMANENT or resp.status == 415:
-            return self._rejected(resp, ids, inventory, profiles)
+            return self._rejected(resp, ids, inventory, profiles, fixes)
         return self._failed(f"HTTP {resp.status}: {resp.text[:300]}")
 
     def base_url(self, cred: dict[str, Any]) -> str:
@@ -176,11 +179,13 @@ class Uploader:
         return Outcome("rejected", 0.0, "413 on a single sample: set aside")
 
     def _rejected(self, resp: transport.Response, ids: list[str], inventory: Any,
-                  profiles: list[tuple[int, Any]]) -> Outcome:
+                  profiles: list[tuple[int, Any]], fixes: list[dict[str, Any]]) -> Outcome:
         errors = _errors(resp)
         paths = [str(e.get("path", "")) for e in errors if isinstance(e, dict)]
         extras_only = bool(paths) and all(
-            p.startswith(("$.inventory", "$.machine", "$.profiles")) for p in paths)
+            p.startswith(("$.inventory", "$.machine", "$.profiles", "$.fixes")) for p in paths)
+        if any(p.startswith("$.fixes") for p in paths):  # never resend a rejected fix report
+            journal.mark_reported(self.config.state_path, [f["id"] for f in fixes])
         if extras_only:  # keep the samples, drop the bad slow-changing part
             self.spool.note_rejection(resp.status, errors,
                                       {"inventory": inventory, "profiles": len(profiles)})
