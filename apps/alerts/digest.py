@@ -11,7 +11,8 @@ from django.template.loader import render_to_string
 
 from apps.alerts.models import Channel
 from apps.alerts.routing import queue_message
-from apps.anomalies.models import Finding
+from apps.anomalies import fixes
+from apps.anomalies.models import AppliedFix, Finding
 from apps.fleet.models import GoplsProcess, Team
 
 WEEK = timedelta(days=7)
@@ -52,8 +53,13 @@ def build_digest(team: Team, now: datetime) -> dict:
         for v, rate in now_rates.items()
         if rate > before.get(v, 0.0) and rate > 0
     )
+    fixed = fixes.counts(
+        AppliedFix.objects.filter(machine__team=team, applied_at__gte=week_ago, applied_at__lt=now)
+    )
     return {
         "team": team,
+        "fixes_applied": fixed["applied"],
+        "fixes_resolved": fixed["resolved"],
         "machines": machines,
         "healthy": machines - unhealthy,
         "opened": this_week.count(),

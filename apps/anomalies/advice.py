@@ -8,6 +8,7 @@ import tomllib
 from dataclasses import dataclass
 from pathlib import Path
 
+from apps.anomalies import fix_actions
 from apps.anomalies.detectors.facts import parse_version
 
 KNOWLEDGE_DIR = Path(__file__).resolve().parent / "knowledge"
@@ -122,6 +123,11 @@ def _check(entry: dict, path: Path) -> None:
         unknown = set(map(str, fix.get("platforms", []))) - set(PLATFORMS)
         if unknown:
             raise KnowledgeError(f"{path.name}: unknown platforms {unknown}")
+        if "action" in fix:
+            try:
+                fix_actions.check_template(fix["action"])
+            except fix_actions.ActionTemplateError as exc:
+                raise KnowledgeError(f"{path.name}: fix.action: {exc}") from exc
 
 
 @functools.cache
@@ -152,8 +158,11 @@ def render_advice(
     go: tuple | None = None,
     wsl: tuple | None = None,
     facts: dict | None = None,
+    evidence: dict | None = None,
+    subject: str = "",
 ) -> dict:
-    """{summary, steps: [{text, command, setting}], sources} for one machine's context."""
+    """{summary, steps: [{text, command, setting, actions?}], sources} for one machine's
+    context; `actions` are the typed fixes the agent can apply (fix_actions.py)."""
     entry = knowledge_base()[rule_id]
     platform = (
         platform if platform in PLATFORMS else ("wsl2" if platform.startswith("wsl") else "linux")
@@ -177,7 +186,9 @@ def render_advice(
                 "text": text,
                 "command": fill(fix.get("command"), facts),
                 "setting": fill(fix.get("setting"), facts),
+                **({"action": fix["action"]} if "action" in fix else {}),
             }
         )
         sources += [s for s in fix.get("sources", []) if s not in sources]
-    return {"summary": fill(entry.data["meaning"], facts), "steps": steps, "sources": sources}
+    advice = {"summary": fill(entry.data["meaning"], facts), "steps": steps, "sources": sources}
+    return fix_actions.attach(advice, evidence=evidence or {}, subject=subject, facts=facts)

@@ -68,7 +68,13 @@ def renderer(snapshot):
             **{k: v for k, v in det.facts.items() if isinstance(v, (str, int, float))},
         }
         advice = render_advice(
-            det.rule_id, platform=snapshot.platform, editor=editor, gopls=version, facts=facts
+            det.rule_id,
+            platform=snapshot.platform,
+            editor=editor,
+            gopls=version,
+            facts=facts,
+            evidence=det.evidence,
+            subject=det.subject,
         )
         return entry.data["title"], advice
 

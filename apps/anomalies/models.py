@@ -105,6 +105,7 @@ class FindingEvent(models.Model):
         SNOOZED = "snoozed", "Snoozed"
         LINKED = "linked", "Linked to a root cause"
         PROFILE = "profile", "Heap profile attached"
+        FIX = "fix", "Fix applied from the agent"
 
     finding = models.ForeignKey(Finding, on_delete=models.CASCADE, related_name="events")
     kind = models.CharField(max_length=16, choices=Kind.choices)
@@ -121,3 +122,36 @@ class FindingEvent(models.Model):
 
     def __str__(self) -> str:
         return f"{self.kind} {self.finding_id} at {self.at:%Y-%m-%d %H:%M}"
+
+
+class AppliedFix(models.Model):
+    """A fix the developer applied (or undid) with `devfleet-agent fix`, as the agent reported
+    it in an upload. `entry_id` is the agent's journal id: a resent report is stored once."""
+
+    class Outcome(models.TextChoices):
+        APPLIED = "applied", "Applied"
+        FAILED = "failed", "Failed"
+        UNDONE = "undone", "Undone"
+
+    machine = models.ForeignKey("fleet.Machine", on_delete=models.CASCADE, related_name="fixes")
+    finding = models.ForeignKey(
+        Finding, null=True, blank=True, on_delete=models.SET_NULL, related_name="fixes"
+    )
+    entry_id = models.CharField(max_length=64)
+    rule_id = models.CharField(max_length=64)
+    action_type = models.CharField(max_length=32)
+    action = models.JSONField(default=dict, blank=True)
+    outcome = models.CharField(max_length=16, choices=Outcome.choices)
+    detail = models.CharField(max_length=500, blank=True)
+    applied_at = models.DateTimeField()
+    received_at = models.DateTimeField()
+
+    class Meta:
+        ordering = ["-applied_at"]
+        constraints = [
+            models.UniqueConstraint(fields=["machine", "entry_id"], name="uniq_fix_entry")
+        ]
+        indexes = [models.Index(fields=["applied_at"], name="fix_applied_at")]
+
+    def __str__(self) -> str:
+        return f"{self.action_type} {self.outcome} for finding {self.finding_id}"

@@ -149,6 +149,46 @@ def components() -> dict:
                 "findings": {"type": "array", "items": check_finding},
             },
         },
+        "FixList": {
+            "type": "object",
+            "required": ["machine_id", "findings"],
+            "properties": {
+                "machine_id": {"type": "string"},
+                "findings": {
+                    "type": "array",
+                    "items": {
+                        "type": "object",
+                        "required": ["id", "rule_id", "actions", "command"],
+                        "properties": {
+                            "id": {"type": "integer"},
+                            "rule_id": {"type": "string"},
+                            "severity": {"type": "string"},
+                            "title": {"type": "string"},
+                            "subject": {"type": "string"},
+                            "first_seen": {"type": "string", "format": "date-time"},
+                            "actions": {
+                                "type": "array",
+                                "items": {
+                                    "type": "object",
+                                    "required": ["type"],
+                                    "properties": {
+                                        "type": {
+                                            "enum": [
+                                                "vscode_setting",
+                                                "wslconfig",
+                                                "go_clean",
+                                                "stop_process",
+                                            ]
+                                        }
+                                    },
+                                },
+                            },
+                            "command": {"type": "string"},
+                        },
+                    },
+                },
+            },
+        },
     }
 
 
@@ -218,6 +258,18 @@ def paths() -> dict:
                 "responses": {
                     "200": _ok("CheckResponse", "Findings with advice"),
                     **_errors(400, 401),
+                },
+            }
+        },
+        "/api/v1/fixes": {
+            "get": {
+                "operationId": "listFixes",
+                "summary": "This machine's open findings with a fix the agent can apply "
+                "(devfleet-agent fixes / fix)",
+                "security": [{"machineCredential": []}],
+                "responses": {
+                    "200": _ok("FixList", "Findings with typed fix actions"),
+                    **_errors(401),
                 },
             }
         },

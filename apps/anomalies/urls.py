@@ -1,4 +1,4 @@
-"""URLs of the findings and rules API and the agent's check endpoint (under api/v1/)."""
+"""URLs of the findings and rules API and the agent's check and fixes endpoints (api/v1/)."""
 
 from django.urls import path
 
@@ -22,4 +22,5 @@ urlpatterns = [
     ),
     path("rules/", views.rule_list, name="rule-list"),
     path("check", views.check, name="check"),
+    path("fixes", views.fixes, name="fixes"),
 ]

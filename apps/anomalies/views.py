@@ -14,6 +14,7 @@ from apps.anomalies.actions import ActionError, act_on_finding
 from apps.anomalies.advice import knowledge_base
 from apps.anomalies.check import check_report
 from apps.anomalies.detectors import REGISTRY
+from apps.anomalies.fixes import machine_fixes
 from apps.anomalies.models import Finding
 from apps.api.auth import api_login_required, api_write_required
 from apps.api.pagination import paginated
@@ -123,3 +124,18 @@ def check(request: HttpRequest) -> HttpResponse:
         )
     except ReportInvalid as exc:
         return error_response(400, "invalid_report", str(exc), exc.errors)
+
+
+@require_GET
+def fixes(request: HttpRequest) -> HttpResponse:
+    """GET with the machine credential: this machine's open findings that have a fix action
+    `devfleet-agent fix` can apply (no other machine's, whatever the request says)."""
+    machine = machine_for_credential(bearer_token(request))
+    if machine is None:
+        return error_response(
+            401,
+            "unauthorized",
+            "unknown or revoked machine credential",
+            headers={"WWW-Authenticate": 'Bearer realm="devfleet"'},
+        )
+    return json_response({"machine_id": machine.machine_id, "findings": machine_fixes(machine)})

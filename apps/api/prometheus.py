@@ -15,7 +15,8 @@ from prometheus_client import CollectorRegistry
 from prometheus_client.core import GaugeMetricFamily
 from prometheus_client.exposition import choose_encoder
 
-from apps.anomalies.models import Finding
+from apps.anomalies import fixes
+from apps.anomalies.models import AppliedFix, Finding
 from apps.fleet.models import Machine
 from apps.ingest.views import bearer_token
 from apps.metrics.counters import rates
@@ -70,6 +71,7 @@ def fleet_families() -> list[GaugeMetricFamily]:
     open_findings = Finding.objects.open().values("rule_id", "severity")
     for f in open_findings.annotate(n=Count("id")).order_by():
         findings.add_metric([f["rule_id"], f["severity"]], f["n"])
+    fix_counts = fixes.counts(AppliedFix.objects.all())
     by_group: dict[tuple[str, str], list[float]] = defaultdict(list)
     for latest in Machine.objects.active().values_list("latest", flat=True):
         for proc in (latest or {}).get("gopls") or []:
@@ -105,6 +107,16 @@ def fleet_families() -> list[GaugeMetricFamily]:
             "devfleet_ingest_samples_per_second",
             "New samples stored per second (5-minute mean).",
             value=round(ingest["samples"], 3),
+        ),
+        GaugeMetricFamily(
+            "devfleet_fixes_applied",
+            "Fixes applied with devfleet-agent fix (all time).",
+            value=fix_counts["applied"],
+        ),
+        GaugeMetricFamily(
+            "devfleet_fixes_resolved",
+            "Applied fixes whose finding resolved afterwards (all time).",
+            value=fix_counts["resolved"],
         ),
     ]
     depth = queue_depth()

@@ -21,6 +21,11 @@ from apps.metrics.models import HeapProfile
 from apps.metrics.summary import latest_summary
 from apps.metrics.writer import insert_gopls_samples, insert_system_samples
 
+# Optional report sections recorded by the apps that own them, inside the upload's transaction:
+# {section name: hook(machine, value, received_at)} (registered in AppConfig.ready, so ingest
+# does not import the apps that depend on it).
+SECTION_HOOKS: dict = {}
+
 
 class ReportInvalid(Exception):
     def __init__(self, errors: list[dict]):
@@ -144,6 +149,9 @@ def ingest_report(
             record_inventory(machine, payload["inventory"], received_at)
         if payload.get("profiles"):
             _store_profiles(machine, payload["profiles"], received_at)
+        for section, hook in SECTION_HOOKS.items():
+            if payload.get(section):
+                hook(machine, payload[section], received_at)
         update = _machine_update(machine, payload, rows, new_ids, received_at, offset, skewed)
         update_machine_row(machine.pk, update)
         result = _result(machine, payload, by_uid, new_ids, received_at, offset, skewed)

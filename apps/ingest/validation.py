@@ -69,6 +69,8 @@ def _timestamp_errors(payload: dict) -> list[dict]:
             candidates.append(
                 (("samples", index, "gopls", pindex, "start_time"), proc.get("start_time"))
             )
+    for index, fix in enumerate(payload.get("fixes") or []):
+        candidates.append((("fixes", index, "applied_at"), fix.get("applied_at")))
     for index, profile in enumerate(payload.get("profiles") or []):
         if profile.get("captured_at") is not None:
             candidates.append((("profiles", index, "captured_at"), profile["captured_at"]))

@@ -8,8 +8,9 @@ from urllib.parse import urlencode
 
 from django.db.models import Case, Count, Q, QuerySet, When
 from django.urls import reverse
+from django.utils.timezone import now as timezone_now
 
-from apps.anomalies import actions
+from apps.anomalies import actions, fixes
 from apps.anomalies.actions import ActionError
 from apps.anomalies.advice import knowledge_base
 from apps.anomalies.models import Finding
@@ -136,16 +137,30 @@ def finding_list(user, params, now: datetime) -> QuerySet[Finding]:
 
 
 def machine_findings(machine: Machine) -> list[Finding]:
+    """Open findings, worst first, each with its fix status and `devfleet-agent fix` command."""
     qs = Finding.objects.open().filter(machine=machine).select_related("caused_by")
     order = {"critical": 0, "warning": 1, "info": 2}
-    return sorted(qs, key=lambda f: (order.get(f.severity, 3), f.rule_id))
+    found = sorted(qs, key=lambda f: (order.get(f.severity, 3), f.rule_id))
+    return fixes.annotate(found, timezone_now())
+
+
+def recent_fixes(machine: Machine, now: datetime, limit: int = 10) -> list[dict]:
+    """Fixes reported by this machine's agent, newest first, with whether each helped."""
+    out = []
+    for fix in machine.fixes.select_related("finding").order_by("-applied_at", "-pk")[:limit]:
+        status = fixes.status_of(fix.finding, fix, now) if fix.finding else None
+        out.append({"fix": fix, "finding": fix.finding, "status": status})
+    return out
 
 
 def machine_findings_of(snapshots) -> list[Finding]:
     """Open findings of some machines (a developer's), worst first."""
     qs = Finding.objects.open().filter(machine_id__in=[s.pk for s in snapshots])
     order = {"critical": 0, "warning": 1, "info": 2}
-    return sorted(qs.select_related("machine"), key=lambda f: (order.get(f.severity, 3), f.rule_id))
+    found = sorted(
+        qs.select_related("machine"), key=lambda f: (order.get(f.severity, 3), f.rule_id)
+    )
+    return fixes.annotate(found, timezone_now())
 
 
 def evidence_spans(machine: Machine, chart: str, since: datetime, until: datetime) -> list[dict]:

@@ -10,7 +10,7 @@ from django.utils import timezone
 from apps.anomalies.models import Finding
 from apps.dashboard import charts
 from apps.dashboard.inventory import diff_values
-from apps.dashboard.services.findings import evidence_spans, machine_findings
+from apps.dashboard.services.findings import evidence_spans, machine_findings, recent_fixes
 from apps.dashboard.services.series import read_gopls, read_system, thin
 from apps.dashboard.services.snapshots import load_snapshots
 from apps.fleet.models import GoplsProcess, Machine
@@ -33,6 +33,7 @@ def machine_page(machine: Machine, now: datetime) -> dict:
     return {
         "health": load_snapshots(Machine.objects.filter(pk=machine.pk), now)[0].health,
         "findings": machine_findings(machine),
+        "fixes": recent_fixes(machine, now),
         "running": [(p, by_pid.get(p.pid, {})) for p in processes if p.last_seen >= cutoff],
         "past": [p for p in processes if p.last_seen < cutoff],
         "inventory": {item.section: item for item in machine.inventory.all()},
