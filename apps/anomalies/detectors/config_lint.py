@@ -214,6 +214,9 @@ def go_goplsargs_setting(snapshot, th) -> list[Detection]:
             "warning",
             {"files": where},
             "`go.goplsArgs` is set but no such setting exists: it does nothing",
+            # Only VS Code-family editors read settings.json: their steps apply even when no
+            # gopls runs at the moment.
+            {"files": where, "editor": "vscode"},
         )
     ]
 
