@@ -37,9 +37,12 @@ def real_capture(*parts: str) -> Path:
     it is missing, so a partial checkout cannot pass by testing less."""
     path = REAL_GOPLS.joinpath(*parts)
     if not path.exists():
-        pytest.fail(f"{path} is missing: it is part of the repository (restore it with "
-                    "`git checkout -- tests/fixtures/real-gopls`); to capture it again see "
-                    "tests/fixtures/real-gopls/README.md", pytrace=False)
+        pytest.fail(
+            f"{path} is missing: it is part of the repository (restore it with "
+            "`git checkout -- tests/fixtures/real-gopls`); to capture it again see "
+            "tests/fixtures/real-gopls/README.md",
+            pytrace=False,
+        )
     return path
 
 

@@ -26,15 +26,32 @@ from pathlib import Path
 PROC_FILES = ("status", "stat", "statm", "limits", "io")
 ENV_KEPT = re.compile(r"^(GO[A-Z0-9_]*|HOME|USER|PATH)=")
 DEBUG_PAGES = {  # file name: path on the debug server
-    "page_.html": "/", "page_memory.html": "/memory", "page_metrics_.html": "/metrics/",
-    "page_session_1.html": "/session/1", "page_cache_1.html": "/cache/1",
-    "page_info.html": "/info", "page_rpc_.html": "/rpc/",
+    "page_.html": "/",
+    "page_memory.html": "/memory",
+    "page_metrics_.html": "/metrics/",
+    "page_session_1.html": "/session/1",
+    "page_cache_1.html": "/cache/1",
+    "page_info.html": "/info",
+    "page_rpc_.html": "/rpc/",
     "page_debug_pprof_goroutine_debug_1.html": "/debug/pprof/goroutine?debug=1",
 }
-SYS_FILES = {"meminfo": "/proc/meminfo", "vmstat": "/proc/vmstat", "version": "/proc/version",
-             "loadavg": "/proc/loadavg"}
-COLUMNS = ("t_s", "rss_kb", "threads", "heap_inuse", "heap_alloc", "sys", "num_gc",
-           "goroutines", "cpu_ticks")
+SYS_FILES = {
+    "meminfo": "/proc/meminfo",
+    "vmstat": "/proc/vmstat",
+    "version": "/proc/version",
+    "loadavg": "/proc/loadavg",
+}
+COLUMNS = (
+    "t_s",
+    "rss_kb",
+    "threads",
+    "heap_inuse",
+    "heap_alloc",
+    "sys",
+    "num_gc",
+    "goroutines",
+    "cpu_ticks",
+)
 
 
 class Writer:
@@ -97,9 +114,13 @@ def snapshot_machine(w: Writer) -> None:
     for name, path in SYS_FILES.items():
         w.text(f"sys/{name}", Path(path).read_text())
     limits = Path("/proc/sys/fs/inotify")
-    w.text("sys/inotify_limits", "".join(
-        f"{n} {(limits / n).read_text().strip()}\n"
-        for n in ("max_user_watches", "max_user_instances", "max_queued_events")))
+    w.text(
+        "sys/inotify_limits",
+        "".join(
+            f"{n} {(limits / n).read_text().strip()}\n"
+            for n in ("max_user_watches", "max_user_instances", "max_queued_events")
+        ),
+    )
 
 
 def run(*argv: str) -> str:
@@ -132,14 +153,22 @@ def sample(pid: int, addr: str, t_s: float) -> dict[str, str]:
     status = Path(f"/proc/{pid}/status").read_text()
     field = dict(line.split(":", 1) for line in status.splitlines() if ":" in line)
     stat = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-    row = {"t_s": f"{t_s:.2f}", "rss_kb": field["VmRSS"].split()[0],
-           "threads": field["Threads"].strip(), "cpu_ticks": str(int(stat[11]) + int(stat[12]))}
+    row = {
+        "t_s": f"{t_s:.2f}",
+        "rss_kb": field["VmRSS"].split()[0],
+        "threads": field["Threads"].strip(),
+        "cpu_ticks": str(int(stat[11]) + int(stat[12])),
+    }
     try:
         trailer = memstats_trailer(addr)
         first = fetch(addr, "/debug/pprof/goroutine?debug=1").split("\n", 1)[0]
-        row.update(heap_inuse=_memstat(trailer, "HeapInuse"),
-                   heap_alloc=_memstat(trailer, "HeapAlloc"), sys=_memstat(trailer, "Sys"),
-                   num_gc=_memstat(trailer, "NumGC"), goroutines=first.rsplit(" ", 1)[-1])
+        row.update(
+            heap_inuse=_memstat(trailer, "HeapInuse"),
+            heap_alloc=_memstat(trailer, "HeapAlloc"),
+            sys=_memstat(trailer, "Sys"),
+            num_gc=_memstat(trailer, "NumGC"),
+            goroutines=first.rsplit(" ", 1)[-1],
+        )
     except OSError:
         pass
     return row
@@ -164,8 +193,7 @@ def capture_gopls(pid: int, addr: str, w: Writer, seconds: float) -> None:
 
 def capture_inotify(pid: int, w: Writer) -> None:
     proc = Path(f"/proc/{pid}")
-    fds = [fd for fd in (proc / "fd").iterdir()
-           if os.readlink(fd) == "anon_inode:inotify"]
+    fds = [fd for fd in (proc / "fd").iterdir() if os.readlink(fd) == "anon_inode:inotify"]
     if not fds:
         raise SystemExit(f"process {pid} holds no inotify descriptor")
     full = (proc / "fdinfo" / fds[0].name).read_text()

@@ -3,6 +3,7 @@
 usage: python3 tools/gen_go_module.py DIR [PACKAGES] [FILES_PER_PACKAGE] [FUNCS_PER_FILE]
 Packages import each other in a chain and use the standard library, so type-checking does real
 work; gopls memory grows with the size chosen (no external modules needed)."""
+
 import os
 import sys
 
@@ -16,9 +17,9 @@ def main(root, packages=20, files=5, funcs=40):
         os.makedirs(d, exist_ok=True)
         for k in range(files):
             with open(os.path.join(d, f"file{k}.go"), "w") as f:
-                f.write(f"package pkg{p:03d}\n\nimport (\n\t\"fmt\"\n\t\"strings\"\n\t\"sort\"\n")
+                f.write(f'package pkg{p:03d}\n\nimport (\n\t"fmt"\n\t"strings"\n\t"sort"\n')
                 if p:
-                    f.write(f"\tprev \"example.com/synth/pkg{p - 1:03d}\"\n")
+                    f.write(f'\tprev "example.com/synth/pkg{p - 1:03d}"\n')
                 f.write(")\n\n")
                 for n in range(funcs):
                     name = f"F{k}_{n}"
@@ -26,7 +27,7 @@ def main(root, packages=20, files=5, funcs=40):
                     f.write(
                         f"type T{k}_{n} struct "
                         "{ Name string; Vals []int; M map[string]float64 }\n\n"
-                        f"func {name}(s string) int {{\n\tparts := strings.Split(s, \",\")\n"
+                        f'func {name}(s string) int {{\n\tparts := strings.Split(s, ",")\n'
                         f"\tsort.Strings(parts)\n\tt := T{k}_{n}{{Name: fmt.Sprint(parts)}}\n"
                         f"\treturn len(t.Name) + {call}\n}}\n\n"
                     )

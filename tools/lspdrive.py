@@ -55,15 +55,22 @@ def notify(p: subprocess.Popen, method: str, params: dict) -> None:
 
 def _open(p: subprocess.Popen, path: str, text: str) -> str:
     uri = "file://" + os.path.abspath(path)
-    notify(p, "textDocument/didOpen", {"textDocument": {
-        "uri": uri, "languageId": "go", "version": 1, "text": text}})
+    notify(
+        p,
+        "textDocument/didOpen",
+        {"textDocument": {"uri": uri, "languageId": "go", "version": 1, "text": text}},
+    )
     return uri
 
 
 def _complete(p: subprocess.Popen, id_: int, uri: str, line: int, character: int) -> float:
     start = time.time()
-    request(p, id_, "textDocument/completion",
-            {"textDocument": {"uri": uri}, "position": {"line": line, "character": character}})
+    request(
+        p,
+        id_,
+        "textDocument/completion",
+        {"textDocument": {"uri": uri}, "position": {"line": line, "character": character}},
+    )
     return time.time() - start
 
 
@@ -78,8 +85,11 @@ def edit_loop(p: subprocess.Popen, files: list[str], seconds: float, i: int):
         version += 1
         v = version
         text = base + f"\nfunc unique{v}() int {{ x{v} := {v}; return x{v} }}\n"
-        notify(p, "textDocument/didChange", {"textDocument": {"uri": uri, "version": v},
-                                             "contentChanges": [{"text": text}]})
+        notify(
+            p,
+            "textDocument/didChange",
+            {"textDocument": {"uri": uri, "version": v}, "contentChanges": [{"text": text}]},
+        )
         lat.append(_complete(p, i, uri, len(text.splitlines()) - 1, 10))
         i += 1
     return i, lat
@@ -104,24 +114,39 @@ def browse_loop(p: subprocess.Popen, files: list[str], seconds: float, i: int):
 def main(gopls: str, root: str, seconds: float, debug_addr: str | None) -> None:
     args = [gopls] + (["-debug", debug_addr] if debug_addr else [])
     stderr = open(os.environ.get("LSPDRIVE_STDERR", os.devnull), "wb")  # noqa: SIM115
-    p = subprocess.Popen(args, stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=stderr,
-                         cwd=root)
+    p = subprocess.Popen(
+        args, stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=stderr, cwd=root
+    )
     print("gopls pid", p.pid, flush=True)
     uri = "file://" + os.path.abspath(root)
-    request(p, 1, "initialize", {
-        "processId": os.getpid(), "rootUri": uri,
-        "capabilities": {"textDocument": {"completion": {"completionItem": {
-            "snippetSupport": True}}}},
-        "workspaceFolders": [{"uri": uri, "name": "w"}]})
+    request(
+        p,
+        1,
+        "initialize",
+        {
+            "processId": os.getpid(),
+            "rootUri": uri,
+            "capabilities": {
+                "textDocument": {"completion": {"completionItem": {"snippetSupport": True}}}
+            },
+            "workspaceFolders": [{"uri": uri, "name": "w"}],
+        },
+    )
     notify(p, "initialized", {})
-    files = sorted(f for f in glob.glob(os.path.join(root, "**/*.go"), recursive=True)
-                   if not f.endswith("_test.go"))
+    files = sorted(
+        f
+        for f in glob.glob(os.path.join(root, "**/*.go"), recursive=True)
+        if not f.endswith("_test.go")
+    )
     loop = edit_loop if os.environ.get("LSPDRIVE_MODE") == "edit" else browse_loop
     i, lat = loop(p, files, seconds, 2)
     lat.sort()
     if lat:
-        print(f"completions={len(lat)} p50={lat[len(lat) // 2] * 1000:.1f}ms "
-              f"p95={lat[int(len(lat) * .95)] * 1000:.1f}ms", flush=True)
+        print(
+            f"completions={len(lat)} p50={lat[len(lat) // 2] * 1000:.1f}ms "
+            f"p95={lat[int(len(lat) * 0.95)] * 1000:.1f}ms",
+            flush=True,
+        )
     request(p, i, "shutdown", None)
     notify(p, "exit", {})
     p.wait(5)

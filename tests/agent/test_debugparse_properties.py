@@ -20,8 +20,10 @@ CAPTURE_NAMES = ("goldmark", "goldmark-edit", "goroot-src")
 
 
 def _pages(name: str) -> list[str]:
-    return [real_capture(capture, "debug", name).read_text(errors="replace")
-            for capture in CAPTURE_NAMES]
+    return [
+        real_capture(capture, "debug", name).read_text(errors="replace")
+        for capture in CAPTURE_NAMES
+    ]
 
 
 TRAILERS = _pages("heap_debug1_memstats_trailer.txt")

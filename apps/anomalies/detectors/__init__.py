@@ -2,6 +2,7 @@
 
 from apps.anomalies.detectors import (  # noqa: F401  (imported to register their rules)
     config_lint,
+    config_settings,
     cpu,
     fleet,
     memory,
