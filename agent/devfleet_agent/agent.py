@@ -27,6 +27,7 @@ from devfleet_agent.uploader import Uploader
 
 log = logging.getLogger("devfleet_agent")
 EXIT_OVER_BUDGET = 75
+FLUSH_BUDGET_S = 10.0  # on stop; well inside a service manager's stop timeout
 
 
 class Agent:
@@ -184,8 +185,40 @@ class Agent:
             stop.set()
             wake.set()
             thread.join(timeout=self.config.http_timeout_s + 5)
+            self._flush_on_stop(uploader, busy=thread.is_alive())
             self.state.update_status(running=False, stopped_at=iso())
         return code
+
+    def _flush_on_stop(self, uploader: Uploader, busy: bool) -> None:
+        """Try to send what is spooled (bounded in time), then say what was kept and why."""
+        assert self.spool is not None
+        depth = self.spool.stats().get("spool_depth") or 0
+        why = ""
+        if depth and busy:
+            why = "an upload was still in flight"
+        elif depth and not self.state.credential():
+            why = "not enrolled"
+        elif depth:
+            deadline = time.monotonic() + FLUSH_BUDGET_S
+            outcome = None
+            while time.monotonic() < deadline:
+                try:
+                    outcome = uploader.upload_once()
+                except Exception as exc:  # stopping anyway: keep the spool
+                    why = f"{type(exc).__name__}: {exc}"
+                    break
+                if outcome.kind != "ok" or not outcome.more:
+                    break
+            if outcome is not None and outcome.kind not in ("ok", "idle"):
+                why = outcome.detail or outcome.kind
+            depth = self.spool.stats().get("spool_depth") or 0
+            if depth and not why:
+                why = f"no time left after {FLUSH_BUDGET_S:.0f} s"
+        if depth:
+            log.info("stopped: %d samples kept in the spool (%s); they are sent at the next "
+                     "start", depth, why)
+        else:
+            log.info("stopped: spool flushed, nothing left to send")
 
 
 def _install_signals(stop: threading.Event, wake: threading.Event) -> None:

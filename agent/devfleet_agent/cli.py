@@ -86,13 +86,17 @@ def cmd_once(config: AgentConfig, args: argparse.Namespace) -> int:
     if args.dry_run:
         rep, _ = collect_report(config)
         print(json.dumps(rep, indent=2 if args.pretty else None, sort_keys=False))
+        for note in nothing_found(rep):  # on stderr: stdout stays one JSON document
+            print(f"note: {note}", file=sys.stderr)
         return EXIT_OK
     agent = Agent(config)
     if not agent.state.credential():
         print("not enrolled: run `devfleet-agent enroll --server URL --token TOKEN`",
               file=sys.stderr)
         return EXIT_ERROR
-    agent.spool_cycle()
+    sample = agent.spool_cycle()
+    for note in nothing_found({"samples": [sample], "inventory": agent.inventory}):
+        print(f"note: {note}", file=sys.stderr)
     from devfleet_agent.uploader import Uploader
 
     up = Uploader(config, agent.spool, agent.state, agent.machine_facts, agent.on_instructions)
@@ -122,7 +126,10 @@ def cmd_show(config: AgentConfig, args: argparse.Namespace) -> int:
     print("# destination: " + (f"{server}{cred.get('report_url') or '/api/v1/reports'}"
                                if server else "none yet (not enrolled)"))
     print(f"# anonymised mode: {'on' if config.anonymize else 'off'}; "
-          "nothing else is read or sent.\n")
+          "nothing else is read or sent.")
+    for note in nothing_found(rep):
+        print(f"# note: {note}")
+    print()
     for path, value, source in report.explain(rep):
         print(f"{path} = {value}\n    ← {source}")
     return EXIT_OK
@@ -144,11 +151,7 @@ def cmd_status(config: AgentConfig, args: argparse.Namespace) -> int:
               "keep spooling. Run `devfleet-agent enroll` again.")
     server = config.server_url or (cred or {}).get("server_url")
     if server:
-        try:
-            resp = transport.request("GET", server + "/api/v1/", None, {}, 5.0, config.ca_file)
-            print(f"server:       {server} reachable (HTTP {resp.status})")
-        except transport.TransportError as exc:
-            print(f"server:       {server} NOT reachable: {exc}")
+        print(f"server:       {server} {probe_server(server, config.ca_file)}")
     if state.spool_file.exists():
         from devfleet_agent.spool import Spool
 
@@ -168,6 +171,35 @@ def cmd_status(config: AgentConfig, args: argparse.Namespace) -> int:
         print(f"agent:        {'running' if status.get('running') else 'stopped'} "
               f"(pid {status.get('pid')})")
     return EXIT_ERROR if status.get("auth_failed") else EXIT_OK
+
+
+PROBE_PATH = "/api/v1/openapi.json"  # public, always served by a devfleet server
+
+
+def probe_server(server: str, ca_file: str = "") -> str:
+    """"reachable", or what went wrong reaching the server's public API document."""
+    try:
+        resp = transport.request("GET", server + PROBE_PATH, None,
+                                 {"Accept": "application/json"}, 5.0, ca_file)
+    except transport.TransportError as exc:
+        return f"NOT reachable: {exc}"
+    if resp.status == 200:
+        return "reachable"
+    return f"answers HTTP {resp.status} for {PROBE_PATH} (is the URL right? is it devfleet?)"
+
+
+def nothing_found(rep: dict[str, Any]) -> list[str]:
+    """Plain notes when the report has no gopls process and no Go toolchain to speak of."""
+    notes = []
+    if not any(s.get("gopls") for s in rep.get("samples") or []):
+        notes.append("no gopls process is running (open a Go project in your editor; "
+                     "devfleet watches gopls while it runs)")
+    inventory = rep.get("inventory") or {}
+    go_found = (inventory.get("goroot_check") or {}).get("go_on_path") or \
+        (inventory.get("tools") or {}).get("go") or inventory.get("gopls_binaries")
+    if not go_found:
+        notes.append("no Go toolchain found: `go` is not on PATH and no gopls binary was found")
+    return notes
 
 
 def cmd_enroll(config: AgentConfig, args: argparse.Namespace) -> int:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 import random
 import threading
 from dataclasses import dataclass
@@ -20,6 +21,8 @@ BACKOFF_CAP_S = 300.0
 PERMANENT = {400, 413, 422}
 PROFILE_BYTES = 1536 * 1024  # profile text per upload; the server caps bodies at a few MiB
 
+log = logging.getLogger("devfleet_agent")
+
 
 @dataclass
 class Outcome:
@@ -27,6 +30,9 @@ class Outcome:
     delay: float  # seconds until the next attempt
     detail: str = ""
     more: bool = False
+    samples: int = 0
+    accepted: int | None = None
+    duplicates: int | None = None
 
 
 class Uploader:
@@ -135,7 +141,9 @@ class Uploader:
             self._apply(instructions)
         more = bool(self.spool.peek(1))
         delay = self.config.drain_interval_s if more else self.normal_delay()
-        return Outcome("ok", delay, f"{len(ids)} samples", more=more)
+        return Outcome("ok", delay, f"{len(ids)} samples", more=more, samples=len(ids),
+                       accepted=_count(body.get("accepted")),
+                       duplicates=_count(body.get("duplicates")))
 
     def _apply(self, instructions: dict[str, Any]) -> None:
         up = instructions.get("upload_interval_s")
@@ -205,6 +213,7 @@ class Uploader:
     def run(self, stop: threading.Event, wake: threading.Event | None = None,
             first_delay: float = 0.0) -> None:
         delay = first_delay
+        last: str | None = None
         while not stop.is_set():
             if wake is not None:
                 wake.wait(delay)
@@ -214,10 +223,44 @@ class Uploader:
             if stop.is_set():
                 break
             try:
-                delay = self.upload_once().delay
+                outcome = self.upload_once()
             except Exception as exc:  # never let the thread die
                 self.state.update_status(last_error=f"uploader: {type(exc).__name__}: {exc}")
                 delay = self.backoff_delay()
+                log.exception("upload failed unexpectedly; next attempt in %s", _secs(delay))
+                continue
+            delay = outcome.delay
+            self._log(outcome, last)
+            last = outcome.kind
+
+    def _log(self, outcome: Outcome, last_kind: str | None) -> None:
+        """One line per upload attempt that did something; quiet while idle or waiting."""
+        nxt = _secs(outcome.delay)
+        if outcome.kind == "ok":
+            log.info("uploaded %d samples: %s accepted, %s duplicates; next upload in %s",
+                     outcome.samples, _or_unknown(outcome.accepted),
+                     _or_unknown(outcome.duplicates),
+                     f"{nxt} (more spooled)" if outcome.more else nxt)
+        elif outcome.kind in ("retry", "backoff"):
+            log.warning("upload not delivered (%s); next attempt in %s", outcome.detail, nxt)
+        elif outcome.kind == "rejected":
+            log.warning("upload rejected (%s); see `devfleet-agent status`", outcome.detail)
+        elif outcome.kind in ("auth", "not_enrolled") and outcome.kind != last_kind:
+            log.warning("not uploading: %s; samples keep spooling", outcome.detail)
+        else:
+            log.debug("upload: %s %s; next in %s", outcome.kind, outcome.detail, nxt)
+
+
+def _count(value: Any) -> int | None:
+    return value if isinstance(value, int) and not isinstance(value, bool) else None
+
+
+def _or_unknown(value: int | None) -> str:
+    return "?" if value is None else str(value)
+
+
+def _secs(seconds: float) -> str:
+    return f"{seconds:.1f} s" if seconds < 10 else f"{seconds:.0f} s"
 
 
 def _errors(resp: transport.Response) -> list[Any]:
