@@ -12,9 +12,12 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 
 import orjson
+from django.utils import timezone
 
 from apps.simulator.reports import MachineSim, iso, report
 from apps.simulator.runner import Progress, RunConfig
+
+LIVE_LABEL = "simulate_fleet --live"
 
 
 @dataclass
@@ -143,12 +146,18 @@ class Agent:
 def _tokens(cfg: RunConfig, live: LiveConfig, specs) -> dict[str, str]:
     if live.token:
         return {spec.team: live.token for spec in specs}
+    from apps.fleet.models import EnrollmentToken
     from apps.fleet.services import create_enrollment_token
 
-    return {
-        team: create_enrollment_token(team, label="simulate_fleet --live")[1]
-        for team in sorted({spec.team for spec in specs})
-    }
+    tokens = {}
+    for team in sorted({spec.team for spec in specs}):
+        # One live token per team: restarting the demo replaces the previous run's token
+        # (its secret is stored hashed and cannot be reused) instead of piling them up.
+        EnrollmentToken.objects.active().filter(team__name=team, label=LIVE_LABEL).update(
+            revoked_at=timezone.now()
+        )
+        tokens[team] = create_enrollment_token(team, label=LIVE_LABEL)[1]
+    return tokens
 
 
 def run_live(cfg: RunConfig, live: LiveConfig, write=print, every_s: float = 3.0) -> Progress:

@@ -93,31 +93,76 @@ def upload_time(part: list[dict]) -> float:
     return float(int(datetime.fromisoformat(part[-1]["collected_at"]).timestamp()) + 1)
 
 
+CATCH_UP_S = 24 * 3600  # a re-seed fills a gap this long since a machine's last sample
+ROLLUP_CHUNK = 500  # machine ids per rollup statement
+
+
 def enroll_all(specs: list[MachineSpec]) -> dict[str, object]:
-    """Enroll every machine through the services with its team's enrollment token."""
+    """Enroll the machines not enrolled yet (or moved to another team) through the services.
+
+    A machine already in its team is used as it is: re-seeding creates no enrollment token
+    and rotates no credential, so running the demo seeding again changes nothing it need not.
+    """
+    from apps.fleet.models import Machine
     from apps.fleet.services import create_enrollment_token, enroll_machine
 
+    known = {
+        m.machine_id: m
+        for m in Machine.objects.filter(
+            machine_id__in=[s.machine_id for s in specs], retired_at__isnull=True
+        ).select_related("team")
+    }
     secrets: dict[str, str] = {}
     machines = {}
     for spec in specs:
+        machine = known.get(spec.machine_id)
+        if machine is not None and machine.team.name == spec.team:
+            machines[spec.machine_id] = machine
+            continue
         if spec.team not in secrets:
             _, secrets[spec.team] = create_enrollment_token(spec.team, label="simulate_fleet")
         machines[spec.machine_id] = enroll_machine(secrets[spec.team], spec.identity()).machine
     return machines
 
 
+def resume_from(machine, start: float) -> float:
+    """Where a machine's history continues: its last sample when that is a little before
+    `start` (the demo was stopped for a while: its agents kept collecting, as real agents
+    spool while the server is away), else `start`."""
+    last = machine.last_sample_at.timestamp() if machine.last_sample_at else None
+    if last is not None and start - CATCH_UP_S <= last < start:
+        return last
+    return start
+
+
+def roll_up_seeded(machine_pks: list[int], start: float, end: float) -> None:
+    """Roll up the seeded range at once, as the live path's rollups would have, so that
+    charts and detection see the whole history whatever the late-rollup bookkeeping did."""
+    from apps.metrics.rollups import roll_up_hours, roll_up_raw
+
+    since = datetime.fromtimestamp(start, tz=timezone.utc)
+    until = datetime.fromtimestamp(end, tz=timezone.utc)
+    for i in range(0, len(machine_pks), ROLLUP_CHUNK):
+        roll_up_raw(since, until, machine_ids=machine_pks[i : i + ROLLUP_CHUNK])
+    roll_up_hours(since, until)
+
+
 def run_direct(cfg: RunConfig, write=print, every_s: float = 3.0, specs=None) -> Progress:
-    """Generate and ingest every machine's history with `ingest_report`, in time order."""
+    """Generate and ingest every machine's history with `ingest_report`, in time order, then
+    roll it up. Idempotent: samples already stored are duplicates and stored once."""
     from apps.ingest.services import RateLimited, ingest_report
 
     specs = specs or cfg.fleet()
     machines = enroll_all(specs)
     progress = Progress(write, len(specs), len(specs) * cfg.samples_per_machine(), every_s)
+    earliest = cfg.start
     for spec in specs:
         machine = machines[spec.machine_id]
         sim = MachineSim(spec, cfg.interval)
+        since = resume_from(machine, cfg.start)
+        earliest = min(earliest, since)
         first = True
-        for part, at in batches(sim, cfg.start, cfg.end, cfg.batch):
+        for part, at in batches(sim, since, cfg.end, cfg.batch):
             payload = report(sim, part, at, first)
             while True:
                 received = datetime.fromtimestamp(at, tz=timezone.utc)
@@ -130,4 +175,5 @@ def run_direct(cfg: RunConfig, write=print, every_s: float = 3.0, specs=None) ->
             first = False
             progress.add(len(part), result.accepted)
         progress.add(0, machine_done=True)
+    roll_up_seeded(sorted(m.pk for m in machines.values()), earliest, cfg.end)
     return progress
