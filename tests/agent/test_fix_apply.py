@@ -62,6 +62,8 @@ def _remove_goplsargs(home: Path) -> dict:
     ({"type": "vscode_setting", "op": "remove", "path": "/x/settings.json",
       "key": ["go.goplsArgs"], "value": 1}, "carries no value"),
     ({"type": "vscode_setting", "op": "remove", "key": ["go.goplsArgs"]}, "path"),
+    ({"type": "vscode_setting", "op": "remove", "key": ["go.goplsArgs"],
+      "path": "/w/\x1b]0;pwned\x07/.vscode/settings.json"}, "path"),
     ({"type": "vscode_setting", "op": "remove", "path": "/x", "key": ["go.goplsArgs"],
       "shell": "x"}, "unexpected fields"),
     ({"type": "wslconfig", "op": "set", "section": "wsl2", "key": "kernel",

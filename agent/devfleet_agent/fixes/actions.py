@@ -18,6 +18,7 @@ _GOMEMLIMIT = re.compile(r"^[1-9][0-9]{0,14}(B|KiB|MiB|GiB|TiB)?$")
 _FLAG = re.compile(r"^-{1,2}[a-z][a-z0-9.\-]{0,63}(=[A-Za-z0-9_.:/@\-]{0,200})?$")
 _WSL_SIZE = re.compile(r"^[1-9][0-9]{0,6}(MB|GB)$")
 _SETTINGS_PATH_MAX = 4096
+_CONTROL = re.compile(r"[\x00-\x1f\x7f-\x9f]")  # a path shown on the terminal stays text
 OBSOLETE_GOPLS_SETTINGS = ("memoryMode", "experimentalWorkspaceModule",
                            "experimentalWatchedFileDelay", "experimentalPackageCacheKey",
                            "allowImplicitNetworkAccess", "allowModfileModifications",
@@ -146,7 +147,8 @@ def _op(data: dict) -> str:
 def _vscode(data: dict) -> Action:
     op = _op(data)
     path = data.get("path")
-    if not isinstance(path, str) or not path or len(path) > _SETTINGS_PATH_MAX or "\0" in path:
+    if not isinstance(path, str) or not path or len(path) > _SETTINGS_PATH_MAX or \
+            _CONTROL.search(path):
         raise ActionRefused("path must name a settings.json file")
     key = data.get("key")
     if not isinstance(key, list) or not 1 <= len(key) <= 3 or \
@@ -171,8 +173,9 @@ def _wslconfig(data: dict) -> Action:
         raise ActionRefused(f"the agent does not change [{str(section)[:20]}] "
                             f"{str(key)[:40]} in .wslconfig")
     path = data.get("path")
-    if path is not None and (not isinstance(path, str) or len(path) > _SETTINGS_PATH_MAX):
-        raise ActionRefused("path must be a string")
+    if path is not None and (not isinstance(path, str) or len(path) > _SETTINGS_PATH_MAX or
+                             _CONTROL.search(path)):
+        raise ActionRefused("path must be a .wslconfig path")
     check = WSLCONFIG[(section, key)]
     if op == "set" and not (check and check(data["value"])):
         raise ActionRefused(f"the value for [{section}] {key} does not have the shape it must "

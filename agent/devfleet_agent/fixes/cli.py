@@ -17,6 +17,7 @@ from devfleet_agent.state import State
 
 EXIT_OK, EXIT_REFUSED, EXIT_ERROR = 0, 1, 2
 FIXES_PATH = "/api/v1/fixes"
+MAX_ACTIONS = 16
 OFF = ("fixes are turned off in the agent config (fixes = false): this machine gets advice "
        "only")
 
@@ -66,7 +67,7 @@ def _finding_id(f: dict[str, Any]) -> int | None:
 def _actions(f: dict[str, Any]) -> list[Action | ActionRefused]:
     raw = f.get("actions")
     out: list[Action | ActionRefused] = []
-    for item in raw if isinstance(raw, list) else []:
+    for item in raw[:MAX_ACTIONS] if isinstance(raw, list) else []:
         try:
             out.append(parse_action(item))
         except ActionRefused as exc:
@@ -98,8 +99,8 @@ def cmd_fixes(config: AgentConfig, args: argparse.Namespace) -> int:
         print(f"[{_clean(f.get('severity'), 16).upper()}] #{fid} {_clean(f.get('title'))} "
               f"({_clean(f.get('rule_id'), 64)})")
         for a in actions:
-            print(f"    - {a.describe()}" if isinstance(a, Action)
-                  else f"    - refused by this agent: {a}")
+            print(f"    - {_clean(a.describe(), 500)}" if isinstance(a, Action)
+                  else f"    - refused by this agent: {_clean(a, 500)}")
         print(f"    $ devfleet-agent fix {fid}")
     if not shown:
         print("no open finding of this machine has a fix the agent can apply")
