@@ -101,6 +101,17 @@ def test_a_path_outside_the_allowed_files_is_refused(ctx, path):
         make_plan(ctx, action)
 
 
+def test_an_anonymised_path_matches_this_machines_own_user_settings(ctx, home):
+    from devfleet_agent.report import hash_token
+
+    hashed = hash_token(str(_settings(home)), "m-salt")
+    action = parse_action({"type": "vscode_setting", "op": "remove", "path": hashed,
+                           "key": ["go.goplsArgs"]})
+    assert make_plan(ctx, action, salt="m-salt").path == _settings(home)
+    with pytest.raises(ActionRefused, match="anonymised path"):
+        make_plan(ctx, action, salt="another-machine")
+
+
 def test_fix_writes_a_backup_applies_atomically_and_undo_restores_byte_for_byte(ctx, home):
     path = _settings(home)
     original = path.read_bytes()
