@@ -76,7 +76,8 @@ def fleet_families() -> list[GaugeMetricFamily]:
     for latest in Machine.objects.active().values_list("latest", flat=True):
         for proc in (latest or {}).get("gopls") or []:
             if isinstance(proc.get("rss_bytes"), int):
-                key = (proc.get("project") or "unknown", proc.get("version") or "unknown")
+                # str(): a label value must be text whatever a stored summary holds.
+                key = (str(proc.get("project") or "unknown"), str(proc.get("version") or "unknown"))
                 by_group[key].append(proc["rss_bytes"])
     rss = GaugeMetricFamily(
         "devfleet_gopls_rss_bytes",

@@ -147,6 +147,18 @@ def test_hostile_project_and_version_names_stay_label_values(client, hostile):
         text_string_to_metric_families(body)))
 
 
+def test_a_summary_holding_non_text_names_still_scrapes(client):
+    from apps.fleet.models import Machine
+
+    machine, _ = enroll()
+    Machine.objects.filter(pk=machine.pk).update(
+        latest={"gopls": [{"rss_bytes": 10**9, "project": 5, "version": ["v1", None]}]})
+    response = scrape(client)
+    assert response.status_code == 200
+    got = samples(response.content.decode())
+    assert got[("devfleet_gopls_processes", (("project", "5"), ("version", "['v1', None]")))] == 1
+
+
 def test_openmetrics_is_served_when_the_scraper_asks_for_it(client):
     now = datetime.now(timezone.utc)
     ingest_fleet(now, [(HOSTILE[0], "v0.16.2", 10**9)])
