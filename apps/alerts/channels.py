@@ -19,7 +19,7 @@ def disable_channel(channel: Channel, error: str, now: datetime) -> bool:
     Notification.objects.filter(channel=channel, status=Notification.Status.PENDING).update(
         status=Notification.Status.FAILED, last_error="channel disabled"
     )
-    from apps.alerts.routing import queue_message
+    from apps.alerts.outbox import queue_message
 
     # Named by its label, never its target: the notice goes to the whole team, and a personal
     # channel's URL (often holding a secret token) is its owner's business.

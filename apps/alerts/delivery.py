@@ -4,6 +4,10 @@ Protocol: a row goes pending → sending (claimed by exactly one worker) → sen
 dies after the send but before the commit leaves the row 'sending'; the reconciler hands it
 back after ALERTS_SENDING_TIMEOUT_S and it is sent again with the same idempotency key, so
 that crash window is the only source of a repeat and receivers can drop it by key.
+
+Retries have one owner, this module: every claim counts an attempt; a transient failure
+(or any unexpected error) sets the row's backoff (not_before) and the row fails for good
+after ALERTS_MAX_ATTEMPTS, including rows whose worker keeps dying. Celery never retries.
 """
 
 from __future__ import annotations
@@ -22,10 +26,6 @@ from apps.alerts.transports import TransportError, transport_for
 
 log = logging.getLogger(__name__)
 S = Notification.Status
-
-
-class TransientDeliveryError(Exception):
-    """A send failed for a reason that may pass (network, 5xx, 429); Celery retries it."""
 
 
 def deliver(notification_id: int, now: datetime | None = None) -> str:
@@ -47,12 +47,15 @@ def deliver(notification_id: int, now: datetime | None = None) -> str:
             status=S.PENDING, not_before=now + timedelta(seconds=60), attempts=F("attempts") - 1
         )
         return "rate_limited"
-    members = _claim_storm(row, now)
-    message = render(row, members)
+    members: list[Notification] = []
     try:
-        transport_for(channel).send(message)
+        members = _claim_storm(row, now)
+        transport_for(channel).send(render(row, members))
     except TransportError as exc:
         return _failed(row, members, exc, now)
+    except Exception as exc:  # a bug or a library's surprise: count it, never loop forever
+        log.exception("delivering notification %s failed unexpectedly", row.pk)
+        return _failed(row, members, TransportError(f"internal error ({type(exc).__name__})"), now)
     _finish([row], S.SENT, now)
     _finish(members, S.GROUPED, now)
     DeliveryAttempt.objects.create(notification=row, at=now, ok=True)
@@ -156,15 +159,33 @@ def _failed(row, members, exc: TransportError, now: datetime) -> str:
     Notification.objects.filter(pk__in=[m.pk for m in members]).update(
         status=S.PENDING, group_leader=None
     )
-    raise TransientDeliveryError(error)
+    return "retry"
+
+
+def retry_delay(notification_id: int, now: datetime | None = None) -> int:
+    """Seconds until a row waiting for its backoff is due again (0 when due or gone)."""
+    due = (
+        Notification.objects.filter(pk=notification_id, status=S.PENDING)
+        .values_list("not_before", flat=True)
+        .first()
+    )
+    if due is None:
+        return 0
+    return max(0, int((due - (now or timezone.now())).total_seconds()) + 1)
 
 
 def release_stuck(now: datetime) -> int:
-    """Rows left 'sending' by a worker that died go back to pending (same key)."""
+    """Rows left 'sending' by a worker that died go back to pending (same key), unless they
+    have used up their attempts: a row that kills its worker every time ends as failed."""
     stale = now - timedelta(seconds=conf.get("ALERTS_SENDING_TIMEOUT_S"))
-    return Notification.objects.filter(status=S.SENDING, claimed_at__lt=stale).update(
-        status=S.PENDING, group_leader=None
+    stuck = Notification.objects.filter(status=S.SENDING, claimed_at__lt=stale)
+    limit = conf.get("ALERTS_MAX_ATTEMPTS")
+    stuck.filter(attempts__gte=limit).update(
+        status=S.FAILED,
+        group_leader=None,
+        last_error=f"gave up after {limit} attempts: the sending worker did not finish",
     )
+    return stuck.filter(attempts__lt=limit).update(status=S.PENDING, group_leader=None)
 
 
 def due_ids(now: datetime, limit: int = 500) -> list[int]:
@@ -181,9 +202,6 @@ def flush_outbox(now: datetime | None = None) -> dict[str, int]:
     release_stuck(now)
     counts: dict[str, int] = {}
     for pk in due_ids(now):
-        try:
-            outcome = deliver(pk, now)
-        except TransientDeliveryError:
-            outcome = "retry"
+        outcome = deliver(pk, now)
         counts[outcome] = counts.get(outcome, 0) + 1
     return counts

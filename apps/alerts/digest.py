@@ -10,7 +10,7 @@ from django.db.models import Count
 from django.template.loader import render_to_string
 
 from apps.alerts.models import Channel
-from apps.alerts.routing import queue_message
+from apps.alerts.outbox import queue_message
 from apps.anomalies import fixes
 from apps.anomalies.models import AppliedFix, Finding
 from apps.fleet.models import GoplsProcess, Team

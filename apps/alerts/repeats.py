@@ -4,9 +4,8 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from django.db import IntegrityError, transaction
-
 from apps.alerts.models import Notification
+from apps.alerts.outbox import queue_repeat
 from apps.alerts.routing import silenced_by
 
 
@@ -31,18 +30,7 @@ def queue_repeats(now: datetime) -> list[int]:
         period = int((now - first.sent_at).total_seconds() // (hours * 3600))
         if period < 1:
             continue
-        try:
-            with transaction.atomic():
-                row = Notification.objects.create(
-                    channel=first.channel,
-                    finding=finding,
-                    kind=Notification.Kind.REPEAT,
-                    dedupe_key=f"repeat:{finding.pk}:{period}",
-                    rule_id=finding.rule_id,
-                    created_at=now,
-                    not_before=now,
-                )
-        except IntegrityError:
-            continue
-        ids.append(row.pk)
+        pk = queue_repeat(first, period, now)
+        if pk is not None:
+            ids.append(pk)
     return ids

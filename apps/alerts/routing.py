@@ -1,24 +1,18 @@
-"""Outbox writing: which channels hear about a finding event, inside the event's transaction."""
+"""Routing selects recipients: which channels hear about a finding, and whether it is silenced.
+
+Pure reads; apps/alerts/outbox.py writes the rows and queues their delivery.
+"""
 
 from __future__ import annotations
 
-from datetime import datetime, timedelta
+from datetime import datetime
 
-from django.db import IntegrityError, transaction
 from django.db.models import Q
-from django.utils import timezone
 
 from apps.alerts import conf
 from apps.alerts.models import Channel, Notification, Route, Silence
 
 RANK = {"ok": 0, "info": 1, "warning": 2, "critical": 3}
-# Finding event kind → message kind; other events (ack, snooze, link, profile) send nothing.
-EVENT_MESSAGES = {
-    "opened": Notification.Kind.OPENED,
-    "reopened": Notification.Kind.OPENED,
-    "escalated": Notification.Kind.ESCALATED,
-    "resolved": Notification.Kind.RESOLVED,
-}
 
 
 def routes_for(finding) -> list[Route]:
@@ -64,74 +58,17 @@ def silenced_by(finding, now: datetime) -> Silence | None:
     )
 
 
-def write_outbox(event) -> list[int]:
-    """Write one pending row per channel for a finding event. Must run inside the transaction
-    that recorded the event, so the row commits or rolls back with the finding's change.
-    Idempotent: the (finding, event, channel) constraint refuses a second row.
-    """
-    kind = EVENT_MESSAGES.get(event.kind)
-    if kind is None:
-        return []
-    finding = event.finding
+def recipients(finding, kind: str) -> dict[int, tuple[Channel, float]]:
+    """The channels a message of this kind about this finding goes to: a resolution only to
+    channels that were (or are about to be) told it opened."""
     targets = channels_for(finding)
-    if kind == Notification.Kind.RESOLVED:
-        told = set(
-            Notification.objects.filter(
-                finding=finding, status__in=["sent", "grouped", "pending", "sending"]
-            )
-            .exclude(kind=Notification.Kind.RESOLVED)
-            .values_list("channel_id", flat=True)
+    if kind != Notification.Kind.RESOLVED:
+        return targets
+    told = set(
+        Notification.objects.filter(
+            finding=finding, status__in=["sent", "grouped", "pending", "sending"]
         )
-        targets = {pk: v for pk, v in targets.items() if pk in told}
-    silence = silenced_by(finding, event.at) if kind != Notification.Kind.RESOLVED else None
-    wait = timedelta(seconds=conf.get("ALERTS_GROUP_WAIT_S") if kind == "opened" else 0)
-    ids = []
-    for channel, repeat in targets.values():
-        row = Notification(
-            channel=channel,
-            finding=finding,
-            event=event,
-            kind=kind,
-            dedupe_key=f"event:{event.pk}",
-            rule_id=finding.rule_id,
-            context={"repeat_hours": repeat},
-            created_at=event.at,
-            not_before=event.at + wait,
-        )
-        if silence is not None:
-            row.status, row.reason = Notification.Status.SUPPRESSED, f"silenced: {silence}"
-        try:
-            with transaction.atomic():
-                row.save()
-        except IntegrityError:
-            continue
-        if silence is None:
-            ids.append(row.pk)
-    if ids:
-        from apps.alerts.tasks import dispatch
-
-        transaction.on_commit(lambda: dispatch(ids, int(wait.total_seconds())))
-    return ids
-
-
-def queue_message(
-    channel: Channel, kind: str, dedupe_key: str, context: dict, now: datetime | None = None
-) -> int | None:
-    """An outbox row not tied to a finding event (test message, channel disabled notice)."""
-    now = now or timezone.now()
-    try:
-        with transaction.atomic():
-            row = Notification.objects.create(
-                channel=channel,
-                kind=kind,
-                dedupe_key=dedupe_key,
-                context=context,
-                created_at=now,
-                not_before=now,
-            )
-    except IntegrityError:
-        return None
-    from apps.alerts.tasks import dispatch
-
-    transaction.on_commit(lambda: dispatch([row.pk], 0))
-    return row.pk
+        .exclude(kind=Notification.Kind.RESOLVED)
+        .values_list("channel_id", flat=True)
+    )
+    return {pk: v for pk, v in targets.items() if pk in told}

@@ -1,4 +1,4 @@
-"""Finding events write the outbox in their own transaction (see routing.write_outbox)."""
+"""Finding events write the outbox in their own transaction (see outbox.write_outbox)."""
 
 from __future__ import annotations
 
@@ -11,6 +11,6 @@ from apps.anomalies.models import FindingEvent
 @receiver(post_save, sender=FindingEvent, dispatch_uid="alerts-outbox")
 def write_outbox_for_event(sender, instance: FindingEvent, created: bool, raw=False, **kwargs):
     if created and not raw:
-        from apps.alerts.routing import write_outbox
+        from apps.alerts.outbox import write_outbox
 
         write_outbox(instance)

@@ -7,7 +7,7 @@ import logging
 from celery import shared_task
 from django.utils import timezone
 
-from apps.alerts.delivery import TransientDeliveryError, deliver, due_ids, release_stuck
+from apps.alerts.delivery import deliver, due_ids, release_stuck, retry_delay
 from apps.alerts.repeats import queue_repeats
 
 log = logging.getLogger(__name__)
@@ -22,16 +22,15 @@ def dispatch(ids: list[int], countdown: int = 0) -> None:
             log.warning("could not enqueue notification %s; reconciler will", pk, exc_info=True)
 
 
-@shared_task(
-    autoretry_for=(TransientDeliveryError,),
-    retry_backoff=5,
-    retry_backoff_max=600,
-    retry_jitter=True,
-    max_retries=5,
-    acks_late=True,
-)
+@shared_task(acks_late=True)
 def deliver_notification_task(notification_id: int) -> str:
-    return deliver(notification_id)
+    """One attempt. A transient failure is not retried by Celery: the outbox has set the row's
+    backoff and attempt count, and this only wakes the row when it is due (the reconciler
+    would find it too; the claim makes a double wake-up harmless)."""
+    outcome = deliver(notification_id)
+    if outcome == "retry":
+        dispatch([notification_id], retry_delay(notification_id))
+    return outcome
 
 
 @shared_task

@@ -14,7 +14,7 @@ from django.views.decorators.http import require_POST
 
 from apps.alerts.forms import ChannelForm, PersonalChannelForm, RouteForm, SilenceForm
 from apps.alerts.models import Channel, Route
-from apps.alerts.routing import queue_message
+from apps.alerts.outbox import queue_message
 from apps.alerts.silences import expire_silence, may_manage_silences, silences_visible_to
 from apps.alerts.tokens import read_ack_token
 from apps.anomalies.lifecycle import acknowledge
