@@ -167,7 +167,8 @@ def render_advice(
     platform = (
         platform if platform in PLATFORMS else ("wsl2" if platform.startswith("wsl") else "linux")
     )
-    facts = {**entry.data.get("defaults", {}), **(facts or {})}
+    machine_facts = dict(facts or {})  # actions never take a knowledge-base example value
+    facts = {**entry.data.get("defaults", {}), **machine_facts}
     steps, sources = [], list(entry.data.get("sources", []))
     for fix in entry.fixes:
         if platform not in fix.get("platforms", PLATFORMS) or not _editor_matches(fix, editor):
@@ -191,4 +192,4 @@ def render_advice(
         )
         sources += [s for s in fix.get("sources", []) if s not in sources]
     advice = {"summary": fill(entry.data["meaning"], facts), "steps": steps, "sources": sources}
-    return fix_actions.attach(advice, evidence=evidence or {}, subject=subject, facts=facts)
+    return fix_actions.attach(advice, evidence=evidence or {}, subject=subject, facts=machine_facts)

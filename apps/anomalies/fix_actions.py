@@ -21,6 +21,9 @@ _WSL_SIZE = re.compile(r"^([1-9][0-9]{0,6})(MB|GB)$")
 _WSLCONFIG_KEY = re.compile(r"^\.wslconfig wsl2\.(autoMemoryReclaim|sparseVhd)$")
 _KEY_PART = re.compile(r"^[A-Za-z][A-Za-z0-9_.\-]{0,127}$")
 _VALUE_PLACEHOLDER = re.compile(r"^\{([a-z_]+)\}$")
+_GOMEMLIMIT = re.compile(r"^[1-9][0-9]{0,14}(B|KiB|MiB|GiB|TiB)?$")
+# Settings a `set` action may write, with the shape the machine's computed value must have.
+SET_SHAPES = {("go.toolsEnvVars", "GOMEMLIMIT"): _GOMEMLIMIT}
 TEMPLATE_KEYS = {"type", "op", "key", "section", "value", "target", "each"}
 
 
@@ -50,6 +53,11 @@ def check_template(action: dict) -> None:
         raise ActionTemplateError(f"go_clean target must be one of {GO_CLEAN_TARGETS}")
     if "value" in action and not _VALUE_PLACEHOLDER.match(str(action["value"])):
         raise ActionTemplateError("a value must be one {placeholder} of a computed fact")
+    if action.get("op") == "set" and "value" not in action:
+        raise ActionTemplateError("a set action needs a {placeholder} value")
+    settable = kind != "vscode_setting" or tuple(action["key"]) in SET_SHAPES
+    if action.get("op") == "set" and not settable:
+        raise ActionTemplateError(f"no value shape known for {action['key']}")
 
 
 def settings_file(value) -> str | None:
@@ -93,6 +101,13 @@ def build(template: dict, *, evidence: dict, subject: str, facts: dict) -> list[
             else []
         )
     if kind == "vscode_setting":
+        extra = {}
+        if template["op"] == "set":
+            value = facts.get(_VALUE_PLACEHOLDER.match(str(template.get("value", ""))).group(1))
+            shape = SET_SHAPES.get(tuple(template["key"]))
+            if not (shape and isinstance(value, str) and shape.match(value)):
+                return []  # no safe value computed for this machine: the step stays text
+            extra = {"value": value}
         out = []
         for path in _evidence_items(evidence, template["each"]):
             if settings_file(path) and all(a["path"] != path for a in out):
@@ -101,9 +116,10 @@ def build(template: dict, *, evidence: dict, subject: str, facts: dict) -> list[
                     "op": template["op"],
                     "path": path,
                     "key": list(template["key"]),
+                    **extra,
                 }
                 out.append(action)
-        return out[:MAX_ACTIONS] if template["op"] == "remove" else []
+        return out[:MAX_ACTIONS]
     # wslconfig
     if template["op"] == "remove":
         keys = [

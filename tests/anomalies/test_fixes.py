@@ -173,3 +173,24 @@ def test_fix_status_says_helped_pending_or_did_not_help():
     fix.save()
     f.save()
     assert counts(AppliedFix.objects.all()) == {"applied": 1, "resolved": 1}
+
+
+@pytest.mark.parametrize(("facts", "expected"), [
+    ({"gomemlimit": "2GiB"}, "2GiB"),
+    ({"gomemlimit": "1536MiB"}, "1536MiB"),
+    ({}, None),  # no safe value computed: the knowledge base's example is never applied
+    ({"gomemlimit": "4GB"}, None),
+    ({"gomemlimit": "2GiB; rm -rf ~"}, None),
+    ({"gomemlimit": 2147483648}, None),
+])
+def test_gomemlimit_set_action_only_with_a_computed_value_of_the_right_shape(facts, expected):
+    evidence = {"values": [{"where": SETTINGS, "value": "4GB"},
+                           {"where": "gopls pid 7 environment", "value": "4GB"}]}
+    advice = render_advice("gomemlimit_bad_suffix", platform="linux", editor="vscode",
+                           facts=facts, evidence=evidence)
+    actions = [a["action"] for a in advice.get("actions", [])]
+    if expected is None:
+        assert actions == []
+    else:
+        assert actions == [{"type": "vscode_setting", "op": "set", "path": SETTINGS,
+                            "key": ["go.toolsEnvVars", "GOMEMLIMIT"], "value": expected}]
