@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import contextlib
+import fcntl
 import os
 from pathlib import Path
 from typing import Any
@@ -14,6 +16,16 @@ from tests.conftest import real_capture
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 SCHEMA = REPO_ROOT / "docs" / "report.schema.json"
+
+
+@contextlib.contextmanager
+def install_lock(root: Path):
+    """Serialise installs into a cached folder shared by concurrent test runs (CI runs two
+    passes side by side): the second waits, then finds the first one's result."""
+    root.parent.mkdir(parents=True, exist_ok=True)
+    with open(root.parent / f".{root.name}.lock", "w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        yield
 
 
 @pytest.fixture

@@ -17,7 +17,7 @@ from pathlib import Path
 import jsonschema
 import pytest
 
-from tests.agent.conftest import REPO_ROOT, SCHEMA, fake_procfs
+from tests.agent.conftest import REPO_ROOT, SCHEMA, fake_procfs, install_lock
 
 pytestmark = pytest.mark.slow
 AGENT = REPO_ROOT / "agent"
@@ -70,34 +70,35 @@ def floor_python() -> Path:
     python = root / ("Scripts/python.exe" if sys.platform == "win32" else "bin/python")
     deps = hashlib.sha256(" ".join(PROJECT["dependencies"]).encode()).hexdigest()[:16]
     stamp = root / f".installed-{deps}"  # the declared dependencies changed: a fresh venv
-    if not stamp.exists():
-        exe = _floor_interpreter()
-        if exe is None:
-            pytest.fail(f"no Python {FLOOR[0]}.{FLOOR[1]} found: {HOW}", pytrace=False)
-        shutil.rmtree(root, ignore_errors=True)
-        subprocess.run([exe, "-m", "venv", str(root)], check=True, timeout=300)
-        pip = subprocess.run(
-            [
-                str(python),
-                "-m",
-                "pip",
-                "install",
-                "-q",
-                "--disable-pip-version-check",
-                *PROJECT["dependencies"],
-            ],
-            capture_output=True,
-            text=True,
-            check=False,
-            timeout=600,
-        )
-        if pip.returncode != 0:
-            pytest.fail(
-                f"cannot install the agent's dependencies on {exe} "
-                f"({pip.stderr.strip()[-300:]}): {HOW}",
-                pytrace=False,
+    with install_lock(root):
+        if not stamp.exists():
+            exe = _floor_interpreter()
+            if exe is None:
+                pytest.fail(f"no Python {FLOOR[0]}.{FLOOR[1]} found: {HOW}", pytrace=False)
+            shutil.rmtree(root, ignore_errors=True)
+            subprocess.run([exe, "-m", "venv", str(root)], check=True, timeout=300)
+            pip = subprocess.run(
+                [
+                    str(python),
+                    "-m",
+                    "pip",
+                    "install",
+                    "-q",
+                    "--disable-pip-version-check",
+                    *PROJECT["dependencies"],
+                ],
+                capture_output=True,
+                text=True,
+                check=False,
+                timeout=600,
             )
-        stamp.touch()
+            if pip.returncode != 0:
+                pytest.fail(
+                    f"cannot install the agent's dependencies on {exe} "
+                    f"({pip.stderr.strip()[-300:]}): {HOW}",
+                    pytrace=False,
+                )
+            stamp.touch()
     return python
 
 

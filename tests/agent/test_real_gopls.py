@@ -14,7 +14,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.agent.conftest import REPO_ROOT
+from tests.agent.conftest import REPO_ROOT, install_lock
 
 pytestmark = [pytest.mark.realgopls, pytest.mark.slow]
 TOOLS = REPO_ROOT / "tools"
@@ -32,25 +32,26 @@ def real_gopls() -> Path:
     if sys.platform != "linux" or platform.machine() not in ("x86_64", "AMD64"):
         pytest.skip("the real gopls package is Linux x86-64 only")
     root = Path(os.environ.get("DEVFLEET_REAL_GOPLS_DIR", "/tmp/devfleet-real-gopls"))
-    ready = all((root / p).exists() for p in ("bin/gopls", "bin/go", "synth/go.mod"))
-    if not ready:
-        try:
-            proc = subprocess.run(
-                ["bash", str(TOOLS / "real-gopls.sh"), str(root)],
-                capture_output=True,
-                text=True,
-                timeout=600,
-                check=False,
-            )
-        except subprocess.TimeoutExpired:
-            pytest.fail(
-                f"installing the real gopls timed out (no PyPI access?): {HOW}", pytrace=False
-            )
-        if proc.returncode != 0:
-            pytest.fail(
-                f"cannot install the real gopls ({proc.stderr.strip()[-300:]}): {HOW}",
-                pytrace=False,
-            )
+    with install_lock(root):
+        ready = all((root / p).exists() for p in ("bin/gopls", "bin/go", "synth/go.mod"))
+        if not ready:
+            try:
+                proc = subprocess.run(
+                    ["bash", str(TOOLS / "real-gopls.sh"), str(root)],
+                    capture_output=True,
+                    text=True,
+                    timeout=600,
+                    check=False,
+                )
+            except subprocess.TimeoutExpired:
+                pytest.fail(
+                    f"installing the real gopls timed out (no PyPI access?): {HOW}", pytrace=False
+                )
+            if proc.returncode != 0:
+                pytest.fail(
+                    f"cannot install the real gopls ({proc.stderr.strip()[-300:]}): {HOW}",
+                    pytrace=False,
+                )
     return root
 
 
