@@ -315,7 +315,7 @@ def load_snapshots(
     out = []
     for pk, mid, os_name, wsl, mem_total, cpus, latest, min_gopls, overrides, _ in machines:
         t, series = _to_series(system_rows.get(pk), SYSTEM_SERIES, bucket_s)
-        top, drvfs, victims = details.get(pk, ([], [], []))
+        top, drvfs, victims, disks = details.get(pk, ([], [], [], []))
         out.append(
             MachineSnapshot(
                 now=now.timestamp(),
@@ -333,6 +333,7 @@ def load_snapshots(
                 oom_victims=victims,
                 inotify_top=top,
                 drvfs_workspaces=drvfs,
+                disks=disks,
                 allow_profiles=bool((latest or {}).get("allow_profiles")),
                 alive_window_s=max(300.0, 2 * bucket_s),
                 last_sample_ts=last_samples.get(pk),
@@ -415,7 +416,7 @@ def _inventory(machine_ids: list[int], now: datetime, past: set[int]) -> dict[in
 
 
 def _details(machines: list[tuple], system_rows: dict, now: datetime, past: set[int]) -> dict:
-    """{pk: (inotify top consumers, drvfs workspaces, OOM victims)}.
+    """{pk: (inotify top consumers, drvfs workspaces, OOM victims, disks)}.
 
     The first two come from the newest sample's summary on the machine (Machine.latest);
     machines whose summary predates those keys read their newest samples instead. OOM victims
@@ -431,36 +432,42 @@ def _details(machines: list[tuple], system_rows: dict, now: datetime, past: set[
                 _json_list(latest["inotify_top"]),
                 _json_list(latest.get("drvfs_workspaces")),
                 [],
+                _json_list(latest.get("disks")),
             )
         else:
             stale.append(pk)
-            out[pk] = ([], [], [])
+            out[pk] = ([], [], [], [])
         rows = system_rows.get(pk)
         kills = rows[:, oom_column] if rows is not None else np.empty(0)
         if (latest.get("oom_kill_count") or 0) > 0 or np.nansum(kills) > 0:
             oom.append(pk)
-    for pk, (top, drvfs) in _recent_details(stale, now).items():
-        out[pk] = (top, drvfs, out[pk][2])
+    for pk, (top, drvfs, disks) in _recent_details(stale, now).items():
+        out[pk] = (top, drvfs, out[pk][2], disks)
     for pk, victims in _oom_victims(oom, now).items():
-        out[pk] = (out[pk][0], out[pk][1], victims)
+        out[pk] = (out[pk][0], out[pk][1], victims, out[pk][3])
     return out
 
 
-def _recent_details(machine_ids: list[int], now: datetime) -> dict[int, tuple[list, list]]:
-    """inotify top consumers and drvfs workspaces from each machine's newest sample (3 min)."""
+def _recent_details(machine_ids: list[int], now: datetime) -> dict[int, tuple[list, list, list]]:
+    """inotify top consumers, drvfs workspaces and disks from each machine's newest sample
+    (3 min)."""
     if not machine_ids:
         return {}
     rows = (
         SystemSample.objects.filter(
             machine_id__in=machine_ids, ts__gte=now - timedelta(minutes=3), ts__lte=now
         )
-        .annotate(top=KT("detail__inotify__top"), drvfs=KT("detail__wsl__workspaces_on_drvfs"))
+        .annotate(
+            top=KT("detail__inotify__top"),
+            drvfs=KT("detail__wsl__workspaces_on_drvfs"),
+            disks=KT("detail__system__disks"),
+        )
         .order_by("machine_id", "ts")
-        .values_list("machine_id", "top", "drvfs")
+        .values_list("machine_id", "top", "drvfs", "disks")
     )
-    out: dict[int, tuple[list, list]] = {}
-    for mid, top, drvfs in rows:
-        out[mid] = (_json_list(top), _json_list(drvfs))
+    out: dict[int, tuple[list, list, list]] = {}
+    for mid, top, drvfs, disks in rows:
+        out[mid] = (_json_list(top), _json_list(drvfs), _json_list(disks))
     return out
 
 

@@ -11,6 +11,7 @@ from apps.anomalies.snapshot import MachineSnapshot, ProcessSeries, SystemSeries
 from apps.ingest.services import lifetime_start
 from apps.ingest.validation import parse_timestamp
 from apps.metrics.columns import gopls_row, system_row
+from apps.metrics.summary import disk_mounts
 
 
 def _series(rows: list[dict], names: dict) -> dict[str, np.ndarray]:
@@ -96,6 +97,7 @@ def snapshot_from_report(payload: dict, machine=None) -> MachineSnapshot:
         oom_victims=victims,
         inotify_top=list((last.get("inotify") or {}).get("top") or []),
         drvfs_workspaces=list((last.get("wsl") or {}).get("workspaces_on_drvfs") or []),
+        disks=disk_mounts(last),
         allow_profiles=False,
         alive_window_s=max(120.0, 3 * float(last.get("interval_s") or 15)),
     )

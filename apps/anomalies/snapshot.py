@@ -108,6 +108,7 @@ class MachineSnapshot:
     oom_victims: list[dict] = field(default_factory=list)
     inotify_top: list[dict] = field(default_factory=list)
     drvfs_workspaces: list[str] = field(default_factory=list)
+    disks: list[dict] = field(default_factory=list)  # newest sample: {path, fstype, purposes}
     allow_profiles: bool = False
     alive_window_s: float = 300.0
     # The machine's newest sample at or before `now` (None: unknown). A sample lists every

@@ -62,4 +62,23 @@ def latest_summary(sample: dict, columns: dict) -> dict:
     )
     drvfs = (sample.get("wsl") or {}).get("workspaces_on_drvfs")
     summary["drvfs_workspaces"] = [str(w) for w in drvfs][:20] if isinstance(drvfs, list) else []
+    summary["disks"] = disk_mounts(sample)
     return summary
+
+
+def disk_mounts(sample: dict) -> list[dict]:
+    """The newest sample's volumes: mount path, filesystem type and what lives there (the
+    cache-placement rules match go env paths against them)."""
+    disks = (sample.get("system") or {}).get("disks")
+    out = []
+    for d in disks if isinstance(disks, list) else []:
+        if isinstance(d, dict) and isinstance(d.get("path"), str):
+            purposes = d.get("purposes") if isinstance(d.get("purposes"), list) else []
+            out.append(
+                {
+                    "path": d["path"][:1024],
+                    "fstype": str(d.get("fstype") or "")[:64],
+                    "purposes": [str(x)[:32] for x in purposes][:8],
+                }
+            )
+    return out[:16]

@@ -10,6 +10,7 @@ from apps.anomalies.detectors import (  # noqa: F401  (imported to register thei
     system,
     versions,
     wsl,
+    wsl_files,
 )
 from apps.anomalies.detectors.base import REGISTRY, SEVERITIES, Detection, Rule, worst
 

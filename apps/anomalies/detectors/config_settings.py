@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from apps.anomalies.detectors.base import Detection, rule
+from apps.anomalies.detectors.base import REGISTRY, Detection, rule
 from apps.anomalies.detectors.config_lint import _sources
 from apps.anomalies.detectors.facts import format_version, gopls_version
 from apps.anomalies.detectors.gopls_settings import check, locate
@@ -54,5 +54,57 @@ def gopls_unknown_setting(snapshot, th) -> list[Detection]:
                 "problem_text": first["text"],
                 "settings": ", ".join(names[:10]),
             },
+        )
+    ]
+
+
+def _analysis_settings(snapshot) -> list[dict]:
+    """staticcheck: true and vulncheck: "Imports" wherever they are set."""
+    out = []
+    for where, _, _, block, _ in _sources(snapshot):
+        for name, value in block.items():
+            short = str(name).rsplit(".", 1)[-1]
+            if short == "staticcheck" and value is True:
+                out.append({"where": where, "setting": name, "value": True})
+            elif short == "vulncheck" and isinstance(value, str) and value.lower() == "imports":
+                out.append({"where": where, "setting": name, "value": value})
+    return out
+
+
+@rule("gopls_analysis_cpu", category="cpu")
+def gopls_analysis_cpu(snapshot, th) -> list[Detection]:
+    """A gopls pegging a core (or busy while idle) on a machine that turned on every
+    staticcheck analyzer or govulncheck of imports: the likely cause of that CPU."""
+    settings = _analysis_settings(snapshot)
+    if not settings:
+        return []
+    busy = [
+        d
+        for rid in ("gopls_cpu_pegged", "gopls_cpu_busy_idle")
+        for d in REGISTRY[rid].func(snapshot, th)
+        if d.fired
+    ]
+    if not busy:
+        return []
+    version, _ = machine_gopls(snapshot)
+    names = sorted({s["setting"] + "=" + str(s["value"]).lower() for s in settings})
+    worst = max(busy, key=lambda d: d.evidence.get("minutes") or 0)
+    return [
+        Detection(
+            "gopls_analysis_cpu",
+            fired=True,
+            severity="warning",
+            subject="analysis_settings",
+            evidence={
+                "settings": settings[:10],
+                "cpu_rule": worst.rule_id,
+                "pid": worst.evidence.get("pid"),
+                "minutes": worst.evidence.get("minutes"),
+                "gopls_version": format_version(version),
+            },
+            explanation=f"gopls pid {worst.evidence.get('pid')} has kept a core busy for "
+            f"{worst.evidence.get('minutes')} min and {', '.join(names)} is set: running every "
+            "staticcheck analyzer or govulncheck on each change is the likely cause",
+            facts={"settings": ", ".join(names), "gopls_version": format_version(version)},
         )
     ]
