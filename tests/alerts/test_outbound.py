@@ -84,6 +84,7 @@ def test_every_chat_kind_refuses_a_loopback_receiver(team, receiver, strict, kin
         "http://[::1]:{port}/hook",
         "http://[::ffff:127.0.0.1]:{port}/hook",  # IPv4-mapped loopback
         "http://[64:ff9b::a9fe:a9fe]/hook",  # NAT64 form of 169.254.169.254
+        "http://[2002:7f00:1::]/hook",  # 6to4 form of 127.0.0.1
         "http://[fe80::1]/hook",
         "http://224.0.0.1/hook",  # multicast
         "http://240.0.0.1/hook",  # reserved
