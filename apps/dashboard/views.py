@@ -31,7 +31,13 @@ from apps.dashboard.services.people import developer_for, developer_machines
 from apps.dashboard.services.projects import project_list, project_page
 from apps.dashboard.services.rules import AdviceContext, rule_list, rule_page
 from apps.dashboard.services.versions import version_cohorts
-from apps.fleet.models import Machine, Project
+from apps.dashboard.services.visibility import (
+    MIN_GROUP,
+    filter_options_for,
+    project_for,
+    sees_everything,
+)
+from apps.fleet.models import Machine
 from apps.fleet.ownership import decide_claim, may_decide, pending_claims_for
 from apps.ingest.validation import parse_timestamp
 
@@ -80,7 +86,9 @@ def machines(request: HttpRequest) -> HttpResponse:
         {
             **context,
             "flt": flt,
-            "options": filter_options(timezone.now()),
+            "options": filter_options_for(
+                request.user, filter_options(timezone.now()), timezone.now()
+            ),
             "os_choices": OS_CHOICES,
             "health_choices": HEALTH_CHOICES,
         },
@@ -191,13 +199,13 @@ def developer(request: HttpRequest, user_id: int) -> HttpResponse:
 @require_GET
 @login_required
 def projects(request: HttpRequest) -> HttpResponse:
-    return render(request, "dashboard/project_list.html", {"projects": project_list()})
+    return render(request, "dashboard/project_list.html", {"projects": project_list(request.user)})
 
 
 @require_GET
 @login_required
 def project(request: HttpRequest, slug: str) -> HttpResponse:
-    obj = get_object_or_404(Project, slug=slug)
+    obj = project_for(request.user, slug)
     context = project_page(request.user, obj, timezone.now())
     return render(request, "dashboard/project.html", {**context, "project": obj})
 
@@ -205,7 +213,10 @@ def project(request: HttpRequest, slug: str) -> HttpResponse:
 @require_GET
 @login_required
 def versions(request: HttpRequest) -> HttpResponse:
-    return render(request, "dashboard/versions.html", version_cohorts(timezone.now()))
+    smallest = 0 if sees_everything(request.user) else MIN_GROUP
+    return render(
+        request, "dashboard/versions.html", version_cohorts(timezone.now(), min_machines=smallest)
+    )
 
 
 @require_GET
@@ -236,7 +247,9 @@ def findings(request: HttpRequest) -> HttpResponse:
             "params": request.GET,
             "snooze_choices": SNOOZE_CHOICES,
             "rules": sorted(knowledge_base()),
-            "options": filter_options(timezone.now()),
+            "options": filter_options_for(
+                request.user, filter_options(timezone.now()), timezone.now()
+            ),
         },
     )
 

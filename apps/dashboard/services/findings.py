@@ -83,12 +83,22 @@ def fleet_findings(machines: QuerySet[Machine], now: datetime) -> dict:
         for i in range(len(days)):
             counts[i] += row[f"d{i}"]
     order = sorted(by_rule, key=lambda r: (-by_rule[r]["critical"], -sum(by_rule[r].values())))
+    # Machines per rule: a rule's row is a group that only staff see below MIN_GROUP machines.
+    machine_counts = dict(
+        Finding.objects.open()
+        .filter(machine__in=machines.values("pk"), rule_id__in=order)
+        .order_by()
+        .values("rule_id")
+        .annotate(n=Count("machine_id", distinct=True))
+        .values_list("rule_id", "n")
+    )
     rows = [
         {
             "rule": r,
             "title": titles.get(r, r),
             "counts": dict(by_rule[r]),
             "urls": {s: findings_url(rule=r, severity=s) for s in SEVERITIES},
+            "machines": machine_counts.get(r, 0),
         }
         for r in order
     ]

@@ -19,6 +19,7 @@ from apps.anomalies.health import LEVELS
 from apps.dashboard import charts
 from apps.dashboard.constants import TOP_OFFENDERS, TOP_PROJECTS
 from apps.dashboard.filters import FleetFilter, alive_processes
+from apps.dashboard.services import visibility
 from apps.dashboard.services.facts import (
     EDITOR,
     RSS,
@@ -118,6 +119,7 @@ def health_section(machines: QuerySet[Machine], flt: FleetFilter, now: datetime)
     return {
         "tiles": tiles,
         "total": sum(totals.values()),
+        "team_rows": rows,
         "team_chart": charts.health_by_team(rows),
     }
 
@@ -144,17 +146,22 @@ def version_section(procs: list[Proc], flt: FleetFilter) -> dict:
 
 def project_section(procs: list[Proc]) -> dict:
     rss: dict[str, list[float]] = defaultdict(list)
-    for _, _, _, project, _, size, _, _ in procs:
+    machines: dict[str, set[int]] = defaultdict(set)
+    for machine, _, _, project, _, size, _, _ in procs:
         if project and size is not None:
             rss[project].append(size)
+            machines[project].add(machine)
     top = sorted(rss, key=lambda m: (-len(rss[m]), m))[:TOP_PROJECTS]
     slugs = dict(Project.objects.filter(module_path__in=top).values_list("module_path", "slug"))
     rows = [
-        box_row(
-            module,
-            rss[module],
-            reverse("dashboard:project", args=[slugs[module]]) if module in slugs else None,
-        )
+        {
+            **box_row(
+                module,
+                rss[module],
+                reverse("dashboard:project", args=[slugs[module]]) if module in slugs else None,
+            ),
+            "machines": len(machines[module]),
+        }
         for module in top
     ]
     rows.sort(key=lambda r: -r["median"])
@@ -178,18 +185,22 @@ def offenders(machines: QuerySet[Machine], now: datetime) -> list[Snapshot]:
     return [snaps[pk] for pk in pks if pk in snaps]
 
 
-def fleet_aggregates(flt: FleetFilter, now: datetime) -> dict:
+def fleet_aggregates(
+    flt: FleetFilter, now: datetime, base: QuerySet[Machine] | None = None
+) -> dict:
     """The user-independent part of the overview, cached for FLEET_CACHE_S seconds.
 
     Every user sees the same fleet-level aggregates for the same filters. The cache only
     spares repeated work: a miss costs a few GROUP BY queries, not a pass over every machine.
+    With `base` (one viewer's own machines), the same aggregates over those only, uncached.
     """
-    key = "dashboard:fleet:v2:" + hashlib.sha256(flt.query().encode()).hexdigest()
-    cached = cache.get(key)
+    key = "dashboard:fleet:v3:" + hashlib.sha256(flt.query().encode()).hexdigest()
+    cached = cache.get(key) if base is None else None
     if cached is not None:
         return cached
-    everything = flt.with_(health="").apply(Machine.objects.active(), now)
-    machines = filtered(flt, now)
+    active = Machine.objects.active() if base is None else base
+    everything = flt.with_(health="").apply(active, now)
+    machines = filtered(flt, now, active)
     procs = gopls_procs(machines, lean=True)
     result = {
         # The health tiles always count every level; the other sections honour the filter.
@@ -203,16 +214,23 @@ def fleet_aggregates(flt: FleetFilter, now: datetime) -> dict:
         "gopls_running": len(procs),
         "median_rss": median([p[RSS] for p in procs if p[RSS] is not None]),
     }
-    cache.set(key, result, getattr(settings, "DASHBOARD_FLEET_CACHE_S", FLEET_CACHE_S))
+    if base is None:
+        cache.set(key, result, getattr(settings, "DASHBOARD_FLEET_CACHE_S", FLEET_CACHE_S))
     return result
 
 
 def fleet_overview(user, flt: FleetFilter, now: datetime) -> dict:
-    """Everything the overview shows; aggregates are fleet-wide, machine rows only visible ones."""
+    """Everything the overview shows; machine rows only visible ones, and for anyone but staff
+    fleet aggregates only over groups of at least visibility.MIN_GROUP machines."""
     result = dict(fleet_aggregates(flt, now))
-    if user.is_staff or user.is_superuser:
+    if visibility.sees_everything(user):
         result["offenders"] = result["worst"]
-    else:
-        mine = filtered(flt, now, Machine.objects.visible_to(user).active())
-        result["offenders"] = offenders(mine, now)
+        return result
+    mine = Machine.objects.visible_to(user).active()
+    if visibility.large_enough(result["health"]["total"]):
+        result = visibility.redact_overview(result)
+    else:  # too few machines to hide among: the same page over the viewer's own machines
+        result = dict(fleet_aggregates(flt, now, base=mine))
+    result["options"] = visibility.filter_options_for(user, result["options"], now)
+    result["offenders"] = offenders(filtered(flt, now, mine), now)
     return result

@@ -10,6 +10,7 @@ from apps.dashboard.filters import FleetFilter
 from apps.dashboard.services.facts import worst_first
 from apps.dashboard.services.fleet import filtered
 from apps.dashboard.services.snapshots import load_snapshots
+from apps.dashboard.services.visibility import large_enough, sees_everything
 from apps.fleet.models import Machine
 
 PAGE_SIZE = 100
@@ -24,8 +25,10 @@ def machine_list(user, flt: FleetFilter, now: datetime, page: str | int = 1) -> 
     fleet = filtered(flt, now)
     fleet_count = fleet.count()
     mine = fleet
-    if not (user.is_staff or user.is_superuser):
+    if not sees_everything(user):
         mine = filtered(flt, now, Machine.objects.visible_to(user).active())
+        if not large_enough(fleet_count):
+            fleet_count = None  # a group this small is not counted for anyone but staff
     ranked = worst_first(mine, now).values_list("pk", flat=True)
     current = Paginator(ranked, PAGE_SIZE).get_page(page)
     pks = list(current.object_list)

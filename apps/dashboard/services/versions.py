@@ -16,15 +16,17 @@ MIN_COHORT = 5  # processes per version before its median is compared
 METRICS = (("rss", "bytes", "RSS"), ("cpu", "percent", "CPU"), ("latency", "ms", "completion p95"))
 
 
-def version_cohorts(now: datetime) -> dict:
+def version_cohorts(now: datetime, min_machines: int = 0) -> dict:
     """Per gopls version: machines, processes, and the spread of RSS, CPU and latency.
 
     Read from each machine's newest-sample summary (one SQL query over `latest`), never from
-    raw samples, so the page costs the same for a day or a month of history.
+    raw samples, so the page costs the same for a day or a month of history. Versions (and
+    gopls/Go pairs) on fewer than `min_machines` machines are left out (see visibility).
     """
     values: dict[str, dict[str, list[float]]] = defaultdict(lambda: defaultdict(list))
     machines: dict[str, set[int]] = defaultdict(set)
     go_versions: dict[tuple[str, str], list[int]] = defaultdict(list)
+    go_machines: dict[tuple[str, str], set[int]] = defaultdict(set)
     for machine, version, go, _, _, rss, cpu, p95 in gopls_procs(Machine.objects.active()):
         version = version or "unknown"
         machines[version].add(machine)
@@ -32,11 +34,12 @@ def version_cohorts(now: datetime) -> dict:
         if rss is not None:
             cohort["rss"].append(rss)
             go_versions[(version, go or "unknown")].append(rss)
+            go_machines[(version, go or "unknown")].add(machine)
         if cpu is not None:
             cohort["cpu"].append(cpu)
         if p95 is not None:
             cohort["latency"].append(p95)
-    order = sorted_versions(machines)
+    order = [v for v in sorted_versions(machines) if len(machines[v]) >= min_machines]
     flt = FleetFilter()
     figures, flagged = {}, {}
     for key, unit, title in METRICS:
@@ -68,5 +71,6 @@ def version_cohorts(now: datetime) -> dict:
     go_rows = [
         {"gopls": g, "go": go, "processes": len(rss), "median_rss": median(rss)}
         for (g, go), rss in sorted(go_versions.items(), key=lambda kv: kv[0][0])
+        if len(go_machines[(g, go)]) >= min_machines
     ]
     return {"figures": figures, "table": table, "go_rows": go_rows}
