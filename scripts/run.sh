@@ -34,14 +34,24 @@ celery -A config worker --loglevel=INFO --concurrency=2 >"$LOG_DIR/worker.log" 2
 pids+=($!)
 celery -A config beat --loglevel=INFO >"$LOG_DIR/beat.log" 2>&1 &
 pids+=($!)
+# Django logs to stderr (request warnings such as "Not Found: …"): into web.log, not the terminal.
 gunicorn config.wsgi:application --bind "127.0.0.1:$PORT" --workers 2 --threads 4 \
-  --access-logfile "$LOG_DIR/access.log" --error-logfile "$LOG_DIR/web.log" &
+  --access-logfile "$LOG_DIR/access.log" --error-logfile "$LOG_DIR/web.log" \
+  >>"$LOG_DIR/web.log" 2>&1 &
 pids+=($!)
 
-for _ in $(seq 1 60); do
-  curl -fsS -o /dev/null "http://127.0.0.1:$PORT/api/v1/openapi.json" && break
+up=
+for _ in $(seq 1 120); do
+  # (no -S: "Couldn't connect" while gunicorn is still starting is expected, not an error)
+  if curl -fs -o /dev/null "http://127.0.0.1:$PORT/api/v1/openapi.json"; then up=1; break; fi
+  kill -0 "${pids[2]}" 2>/dev/null || break
   sleep 0.5
 done
+if [ -z "$up" ]; then
+  echo "devfleet did not start on port $PORT; the last lines of $LOG_DIR/web.log:" >&2
+  tail -n 20 "$LOG_DIR/web.log" >&2
+  exit 1
+fi
 echo "devfleet is up at $DEVFLEET_BASE_URL (logs in $LOG_DIR)"
 
 # The demo fleet: history through the real ingest path, then live agents posting over HTTP.

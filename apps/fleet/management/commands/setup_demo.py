@@ -7,6 +7,7 @@ from pathlib import Path
 
 from django.conf import settings
 from django.contrib.auth import get_user_model
+from django.contrib.auth.hashers import make_password
 from django.core.management.base import BaseCommand
 from django.db.models import Count
 
@@ -52,6 +53,7 @@ class Command(BaseCommand):
                 f"Demo login: {DEMO_ADMIN} / {password}  (developers: username / same password)"
             )
         )
+        self.stdout.write(f"  Open:     {base}/   (the dashboard; your own page: {base}/me/)")
         self.stdout.write(f"  Admin:    {base}/admin/")
         self.stdout.write(
             f"  JSON API: {base}/api/v1/machines/   (OpenAPI: {base}/api/v1/openapi.json)"
@@ -59,10 +61,12 @@ class Command(BaseCommand):
 
     def _link_owners(self, password: str) -> None:
         users = get_user_model().objects
+        hashed = None  # hashed once: a slow password hash per demo account added a minute
         for machine in Machine.objects.filter(owner__isnull=True).exclude(owner_hint=""):
             user = users.filter(username=machine.owner_hint).first()
             if user is None:
-                user = users.create_user(machine.owner_hint, password=password)
+                hashed = hashed or make_password(password)
+                user = users.create(username=machine.owner_hint, password=hashed)
             machine.owner = user
             machine.save(update_fields=["owner"])
             Membership.objects.get_or_create(user=user, team=machine.team)
