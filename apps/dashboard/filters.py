@@ -10,7 +10,7 @@ from django.conf import settings
 from django.db.models import QuerySet
 from django.utils import timezone
 
-from apps.fleet.models import GoplsProcess, Machine
+from apps.fleet.models import GoplsProcess, Machine, Team
 
 OS_CHOICES = [("linux", "Linux"), ("wsl", "WSL"), ("darwin", "macOS"), ("windows", "Windows")]
 HEALTH_CHOICES = [
@@ -38,6 +38,14 @@ class FleetFilter:
         if values["health"] not in dict(HEALTH_CHOICES):
             values["health"] = ""
         return cls(**values)
+
+    def resolved(self) -> FleetFilter:
+        """The same filter with a team given by its name (`?team=Platform`, as people type it)
+        turned into that team's slug, so it filters and shows selected like a chosen one."""
+        if not self.team or Team.objects.filter(slug=self.team).exists():
+            return self
+        slug = Team.objects.filter(name__iexact=self.team).values_list("slug", flat=True).first()
+        return replace(self, team=slug) if slug else self
 
     def with_(self, **changes) -> FleetFilter:
         return replace(self, **changes)

@@ -61,7 +61,7 @@ def visible_machine(request: HttpRequest, machine_id: str) -> Machine:
 @require_GET
 @login_required
 def fleet(request: HttpRequest) -> HttpResponse:
-    flt = FleetFilter.from_query(request.GET)
+    flt = FleetFilter.from_query(request.GET).resolved()
     context = fleet_overview(request.user, flt, timezone.now())
     return render(
         request,
@@ -78,7 +78,7 @@ def fleet(request: HttpRequest) -> HttpResponse:
 @require_GET
 @login_required
 def machines(request: HttpRequest) -> HttpResponse:
-    flt = FleetFilter.from_query(request.GET)
+    flt = FleetFilter.from_query(request.GET).resolved()
     context = machine_list(request.user, flt, timezone.now(), request.GET.get("page", 1))
     return render(
         request,

@@ -10,6 +10,40 @@ from apps.anomalies.health import LEVEL_LABELS
 
 register = template.Library()
 
+# The one nav tab each page belongs to, by its namespaced view name (several apps use the same
+# short names: alerts:me is not dashboard:me).
+NAV_TABS = {
+    "dashboard:fleet": "fleet",
+    "dashboard:machine-list": "machines",
+    "dashboard:machine": "machines",
+    "dashboard:developer": "machines",
+    "dashboard:findings": "findings",
+    "dashboard:project-list": "projects",
+    "dashboard:project": "projects",
+    "dashboard:versions": "versions",
+    "dashboard:rule-list": "rules",
+    "dashboard:rule": "rules",
+    "dashboard:me": "me",
+    "alerts:silences": "silences",
+}
+
+
+@register.simple_tag(takes_context=True)
+def nav_tab(context) -> str:
+    """The nav tab to mark active on this page ("" for none)."""
+    request = context.get("request")
+    match = getattr(request, "resolver_match", None)
+    if match is None:
+        return ""
+    tab = NAV_TABS.get(match.view_name)
+    if tab is None and match.app_name == "alerts":
+        return "alerts"
+    if tab == "machines" and match.url_name == "developer":
+        user = context.get("user")
+        if user is not None and str(match.kwargs.get("user_id")) == str(user.pk):
+            return "me"  # your own developer page is "My machines"
+    return tab or ""
+
 
 @register.filter
 def may_silence(user) -> bool:
