@@ -216,7 +216,7 @@ def _guarded_create_connection(address, timeout=socket._GLOBAL_DEFAULT_TIMEOUT, 
     if refusals is None:
         return _original_create_connection(address, timeout, source_address, socket_options)
     host, port = address
-    if timeout is socket._GLOBAL_DEFAULT_TIMEOUT:
+    if not isinstance(timeout, int | float):  # None or a library's "default" sentinel
         timeout = conf.get("ALERTS_HTTP_TIMEOUT_S")
     try:
         return open_socket(host.strip("[]"), port, timeout, socket_options)

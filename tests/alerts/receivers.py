@@ -5,6 +5,7 @@ from __future__ import annotations
 import email
 import json
 import socket
+import ssl
 import threading
 import time
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -17,7 +18,7 @@ class HttpReceiver:
     answer body (bodies) and a redirect (redirects: path → Location, with status 307 unless
     statuses says otherwise)."""
 
-    def __init__(self, host: str = "127.0.0.1") -> None:
+    def __init__(self, host: str = "127.0.0.1", tls: tuple[str, str] | None = None) -> None:
         self.requests: list[dict] = []
         self.statuses: dict[str, int] = {}
         self.bodies: dict[str, bytes] = {}
@@ -56,12 +57,18 @@ class HttpReceiver:
                 pass
 
         self.server = ThreadingHTTPServer((host, 0), Handler)
+        self.scheme = "http"
+        if tls:  # (certificate file, key file): serve HTTPS
+            context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+            context.load_cert_chain(*tls)
+            self.server.socket = context.wrap_socket(self.server.socket, server_side=True)
+            self.scheme = "https"
         self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
 
     @property
     def url(self) -> str:
         host, port = self.server.server_address[:2]
-        return f"http://{host}:{port}"
+        return f"{self.scheme}://{host}:{port}"
 
     def posts(self, path: str) -> list[dict]:
         with self.lock:

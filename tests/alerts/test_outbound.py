@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import json
+import shutil
+import subprocess
 
 import pytest
 
@@ -227,6 +229,9 @@ def test_a_personal_apprise_channel_is_never_sent(team, receiver, bob):
     leak(m)
     flush_outbox(NOW)
     assert receiver.requests == []
+    row = Notification.objects.get(channel__owner=bob)
+    assert row.status == "failed"
+    assert "team channels only" in row.last_error
 
 
 @pytest.mark.skipif("apprise" not in TRANSPORTS, reason="apprise is not installed")
@@ -240,3 +245,33 @@ def test_an_apprise_redirect_to_an_allowed_address_is_followed(
     leak(machine())
     flush_outbox(NOW)
     assert [r["path"] for r in second_loopback.requests] == ["/internal"]
+
+
+@pytest.fixture
+def tls_receiver(tmp_path):
+    """An HTTPS receiver on 127.0.0.1 with a self-signed certificate for the name localhost."""
+    if shutil.which("openssl") is None:
+        pytest.fail("openssl is needed to make the test certificate (apt-get install openssl)")
+    cert, key = tmp_path / "cert.pem", tmp_path / "key.pem"
+    subprocess.run(
+        ["openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "1",
+         "-subj", "/CN=localhost", "-addext", "subjectAltName=DNS:localhost",
+         "-keyout", str(key), "-out", str(cert)],
+        check=True, capture_output=True,
+    )  # fmt: skip
+    server = HttpReceiver(tls=(str(cert), str(key))).start()
+    yield server, cert
+    server.stop()
+
+
+def test_https_checks_the_certificate_against_the_host_name(tls_receiver, strict, monkeypatch):
+    server, cert = tls_receiver
+    strict.ALERTS_ALLOWED_PRIVATE_NETWORKS = ["127.0.0.1/32"]
+    port = server.url.rsplit(":", 1)[1]
+    with pytest.raises(outbound.OutboundError, match="TLS error"):  # not a trusted CA
+        outbound.post(f"https://localhost:{port}/hook", b"{}")
+    monkeypatch.setenv("SSL_CERT_FILE", str(cert))  # now trusted: delivered to the vetted IP
+    assert outbound.post(f"https://localhost:{port}/hook", b'{"ok":1}') == 200
+    assert server.posts("/hook")[0]["json"] == {"ok": 1}
+    with pytest.raises(outbound.OutboundError, match="TLS error"):  # the name must match
+        outbound.post(f"https://127.0.0.1:{port}/hook", b"{}")
