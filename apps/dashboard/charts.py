@@ -219,7 +219,8 @@ def add_evidence(figure: dict, spans: list[dict]) -> dict:
         notes.append(
             {
                 "x": ts(span["start"]),
-                "y": 0.02,
+                "y": 1,  # at the top: the bottom has the gopls start markers
+                "yanchor": "top",
                 "xref": "x",
                 "yref": "paper",
                 "text": label(span.get("label", "")),

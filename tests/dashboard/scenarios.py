@@ -22,6 +22,8 @@ def _upload(machine, start: datetime, n: int, step_s: int = 60, edit=None, start
     report = make_report(n, start=start, step_s=step_s)
     report["machine"].pop("wsl", None)
     report["machine"]["kernel"] = "6.8.0-45-generic"
+    report["machine"]["hostname"] = machine.hostname
+    report["inventory"].pop("wsl", None)
     for i, sample in enumerate(report["samples"]):
         sample.pop("wsl", None)
         sample["gopls"][0]["start_time"] = iso(started or start - timedelta(minutes=30))
@@ -56,7 +58,10 @@ def machine_with_many_gopls(n: int = 14, team: str = "Platform"):
             proc = copy.deepcopy(base)
             proc["pid"] = 30000 + k
             # half started before the window, half restarted inside it, several at once
-            begun = start - timedelta(hours=2) if k % 2 else start + timedelta(minutes=5 * (k % 4))
+            later = timedelta(minutes=5 * ((k // 2) % 4))  # four restart moments
+            begun = start - timedelta(hours=2) if k % 2 else start + later
+            if begun > start + timedelta(minutes=i):
+                continue  # not running yet
             proc["start_time"] = iso(begun)
             proc["rss_bytes"] = (300 + 150 * k) * MIB + i * MIB
             proc["projects"] = [{"module": f"example.com/mod{k}", "root": f"/src/mod{k}"}]
@@ -96,7 +101,9 @@ def macos_machine(team: str = "Platform"):
     machine, _ = enroll(team, hostname="mac-mini", os="darwin")
     report = make_report(30, start=_now() - timedelta(minutes=30), step_s=60)
     report["machine"].update(os="darwin", os_version="15.0.1", kernel="24.0.0")
+    report["machine"].update(hostname="mac-mini")
     report["machine"].pop("wsl", None)
+    report["inventory"].pop("wsl", None)
     for sample in report["samples"]:
         sample.pop("inotify", None)
         sample.pop("wsl", None)

@@ -22,7 +22,12 @@ HISTORY_LIMIT = 25
 
 def machine_page(machine: Machine, now: datetime) -> dict:
     cutoff = now - timezone.timedelta(seconds=settings.MACHINE_STALE_AFTER_S)
-    processes = list(machine.gopls_processes.select_related("project").order_by("-last_seen")[:12])
+    # Every running gopls (a monorepo may run many), and the 12 latest that stopped.
+    gopls = machine.gopls_processes.select_related("project")
+    processes = [
+        *gopls.filter(last_seen__gte=cutoff).order_by("-last_seen")[:64],
+        *gopls.filter(last_seen__lt=cutoff).order_by("-last_seen")[:12],
+    ]
     history = [
         {"change": change, "diff": diff_values(change.old_value, change.new_value)}
         for change in machine.inventory_changes.order_by("-changed_at")[:HISTORY_LIMIT]
@@ -34,7 +39,10 @@ def machine_page(machine: Machine, now: datetime) -> dict:
         "health": load_snapshots(Machine.objects.filter(pk=machine.pk), now)[0].health,
         "findings": machine_findings(machine),
         "fixes": recent_fixes(machine, now),
-        "running": [(p, by_pid.get(p.pid, {})) for p in processes if p.last_seen >= cutoff],
+        "running": sorted(  # largest first
+            [(p, by_pid.get(p.pid, {})) for p in processes if p.last_seen >= cutoff],
+            key=lambda pair: -_number(pair[1].get("rss_bytes")),
+        ),
         "past": [p for p in processes if p.last_seen < cutoff],
         "inventory": {item.section: item for item in machine.inventory.all()},
         "history": history,
@@ -44,6 +52,10 @@ def machine_page(machine: Machine, now: datetime) -> dict:
             f"not collected on {machine.get_os_display()}" if machine.os != Machine.OS.LINUX else ""
         ),
     }
+
+
+def _number(value) -> float:
+    return float(value) if isinstance(value, (int, float)) else 0.0
 
 
 # Summary values the agent collects less often than every sample (a newest sample without

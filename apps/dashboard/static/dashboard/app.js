@@ -30,15 +30,16 @@
     if (empty) {
       // Say what is empty and why (the server's reason), never an untitled box.
       var title = fig.layout && fig.layout.title && fig.layout.title.text;
-      var box = document.createElement("p");
-      box.className = "muted";
-      var head = document.createElement("strong");
-      head.textContent = (title || el.getAttribute("data-title") || "Chart") + ": ";
-      box.appendChild(head);
-      box.appendChild(document.createTextNode(fig.empty || "no data in this range"));
+      var head = document.createElement("p");
+      head.className = "chart-title";
+      head.textContent = title || el.getAttribute("data-title") || "Chart";
+      var why = document.createElement("p");
+      why.className = "muted";
+      why.textContent = fig.empty || "no data in this range";
       if (el.data && window.Plotly.purge) { window.Plotly.purge(el); }
       el.innerHTML = "";
-      el.appendChild(box);
+      el.appendChild(head);
+      el.appendChild(why);
       return Promise.resolve();
     }
     return window.Plotly.react(el, fig.data, forScreen(fig.layout), CONFIG);
