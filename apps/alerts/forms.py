@@ -10,6 +10,7 @@ from apps.alerts.silences import manageable_teams
 from apps.alerts.targets import PERSONAL_KINDS
 from apps.alerts.transports import TRANSPORTS
 from apps.anomalies.actions import parse_duration
+from apps.common.forms import BoundedModelMultipleChoiceField
 from apps.fleet.models import Machine, Project
 
 SILENCE_DURATIONS = [
@@ -54,6 +55,7 @@ class RouteForm(forms.ModelForm):
             "enabled",
         ]
         widgets = {"channels": forms.CheckboxSelectMultiple}
+        field_classes = {"channels": BoundedModelMultipleChoiceField}
 
 
 class PersonalChannelForm(forms.ModelForm):

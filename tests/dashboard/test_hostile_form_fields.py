@@ -140,3 +140,51 @@ def test_no_field_of_the_ownership_form_makes_a_500(world, bob):
             {"decision": "confirm"},
         )
         assert response.status_code == 404
+
+
+# Every form of the alert pages and the login page, every field at once (a form validates each
+# field on its own, so one request per value exercises them all).
+POST_FORMS = {
+    "/alerts/me/": ["kind", "target", "min_severity"],
+    "/alerts/silences/": ["team", "machine", "project", "rule_id", "reason", "duration"],
+    "/alerts/channels/new/": [
+        "team",
+        "name",
+        "kind",
+        "target",
+        "secret",
+        "owner",
+        "min_severity",
+        "enabled",
+    ],
+    "/alerts/routes/new/": [
+        "team",
+        "project",
+        "rule_id",
+        "min_severity",
+        "channels",
+        "repeat_hours",
+        "enabled",
+    ],
+    "/login/": ["username", "password", "next"],
+}
+
+
+@pytest.mark.parametrize("who", ["alice", "bob"])
+def test_no_field_of_any_other_form_makes_a_500(world, who, request):
+    user = request.getfixturevalue(who)
+    client = Client(raise_request_exception=False)
+    for url, fields in POST_FORMS.items():
+        for value in HOSTILE:
+            client.force_login(user)
+            response = client.post(url, dict.fromkeys(fields, value))
+            assert response.status_code < 500, (url, value, response.status_code)
+
+
+def test_an_id_beyond_64_bits_in_a_multiple_choice_is_a_form_error(alice, team):
+    client = Client(raise_request_exception=False)
+    client.force_login(alice)
+    data = {"team": team.pk, "min_severity": "warning", "channels": "99999999999999999999"}
+    response = client.post("/alerts/routes/new/", data)
+    assert response.status_code == 200  # the form again, with its error
+    assert "99999999999999999999" in response.content.decode()
