@@ -1,6 +1,7 @@
 """Detection quality on labeled synthetic and real gopls traces, and the time of one fleet pass.
 
 Run: .venv/bin/python bench/detection_quality.py [--quick] [--machines 20000] [--skip-fleet]
+     [--skip-restart]
 
 The fleet pass runs on PostgreSQL in a database of its own (--database-url, default
 postgres://postgres@127.0.0.1:5432/devfleet_detbench), created at the start and dropped at the
@@ -43,7 +44,7 @@ import django  # noqa: E402
 django.setup()
 
 from apps.anomalies.detectors import REGISTRY, run_machine_rules  # noqa: E402
-from apps.anomalies.snapshot import SystemSeries  # noqa: E402
+from apps.anomalies.snapshot import MachineSnapshot, ProcessSeries, SystemSeries  # noqa: E402
 from apps.anomalies.thresholds import thresholds  # noqa: E402
 from tests.anomalies.captures import capture_snapshot  # noqa: E402
 from tests.anomalies.synthetic import (  # noqa: E402
@@ -187,6 +188,102 @@ def bench_watches(th, quick: bool) -> Score:
             fired = first_fire(make, t[::5], "inotify_watches", th)
             score_case(score, f"watch ramp to {end:.0%} #{r}", fired, onset, onset is not None)
     return score
+
+
+def _lifetime(trace, pid: int, shift: float, cut: float) -> ProcessSeries:
+    keep = trace.t + shift <= cut
+    return ProcessSeries(
+        pid=pid,
+        start_ts=float(trace.t[0] + shift),
+        last_ts=float(trace.t[keep][-1] + shift),
+        version="v0.20.0",
+        go_version="go1.25.0",
+        editor="vscode",
+        argv=["gopls", "-debug=localhost:0"],
+        debug_addr="localhost:41234",
+        t=trace.t[keep] + shift,
+        series={"rss": trace.rss[keep], "heap": trace.heap[keep], "cpu": trace.cpu[keep]},
+    )
+
+
+def restart_snapshot(pk: int, leak, fresh, restart: float, cut: float) -> MachineSnapshot:
+    """One machine at `cut`: the leaking lifetime until `restart`, then a fresh gopls (a new
+    pid) started 30 s later. Each sample lists the gopls servers running, so the machine's
+    newest sample is the newest of either lifetime."""
+    procs = [_lifetime(leak, 4242, 0.0, min(cut, restart))]
+    if cut >= restart + 30:
+        procs.append(_lifetime(fresh, 4343, restart + 30 - fresh.t[0], cut))
+    return MachineSnapshot(
+        now=cut,
+        machine_pk=pk,
+        machine_id=f"restart-{pk}",
+        mem_total_bytes=32 * 2**30,
+        processes=procs,
+        last_sample_ts=max(p.last_ts for p in procs),
+    )
+
+
+def bench_restart_after_leak(quick: bool) -> list[str]:
+    """Leaking gopls restarted (the advice) after its finding opened: the real evaluation and
+    finding lifecycle (evaluate_snapshots → reconcile) replayed every 5 minutes on the bench
+    database. Reports minutes from the restart until the finding resolves, reopenings, and
+    leak findings on the fresh lifetime (false positives)."""
+    from datetime import datetime, timezone
+
+    from django.core.management import call_command
+
+    from apps.anomalies import conf
+    from apps.anomalies.evaluation import evaluate_snapshots
+    from apps.anomalies.models import Finding, FindingEvent
+    from apps.fleet.models import Machine, Team
+
+    call_command("migrate", verbosity=0)
+    team, _ = Team.objects.get_or_create(name="Bench restart")
+    rng = np.random.default_rng(17)
+    minutes, reopened, fresh_fp, lines = [], 0, 0, []
+    for r in range(3 if quick else 8):
+        slope = (60, 150, 400)[r % 3]
+        leak = memory_trace(f"leak {slope}MB/h #{r}", hours=6, rng=rng, leak_mb_h=slope,
+                            leak_onset_h=0.5, load_level=1.5 * GB)  # fmt: skip
+        fresh = memory_trace(f"fresh #{r}", hours=3, rng=rng, load_level=1.5 * GB)
+        machine = Machine.objects.create(machine_id=f"bench-restart-{r}", team=team, os="linux")
+        restart, resolved_at = None, None
+        for cut in np.arange(leak.t[0] + 600, leak.t[0] + 9 * 3600, STEP_S):
+            if restart is None and cut > leak.t[-1]:
+                break
+            snap = restart_snapshot(machine.pk, leak, fresh, restart or 1e18, float(cut))
+            at = datetime.fromtimestamp(float(cut), tz=timezone.utc)
+            evaluate_snapshots([snap], at)
+            old = Finding.objects.filter(machine=machine, subject=snap.processes[0].subject)
+            if restart is None and old.filter(state="open").exists():
+                restart = float(cut) + 60  # the user restarts gopls a minute after the alert
+            elif restart is not None and resolved_at is None and old.filter(state="resolved"):
+                resolved_at = float(cut)
+            if restart is not None and cut > restart + 2.5 * 3600:
+                break
+        if restart is None:
+            lines.append(f"   {leak.name}: no finding opened before the end of the trace")
+            continue
+        if resolved_at is not None:
+            minutes.append((resolved_at - restart) / 60)
+        reopened += FindingEvent.objects.filter(
+            finding__machine=machine, kind=FindingEvent.Kind.REOPENED
+        ).count()
+        fresh_fp += Finding.objects.filter(
+            machine=machine, rule_id="gopls_memory_leak", subject__startswith="gopls:4343@"
+        ).count()
+    delay = conf.get("DETECTION_RESOLVE_AFTER_S") / 60
+    if minutes:
+        lines.insert(
+            0,
+            f"restart after leak: finding resolved {statistics.median(minutes):.0f} min after "
+            f"the restart (median; max {max(minutes):.0f}, n={len(minutes)}; evaluations every "
+            f"{STEP_S // 60} min, resolve delay {delay:.0f} min); reopened {reopened}; leak "
+            f"findings on the fresh gopls {fresh_fp}",
+        )
+    else:
+        lines.insert(0, "restart after leak: no finding resolved")
+    return lines
 
 
 def bench_real(th) -> list[str]:
@@ -342,6 +439,9 @@ def main() -> None:
     parser.add_argument("--raw-minutes", type=int, default=30, help="raw samples per machine")
     parser.add_argument("--passes", type=int, default=3, help="timed passes after the first")
     parser.add_argument("--skip-fleet", action="store_true")
+    parser.add_argument(
+        "--skip-restart", action="store_true", help="skip the restart-after-leak lifecycle"
+    )
     parser.add_argument("--database-url", default=BENCH_DB, help="a database the bench may drop")
     parser.add_argument("--keep-db", action="store_true", help="do not drop it at the end")
     parser.add_argument(
@@ -365,6 +465,18 @@ def main() -> None:
     for line in bench_real(th):
         print(line)
     print(f"(quality part took {time.perf_counter() - started:.1f} s)")
+    if not args.skip_restart:
+        print("== restart after a leak (evaluation and finding lifecycle, bench database) ==")
+        url = os.environ["DATABASE_URL"]
+        _database(url, "create")
+        try:
+            for line in bench_restart_after_leak(args.quick):
+                print(line)
+        finally:
+            from django.db import connections
+
+            connections.close_all()
+            _database(url, "drop")
     if not args.skip_fleet:
         url = os.environ["DATABASE_URL"]
         if not args.reuse_db:

@@ -117,6 +117,7 @@ SOURCES: list[tuple[str, str]] = [
     ("inventory.editor_settings", "settings.json files (JSONC), whitelisted keys only"),
     ("inventory.wsl", "%UserProfile%\\.wslconfig via /mnt/c, /etc/wsl.conf"),
     ("inventory.limits", "/proc/sys/fs/inotify/*, /proc/sys/fs/file-max, RLIMIT_NOFILE"),
+    ("inventory.vendor", "go.mod vs vendor/modules.txt of gopls module roots (files only)"),
     ("inventory.tools", "go env GOVERSION, gopls binary version"),
     ("profiles", "heap/goroutine profiles fetched on a server request (allow_profiles)"),
 ]

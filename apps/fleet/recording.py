@@ -32,6 +32,7 @@ INVENTORY_SECTIONS = (
     "editor_settings",
     "wsl",
     "limits",
+    "vendor",
 )
 
 

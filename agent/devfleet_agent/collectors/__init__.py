@@ -9,13 +9,14 @@ from devfleet_agent.collectors import (  # noqa: F401  (imported for registratio
     inotify,
     system,
     toolchain,
+    vendor,
     wsl,
 )
 from devfleet_agent.collectors.base import REGISTRY, Collector, CollectorContext
 
 # gopls first (others read its process cache), toolchain before system (cache dirs for disks).
 ORDER = ["gopls", "go_toolchain", "system", "inotify", "wsl", "go_caches", "editor_settings",
-         "wsl_config", "limits"]
+         "wsl_config", "vendor", "limits"]
 
 
 def ordered() -> list[Collector]:

@@ -6,6 +6,7 @@ from apps.anomalies.detectors import (  # noqa: F401  (imported to register thei
     cpu,
     fleet,
     memory,
+    modules,
     processes,
     system,
     versions,
