@@ -16,7 +16,7 @@ import pytest
 from devfleet_agent.collectors.base import CollectorContext
 from devfleet_agent.fixes import journal
 from devfleet_agent.fixes.actions import ActionRefused, parse_action
-from devfleet_agent.fixes.plan import apply_plan, make_plan, undo_entry
+from devfleet_agent.fixes.plan import apply_plan, make_plan, remove_tree, undo_entry
 
 FIXTURES = Path(__file__).parent / "fixtures" / "vscode-settings"
 IS_ROOT = hasattr(os, "geteuid") and os.geteuid() == 0
@@ -313,4 +313,33 @@ def test_stop_process_refuses_another_users_gopls(ctx):
     finally:
         proc.kill()
         proc.wait()
+        shutil.rmtree(folder, ignore_errors=True)
+
+
+@pytest.mark.skipif(not IS_ROOT or sys.platform != "linux", reason="needs root to setuid")
+def test_a_read_only_cache_tree_is_deleted_by_its_owner():
+    """As Go leaves the module cache: folders 0555. Run as a normal user (root ignores modes)."""
+    folder = Path(tempfile.mkdtemp())
+    try:
+        tree = folder / "gopls"
+        (tree / "a" / "b").mkdir(parents=True)
+        (tree / "a" / "b" / "f").write_text("x")
+        for p in (tree / "a" / "b" / "f", tree / "a" / "b", tree / "a", tree, folder):
+            os.chown(p, 65534, 65534)
+        for p in (tree / "a" / "b", tree / "a"):
+            os.chmod(p, 0o555)
+        os.chmod(folder, 0o755)
+        pid = os.fork()
+        if pid == 0:  # the child becomes the cache's owner, then deletes it
+            try:
+                os.setgid(65534)
+                os.setuid(65534)
+                remove_tree(tree)
+                os._exit(0)
+            except BaseException:
+                os._exit(1)
+        _, status = os.waitpid(pid, 0)
+        assert os.waitstatus_to_exitcode(status) == 0
+        assert not tree.exists()
+    finally:
         shutil.rmtree(folder, ignore_errors=True)

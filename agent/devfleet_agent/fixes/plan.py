@@ -13,6 +13,7 @@ import difflib
 import os
 import re
 import shutil
+import sys
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -301,8 +302,13 @@ def undo_entry(ctx: CollectorContext, entry: dict[str, Any]) -> dict[str, Any]:
 
 def remove_tree(path: Path) -> None:
     """Delete a directory tree, read-only entries included (as go clean does for modcache)."""
-    def onerror(func: Any, name: str, exc: Any) -> None:
-        os.chmod(name, 0o700)
+    def retry(func: Any, name: str, exc: Any) -> None:
+        os.chmod(os.path.dirname(name), 0o700)  # a read-only folder blocks deleting its entries
+        if os.path.isdir(name) and not os.path.islink(name):
+            os.chmod(name, 0o700)
         func(name)
 
-    shutil.rmtree(path, onerror=onerror)
+    if sys.version_info >= (3, 12):  # onerror is deprecated there
+        shutil.rmtree(path, onexc=retry)
+    else:
+        shutil.rmtree(path, onerror=retry)
