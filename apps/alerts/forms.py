@@ -57,6 +57,11 @@ class RouteForm(forms.ModelForm):
         widgets = {"channels": forms.CheckboxSelectMultiple}
         field_classes = {"channels": BoundedModelMultipleChoiceField}
 
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        if not self.fields["channels"].queryset.exists():  # else "Channels:" with nothing by it
+            self.fields["channels"].help_text = "No channels yet: add a channel first."
+
 
 class PersonalChannelForm(forms.ModelForm):
     """A developer's opt-in: messages about their own machines to their email, chat or webhook.

@@ -117,7 +117,8 @@ def route_edit(request: HttpRequest, pk: int | None = None) -> HttpResponse:
         form.save()
         messages.success(request, "Route saved.")
         return redirect("alerts:channels")
-    return render(request, "alerts/route_form.html", {"form": form, "route": route})
+    context = {"form": form, "route": route, "no_channels": not Channel.objects.exists()}
+    return render(request, "alerts/route_form.html", context)
 
 
 @login_required

@@ -147,6 +147,7 @@ class AppliedFix(models.Model):
     received_at = models.DateTimeField()
 
     class Meta:
+        verbose_name_plural = "applied fixes"
         ordering = ["-applied_at"]
         constraints = [
             models.UniqueConstraint(fields=["machine", "entry_id"], name="uniq_fix_entry")

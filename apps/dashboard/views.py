@@ -257,7 +257,8 @@ def findings(request: HttpRequest) -> HttpResponse:
 @require_POST
 @login_required
 def finding_action(request: HttpRequest, finding_id: int) -> HttpResponse:
-    """Acknowledge or snooze (POST, CSRF-checked); back to where the user came from."""
+    """Acknowledge, un-acknowledge or snooze (POST, CSRF-checked); back to where the user came
+    from."""
     try:
         finding = act_on_finding(
             request.user,

@@ -171,8 +171,13 @@ def project_page(user, project: Project, now: datetime) -> dict:
     snaps = {
         s.pk: s for s in load_snapshots(Machine.objects.filter(pk__in=table + shown_outliers), now)
     }
+    # Shown in the order of the column the table shows ("largest gopls first"): the largest
+    # gopls of each machine, as its latest samples have it.
+    shown = sorted(
+        (snaps[pk] for pk in table if pk in snaps), key=lambda s: (-(s.max_rss or 0), s.hostname)
+    )
     return {
-        "machines": [snaps[pk] for pk in table if pk in snaps],
+        "machines": shown,
         "visible_count": len(names) if allowed is None else len(allowed & names.keys()),
         "machine_count": len(names),
         "active_count": len(per_machine),

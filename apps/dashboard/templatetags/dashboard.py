@@ -97,3 +97,12 @@ def pretty(value) -> str:
 @register.filter
 def get(mapping, key):
     return mapping.get(key) if isinstance(mapping, dict) else None
+
+
+@register.filter
+def os_with_version(machine) -> str:
+    """"macOS 15.0.1", not "macOS macOS 15.0.1": agents often send the name in the version."""
+    name, version = machine.get_os_display(), (machine.os_version or "").strip()
+    if version.lower().startswith(name.lower()):
+        return version
+    return f"{name} {version}".strip()

@@ -184,6 +184,7 @@ class GoplsProcess(models.Model):
     last_seen = models.DateTimeField()  # unindexed: updated by every upload (see Machine)
 
     class Meta:
+        verbose_name_plural = "gopls processes"
         ordering = ["-start_time"]
         constraints = [
             models.UniqueConstraint(
