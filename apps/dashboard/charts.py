@@ -69,6 +69,7 @@ def time_layout(title: str, unit: str, window: Window | None) -> dict:
         "y": 1,
         "yanchor": "top",
         "font": {"size": 10},
+        "tracegroupgap": 0,  # one group per lifetime: no gap between them, no scrolling
     }
     if window:
         fig_layout["xaxis"].update(range=[ts(window[0]), ts(window[1])], autorange=False)
@@ -114,18 +115,24 @@ def _life_style(i: int, life: dict) -> tuple[str, float]:
 
 def _life_name(life: dict, suffix: str = "") -> str:
     name = life["label"] + (f" {suffix}" if suffix else "")
-    return f"{name} ⚠ {life['highlight']}" if life.get("highlight") else name
+    if not life.get("highlight"):
+        return name
+    title = life["highlight"]
+    return f"{name} ⚠ {title if len(title) <= 32 else title[:31] + '…'}"
 
 
 def gopls_memory(
     lifetimes: list[dict],
     restarts: list[tuple[datetime, str]],
     window: Window | None = None,
+    projections: list[tuple[str, Sequence[Point]]] = (),
 ) -> dict:
     """RSS (solid) and heap in use (dotted) per gopls lifetime; restarts as start markers.
 
     lifetimes: [{"label": str, "rss": [(t, bytes)], "heap": [(t, bytes)], "highlight"?: str
     (the finding it is about), "other"?: bool (the aggregate of the smaller ones)}].
+    projections: [(name, points)] forecasts (a leak reaching its ceiling): the only thing
+    allowed to extend the time axis past the window, drawn and named as a projection.
     """
     data = []
     for i, life in enumerate(lifetimes):
@@ -151,6 +158,21 @@ def gopls_memory(
                     showlegend=False,
                 )
             )
+    for name, points in projections:
+        # Short in the legend (a long name squeezes the plot); the forecast itself on hover.
+        short, _, detail = name.partition(", ")
+        trace = line_trace(
+            f"projection ({short})",
+            points,
+            "bytes",
+            line={"color": HEALTH_COLORS["critical"], "dash": "dashdot", "width": 1.4},
+            opacity=0.8,
+        )
+        trace["hovertemplate"] += f" projected: {label(detail or name)}<extra></extra>"
+        data.append(trace)
+    ends = [points[-1][0] for _, points in projections if points]
+    if window and ends:
+        window = (window[0], max(window[1], *ends))
     fig_layout = time_layout("gopls memory (RSS solid, heap in use dotted)", "bytes", window)
     figure = {"data": data, "layout": fig_layout}
     add_starts(figure, restarts, window)

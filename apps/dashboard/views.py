@@ -131,6 +131,8 @@ def machine_chart(request: HttpRequest, machine_id: str, name: str) -> HttpRespo
         if request.GET.get("since"):
             since = parse_timestamp(request.GET["since"])
             until = parse_timestamp(request.GET["until"]) if request.GET.get("until") else now
+            # A zoom that reached into a drawn projection still ends the data window at now.
+            until = min(until, now)
         else:
             since = now - RANGES.get(request.GET.get("range", ""), RANGES[DEFAULT_RANGE])
             until = now

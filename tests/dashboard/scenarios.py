@@ -78,6 +78,13 @@ def machine_with_many_gopls(n: int = 14, team: str = "Platform"):
         title="gopls memory keeps growing",
         first_seen=now - timedelta(minutes=30),
         last_seen=now,
+        evidence={
+            "rss_bytes": 500 * MIB,
+            "slope_mb_per_hour": 400.0,
+            "hours_to_ceiling": 20.0,
+            "headroom_source": "memory runs out (7.8 GiB available)",
+            "pid": small.pid,
+        },
     )
     machine.refresh_from_db()
     return machine

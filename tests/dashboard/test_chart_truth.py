@@ -8,6 +8,7 @@ from datetime import datetime, timedelta, timezone
 import pytest
 from django.urls import reverse
 
+from apps.anomalies.models import Finding
 from apps.dashboard import charts
 from apps.dashboard.chart_parts import label
 from apps.dashboard.services.machine import CHARTS, pick_lifetimes
@@ -106,6 +107,50 @@ def test_the_x_axis_spans_exactly_the_window_and_future_starts_are_left_out():
     starts = fig["data"][-1]
     assert starts["x"] == ["2026-12-04 09:30:00"]
     assert all(s["x0"] <= "2026-12-04 13:50:00" for s in fig["layout"]["shapes"])
+
+
+def test_only_a_projection_may_extend_the_axis_past_now():
+    window = (at(0), at(60))
+    lives = [{"label": "p", "rss": [(at(m), GIB) for m in range(0, 60, 5)]}]
+    ahead = [("pid 1, 2.0 h until the ram ceiling", [(at(55), GIB), (at(90), 2 * GIB)])]
+    fig = charts.gopls_memory(lives, [], window, ahead)
+    assert fig["layout"]["xaxis"]["range"] == ["2026-12-04 07:50:00", "2026-12-04 09:20:00"]
+    projection = fig["data"][-1]
+    assert projection["name"] == "projection (pid 1)"
+    assert "2.0 h until the ram ceiling" in projection["hovertemplate"]
+    assert projection["line"]["dash"] == "dashdot"
+    others = [x for t in fig["data"][:-1] for x in t["x"]]
+    assert max(others) <= "2026-12-04 08:50:00"
+
+
+@pytest.mark.django_db
+def test_a_leak_finding_draws_its_projection_at_most_half_a_window_ahead(client, alice):
+    machine = scenarios.machine_with_gap()
+    proc = machine.gopls_processes.get()
+    now = datetime.now(timezone.utc)
+    Finding.objects.create(
+        machine=machine,
+        rule_id="gopls_memory_leak",
+        subject=f"gopls:{proc.pid}@{int(proc.start_time.timestamp())}",
+        severity="critical",
+        title="gopls memory keeps growing",
+        first_seen=now - timedelta(hours=1),
+        last_seen=now,
+        evidence={
+            "rss_bytes": 2 * GIB,
+            "slope_mb_per_hour": 200.0,
+            "hours_to_ceiling": 40.0,
+            "headroom_source": "memory runs out (7.8 GiB available)",
+            "pid": proc.pid,
+        },
+    )
+    client.force_login(alice)
+    fig = chart(client, machine, "memory", range="6h")
+    projection = next(t for t in fig["data"] if t["name"].startswith("projection ("))
+    assert "40.0 h until memory runs out" in projection["hovertemplate"]
+    end = datetime.fromisoformat(fig["layout"]["xaxis"]["range"][1]).replace(tzinfo=timezone.utc)
+    assert timedelta(hours=2.9) < end - now < timedelta(hours=3.1)  # half of 6 h, not 40 h
+    assert projection["x"][-1] == fig["layout"]["xaxis"]["range"][1]
 
 
 @pytest.mark.django_db

@@ -17,20 +17,34 @@ SETTINGS = "/home/dev/.config/Code/User/settings.json"
 
 
 def _finding(machine, first_seen: datetime) -> Finding:
-    advice = render_advice("go_goplsargs_setting", platform="linux", editor="vscode",
-                           evidence={"files": [SETTINGS]})
-    return Finding.objects.create(machine=machine, rule_id="go_goplsargs_setting",
-                                  subject="settings", severity="warning",
-                                  title="go.goplsArgs does nothing",
-                                  evidence={"files": [SETTINGS]}, advice=advice,
-                                  first_seen=first_seen, last_seen=first_seen)
+    advice = render_advice(
+        "go_goplsargs_setting", platform="linux", editor="vscode", evidence={"files": [SETTINGS]}
+    )
+    return Finding.objects.create(
+        machine=machine,
+        rule_id="go_goplsargs_setting",
+        subject="settings",
+        severity="warning",
+        title="go.goplsArgs does nothing",
+        evidence={"files": [SETTINGS]},
+        advice=advice,
+        first_seen=first_seen,
+        last_seen=first_seen,
+    )
 
 
 def _fix(finding: Finding, at: datetime, entry: str = "e1") -> AppliedFix:
-    return AppliedFix.objects.create(machine=finding.machine, finding=finding, entry_id=entry,
-                                     rule_id=finding.rule_id, action_type="vscode_setting",
-                                     action={"type": "vscode_setting"}, outcome="applied",
-                                     applied_at=at, received_at=at)
+    return AppliedFix.objects.create(
+        machine=finding.machine,
+        finding=finding,
+        entry_id=entry,
+        rule_id=finding.rule_id,
+        action_type="vscode_setting",
+        action={"type": "vscode_setting"},
+        outcome="applied",
+        applied_at=at,
+        received_at=at,
+    )
 
 
 def test_a_fix_that_did_not_resolve_its_finding_in_the_rules_window_says_so(admin_client):
@@ -58,11 +72,20 @@ def test_a_fresh_fix_is_waiting_for_samples(admin_client):
 def test_a_finding_without_an_applicable_action_shows_no_fix_command(admin_client):
     machine, _ = enroll()
     now = datetime.now(timezone.utc)
-    advice = render_advice("go_goplsargs_setting", platform="linux", editor="neovim",
-                           evidence={"files": [SETTINGS]})
-    f = Finding.objects.create(machine=machine, rule_id="go_goplsargs_setting",
-                               subject="settings", severity="warning", title="t",
-                               evidence={}, advice=advice, first_seen=now, last_seen=now)
+    advice = render_advice(
+        "go_goplsargs_setting", platform="linux", editor="neovim", evidence={"files": [SETTINGS]}
+    )
+    f = Finding.objects.create(
+        machine=machine,
+        rule_id="go_goplsargs_setting",
+        subject="settings",
+        severity="warning",
+        title="t",
+        evidence={},
+        advice=advice,
+        first_seen=now,
+        last_seen=now,
+    )
     page = admin_client.get(f"/machines/{machine.machine_id}/").content.decode()
     assert f"devfleet-agent fix {f.pk}" not in page
 

@@ -172,6 +172,28 @@ def pick_lifetimes(
     return [*named, other]
 
 
+def leak_projections(machine: Machine, since: datetime, until: datetime) -> list[tuple]:
+    """[(name, [(now, rss), (then, rss at then)])] for the open leak findings: where the RSS
+    goes at the measured rate until memory runs out, drawn at most half a window ahead."""
+    out = []
+    leaks = Finding.objects.open().filter(machine=machine, rule_id="gopls_memory_leak")
+    for evidence in leaks.values_list("evidence", flat=True):
+        evidence = evidence if isinstance(evidence, dict) else {}
+        rss, hours = evidence.get("rss_bytes"), evidence.get("hours_to_ceiling")
+        slope = evidence.get("slope_mb_per_hour")
+        if not all(isinstance(v, (int, float)) and v >= 0 for v in (rss, hours, slope)):
+            continue
+        shown = min(float(hours), (until - since).total_seconds() / 2 / 3600)
+        start = min(until, machine.last_sample_at or until)
+        end = start + timedelta(hours=shown)
+        if start < since:
+            continue
+        limit = evidence.get("headroom_source") or "its memory ceiling"
+        label = f"pid {evidence.get('pid', '?')}, {float(hours):.1f} h until {limit}"
+        out.append((label, [(start, float(rss)), (end, float(rss) + slope * 1e6 * shown)]))
+    return out
+
+
 def _restarts(lifetimes: list[dict]) -> list[tuple[datetime, str]]:
     return [(life["start"], life["started"]) for life in lifetimes]
 
@@ -222,7 +244,9 @@ def _figure(machine: Machine, name: str, since: datetime, until: datetime) -> di
         for life in lives:
             life["rss"], life["heap"] = life.pop("rss_bytes"), life.pop("heap_inuse_bytes")
         shown = pick_lifetimes(lives, "rss", "sum", since, until)
-        return charts.gopls_memory(shown, _restarts(lives), window)
+        return charts.gopls_memory(
+            shown, _restarts(lives), window, leak_projections(machine, since, until)
+        )
     if name in ("cpu", "goroutines", "latency"):
         column, title, unit, how = {
             "cpu": ("cpu_percent", "gopls CPU (% of one core)", "percent", "sum"),
