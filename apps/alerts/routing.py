@@ -37,6 +37,8 @@ def channels_for(finding) -> dict[int, tuple[Channel, float]]:
             if channel.enabled and channel.owner_id is None:
                 previous = found.get(channel.pk, (channel, 0.0))[1]
                 found[channel.pk] = (channel, max(previous, repeat))
+    # The confirmed owner only: an owner an agent named at enrollment is a pending claim
+    # (Machine.claimed_owner) and hears nothing until confirmed (apps/fleet/ownership.py).
     owner_id = finding.machine.owner_id
     if owner_id:
         for channel in Channel.objects.filter(owner_id=owner_id, enabled=True):

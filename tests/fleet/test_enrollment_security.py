@@ -361,3 +361,19 @@ def test_the_admin_shows_expiry_use_limit_and_status_and_creates_limited_tokens(
     page = client.get(reverse("admin:fleet_enrollmenttoken_changelist")).content.decode()
     assert "expired" in page
     assert "Max uses" in page
+
+
+def test_the_admin_creates_read_only_api_tokens_unless_write_is_chosen(
+    client, django_user_model, bob
+):
+    from apps.fleet.models import ApiToken
+
+    root = django_user_model.objects.create_superuser("root", "root@example.com", "pw")
+    client.force_login(root)
+    url = reverse("admin:fleet_apitoken_add")
+    assert client.post(url, {"user": bob.pk, "name": "script"}).status_code == 200  # scope needed
+    assert client.post(url, {"user": bob.pk, "name": "ci", "scope": "write"}).status_code == 302
+    assert client.post(url, {"user": bob.pk, "name": "r", "scope": "read"}).status_code == 302
+    assert dict(ApiToken.objects.values_list("name", "scope")) == {"ci": "write", "r": "read"}
+    page = client.get(reverse("admin:fleet_apitoken_changelist")).content.decode()
+    assert "Read and write" in page
