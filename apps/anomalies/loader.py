@@ -17,12 +17,12 @@ from datetime import datetime, timedelta
 
 import numpy as np
 from django.db import connection
-from django.db.models import Max
 from django.db.models.fields.json import KT
 
 from apps.anomalies import conf
+from apps.anomalies.replay import bound_lifetimes, in_the_past, inventory_at, last_samples
 from apps.anomalies.snapshot import MachineSnapshot, ProcessSeries, SystemSeries
-from apps.fleet.models import GoplsProcess, InventoryChange, InventoryItem, Machine
+from apps.fleet.models import GoplsProcess, Machine
 from apps.metrics.models import GoplsRollup, GoplsSample, Resolution, SystemRollup, SystemSample
 from apps.metrics.pending import pending_since
 
@@ -225,13 +225,27 @@ def _to_series(rows: np.ndarray | None, names, bucket_s: int) -> tuple[np.ndarra
 
 
 def active_machine_ids(now: datetime) -> list[int]:
+    """Machines that reported within DETECTION_STALE_AFTER_S before `now`. In a replay
+    (machines with samples after `now`) that is read from their samples up to `now`: a
+    machine silent at `now` that reported again later is not evaluated then."""
     since = now - timedelta(seconds=conf.get("DETECTION_STALE_AFTER_S"))
-    return list(
+    rows = list(
         Machine.objects.active()
         .filter(last_sample_at__gte=since)
         .order_by("pk")
-        .values_list("pk", flat=True)
+        .values_list("pk", "last_sample_at")
     )
+    later = [pk for pk, last in rows if last > now]
+    reported = set()
+    for part in range(0, len(later), 2000):
+        reported |= set(
+            SystemSample.objects.filter(
+                machine_id__in=later[part : part + 2000], ts__gte=since, ts__lte=now
+            )
+            .values_list("machine_id", flat=True)
+            .distinct()
+        )
+    return [pk for pk, last in rows if last <= now or pk in reported]
 
 
 def load_snapshots(
@@ -255,8 +269,8 @@ def load_snapshots(
             "last_sample_at",
         )
     )
-    past = _in_the_past(machines, now)
-    inventory = _inventory(machine_ids, now, past)
+    past = in_the_past(machines, now)
+    inventory = inventory_at(machine_ids, now, past)
     processes: dict[int, list[ProcessSeries]] = defaultdict(list)
     by_pk: dict[int, ProcessSeries] = {}
     owner: dict[int, int] = {}
@@ -304,14 +318,14 @@ def load_snapshots(
     )  # fmt: skip
     for pk, rows in gopls_rows.items():
         by_pk[pk].t, by_pk[pk].series = _to_series(rows, gopls_names, bucket_s)
-    _bound_lifetimes(by_pk.values(), now)
+    bound_lifetimes(by_pk.values(), now)
     pks = [m[0] for m in machines]
     system_rows = _series_rows(
         SystemSample, SystemRollup, "machine_id", SYSTEM_SERIES, pks, {pk: pk for pk in pks},
         since, now, bucket_s, times=False,
     )  # fmt: skip
     details = _details(machines, system_rows, now, past)
-    last_samples = _last_samples(machines, now, past)
+    newest = last_samples(machines, now, past)
     out = []
     for pk, mid, os_name, wsl, mem_total, cpus, latest, min_gopls, overrides, _ in machines:
         t, series = _to_series(system_rows.get(pk), SYSTEM_SERIES, bucket_s)
@@ -336,83 +350,10 @@ def load_snapshots(
                 disks=disks,
                 allow_profiles=bool((latest or {}).get("allow_profiles")),
                 alive_window_s=max(300.0, 2 * bucket_s),
-                last_sample_ts=last_samples.get(pk),
+                last_sample_ts=newest.get(pk),
             )
         )
     return out
-
-
-def _in_the_past(machines: list[tuple], now: datetime) -> set[int]:
-    """Machines with samples after `now`: a replay (evaluate_fleet --at), which must read
-    only what existed at `now` instead of their current summary and inventory."""
-    return {m[0] for m in machines if m[-1] is not None and m[-1] > now}
-
-
-def _bound_lifetimes(procs, now: datetime) -> None:
-    """A lifetime seen after `now` was last seen, as of `now`, at its newest sample up to
-    `now` (the series are read up to `now`): alive at `now` only if it was."""
-    cut = now.timestamp()
-    for proc in procs:
-        if proc.last_ts <= cut:
-            continue
-        last = proc.series.get("t_last")
-        seen = last[~np.isnan(last)] if last is not None else np.empty(0)
-        proc.last_ts = (
-            min(cut, max(proc.start_ts, float(seen.max()))) if seen.size else (proc.start_ts)
-        )
-
-
-def _last_samples(machines: list[tuple], now: datetime, past: set[int]) -> dict[int, float]:
-    """Each machine's newest sample time at or before `now` (epoch s): Machine.last_sample_at
-    when it is not after `now`, else read from the samples of the last 10 minutes."""
-    out = {m[0]: m[-1].timestamp() for m in machines if m[-1] is not None and m[0] not in past}
-    if past:
-        rows = (
-            SystemSample.objects.filter(
-                machine_id__in=past, ts__gt=now - timedelta(minutes=10), ts__lte=now
-            )
-            .values("machine_id")
-            .annotate(last=Max("ts"))
-            .values_list("machine_id", "last")
-        )
-        out.update({mid: last.timestamp() for mid, last in rows})
-    return out
-
-
-def _inventory(machine_ids: list[int], now: datetime, past: set[int]) -> dict[int, dict]:
-    """{machine: {section: value}} as it stood at `now`: the current items, and for a replay
-    the value each section had then (the newest change by `now`, else the value the first
-    later change replaced; a section first reported after `now` is left out)."""
-    inventory: dict[int, dict] = defaultdict(dict)
-    later: list[tuple[int, str]] = []
-    for mid, section, value, updated in InventoryItem.objects.filter(
-        machine_id__in=machine_ids
-    ).values_list("machine_id", "section", "value", "updated_at"):
-        if mid in past and updated > now:
-            later.append((mid, section))
-        else:
-            inventory[mid][section] = value
-    if later:
-        wanted = set(later)
-        before: dict[tuple[int, str], tuple] = {}
-        after: dict[tuple[int, str], tuple] = {}
-        for mid, section, old, new, at in (
-            InventoryChange.objects.filter(machine_id__in={m for m, _ in later})
-            .order_by("changed_at", "pk")
-            .values_list("machine_id", "section", "old_value", "new_value", "changed_at")
-        ):
-            key = (mid, section)
-            if key not in wanted:
-                continue
-            if at <= now:
-                before[key] = (new,)
-            elif key not in after:
-                after[key] = (old,)
-        for key in later:
-            state = before.get(key) or after.get(key)
-            if state is not None and state[0] is not None:
-                inventory[key[0]][key[1]] = state[0]
-    return inventory
 
 
 def _details(machines: list[tuple], system_rows: dict, now: datetime, past: set[int]) -> dict:

@@ -112,3 +112,14 @@ def test_evaluate_fleet_at_t_opens_what_was_wrong_at_t(enrolled):
     finding = Finding.objects.get(rule_id="gopls_cpu_pegged")
     assert finding.first_seen == at
     assert finding.subject == f"gopls:101@{int(T0.timestamp())}"
+
+
+def test_a_machine_silent_at_t_is_not_evaluated_at_t_even_if_it_reported_later(enrolled):
+    from apps.anomalies.loader import active_machine_ids
+
+    machine, _ = enrolled
+    upload(machine, T0, 20, procs=[(101, T0)])  # until T0+10 min
+    upload(machine, T0 + timedelta(hours=3), 20, procs=[(101, T0)])  # back 3 hours later
+    assert active_machine_ids(T0 + timedelta(minutes=20)) == [machine.pk]
+    assert active_machine_ids(T0 + timedelta(hours=2)) == []  # silent for 110 minutes
+    assert active_machine_ids(T0 + timedelta(hours=3, minutes=5)) == [machine.pk]
