@@ -67,9 +67,9 @@ def recreate(url: str) -> None:
 
 def store_fleet(machines: int, hours: float, seed: int, end: datetime) -> dict[str, int]:
     """Generate and store every machine's samples, a few hours at a time, as ingest does."""
+    from apps.common.timestamps import parse_timestamp
     from apps.fleet.recording import resolve_processes
     from apps.ingest.services import lifetime_start
-    from apps.ingest.validation import parse_timestamp
     from apps.metrics.columns import gopls_row, system_row
     from apps.metrics.partitions import ensure_partitions
     from apps.metrics.writer import insert_gopls_samples, insert_system_samples

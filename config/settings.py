@@ -280,6 +280,8 @@ AGENT_COLLECT_INTERVAL_S = env_int("AGENT_COLLECT_INTERVAL_S", 15, minimum=1)
 AGENT_UPLOAD_INTERVAL_S = env_int("AGENT_UPLOAD_INTERVAL_S", 60, minimum=1)
 MACHINE_STALE_AFTER_S = env_int("MACHINE_STALE_AFTER_S", 15 * 60, minimum=60)
 REPORT_SCHEMA_PATH = BASE_DIR / "docs" / "report.schema.json"
+# What @machine_required (apps.common.http) calls to find the machine of a bearer credential.
+MACHINE_CREDENTIAL_LOOKUP = "apps.fleet.services.machine_for_credential"
 
 # Bearer token that protects GET /metrics (Prometheus); unset disables the endpoint.
 METRICS_TOKEN = env_str("METRICS_TOKEN")

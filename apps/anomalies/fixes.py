@@ -11,7 +11,7 @@ from django.db.models import F, Q, QuerySet
 from apps.anomalies import conf
 from apps.anomalies.fix_actions import finding_actions
 from apps.anomalies.models import AppliedFix, Finding, FindingEvent
-from apps.ingest.validation import parse_timestamp
+from apps.common.timestamps import parse_timestamp
 
 # The evaluation pass runs every minute: one more pass after the resolve delay.
 EVALUATION_SLACK_S = 120

@@ -8,8 +8,8 @@ import numpy as np
 
 from apps.anomalies.loader import GOPLS_AGG, SYSTEM_AGG
 from apps.anomalies.snapshot import MachineSnapshot, ProcessSeries, SystemSeries
+from apps.common.timestamps import parse_timestamp
 from apps.ingest.services import lifetime_start
-from apps.ingest.validation import parse_timestamp
 from apps.metrics.columns import gopls_row, system_row
 from apps.metrics.summary import disk_mounts
 

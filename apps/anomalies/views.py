@@ -18,10 +18,9 @@ from apps.anomalies.fixes import machine_fixes
 from apps.anomalies.models import Finding
 from apps.api.auth import api_login_required, api_write_required
 from apps.api.pagination import paginated
-from apps.fleet.services import machine_for_credential
+from apps.common.http import error_response, json_response, machine_required
 from apps.ingest.body import BodyError, read_json_body
 from apps.ingest.services import ReportInvalid
-from apps.ingest.views import bearer_token, error_response, json_response
 
 STATES = {"open", "resolved", "all"}
 ACTION_BODY_CAP = 4096
@@ -107,17 +106,10 @@ def rule_list(request: HttpRequest) -> HttpResponse:
 
 @csrf_exempt
 @require_POST
+@machine_required
 def check(request: HttpRequest) -> HttpResponse:
-    machine = machine_for_credential(bearer_token(request))
-    if machine is None:
-        return error_response(
-            401,
-            "unauthorized",
-            "unknown or revoked machine credential",
-            headers={"WWW-Authenticate": 'Bearer realm="devfleet"'},
-        )
     try:
-        return json_response(check_report(machine, read_json_body(request)))
+        return json_response(check_report(request.machine, read_json_body(request)))
     except BodyError as exc:
         return error_response(
             exc.status, "invalid_report" if exc.status == 400 else exc.code, exc.message
@@ -127,15 +119,9 @@ def check(request: HttpRequest) -> HttpResponse:
 
 
 @require_GET
+@machine_required
 def fixes(request: HttpRequest) -> HttpResponse:
     """GET with the machine credential: this machine's open findings that have a fix action
     `devfleet-agent fix` can apply (no other machine's, whatever the request says)."""
-    machine = machine_for_credential(bearer_token(request))
-    if machine is None:
-        return error_response(
-            401,
-            "unauthorized",
-            "unknown or revoked machine credential",
-            headers={"WWW-Authenticate": 'Bearer realm="devfleet"'},
-        )
+    machine = request.machine
     return json_response({"machine_id": machine.machine_id, "findings": machine_fixes(machine)})

@@ -10,9 +10,9 @@ import functools
 from django.middleware.csrf import CsrfViewMiddleware
 from django.views.decorators.csrf import csrf_exempt
 
+from apps.common.http import bearer_token, error_response
 from apps.fleet.models import ApiToken
 from apps.fleet.services import api_token_for
-from apps.ingest.views import bearer_token, error_response
 
 
 def _token_user(request, *, write: bool):

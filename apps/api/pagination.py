@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from django.http import HttpRequest, HttpResponse
 
-from apps.ingest.views import error_response, json_response
+from apps.common.http import error_response, json_response
 
 PAGE_SIZE = 100
 MAX_LIMIT = 1000

@@ -17,8 +17,8 @@ from prometheus_client.exposition import choose_encoder
 
 from apps.anomalies import fixes
 from apps.anomalies.models import AppliedFix, Finding
+from apps.common.http import bearer_token
 from apps.fleet.models import Machine
-from apps.ingest.views import bearer_token
 from apps.metrics.counters import rates
 
 CACHE_KEY = "prometheus-fleet-families"

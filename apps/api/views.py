@@ -13,9 +13,9 @@ from apps.api import serializers
 from apps.api.auth import api_login_required
 from apps.api.openapi import openapi_document
 from apps.api.pagination import paginated
+from apps.common.http import error_response, json_response
+from apps.common.timestamps import parse_timestamp
 from apps.fleet.models import Machine
-from apps.ingest.validation import parse_timestamp
-from apps.ingest.views import error_response, json_response
 from apps.metrics.catalog import METRICS
 from apps.metrics.series import MAX_POINTS, read_series, resolution_for
 

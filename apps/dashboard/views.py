@@ -16,6 +16,7 @@ from django.views.decorators.http import require_GET, require_POST
 from apps.anomalies.actions import ActionError
 from apps.anomalies.advice import knowledge_base
 from apps.anomalies.models import Finding
+from apps.common.timestamps import parse_timestamp
 from apps.dashboard.constants import DEFAULT_RANGE, RANGES
 from apps.dashboard.filters import HEALTH_CHOICES, OS_CHOICES, FleetFilter
 from apps.dashboard.services import machine as machine_service
@@ -39,7 +40,6 @@ from apps.dashboard.services.visibility import (
 )
 from apps.fleet.models import Machine
 from apps.fleet.ownership import decide_claim, may_decide, pending_claims_for
-from apps.ingest.validation import parse_timestamp
 
 
 def _without_page(query) -> str:

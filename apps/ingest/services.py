@@ -12,10 +12,11 @@ from django.conf import settings
 from django.db import connection, models, transaction
 from django.utils import timezone
 
+from apps.common.timestamps import parse_timestamp
 from apps.fleet.models import Machine
 from apps.fleet.recording import apply_identity, record_inventory, resolve_processes
 from apps.ingest.tasks import after_ingest
-from apps.ingest.validation import parse_timestamp, validate_report
+from apps.ingest.validation import validate_report
 from apps.metrics.columns import gopls_row, system_row
 from apps.metrics.models import HeapProfile
 from apps.metrics.summary import latest_summary

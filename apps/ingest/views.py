@@ -2,34 +2,15 @@
 
 from __future__ import annotations
 
-import orjson
 from django.http import HttpRequest, HttpResponse
 from django.utils import timezone
 from django.views.decorators.csrf import csrf_exempt
 from django.views.decorators.http import require_POST
 
-from apps.fleet.services import EnrollmentError, enroll_machine, machine_for_credential
+from apps.common.http import bearer_token, error_response, json_response, machine_required
+from apps.fleet.services import EnrollmentError, enroll_machine
 from apps.ingest.body import BodyError, read_json_body
 from apps.ingest.services import RateLimited, ReportInvalid, ingest_report, instructions_for
-
-
-def json_response(data, status: int = 200, headers: dict | None = None) -> HttpResponse:
-    return HttpResponse(
-        orjson.dumps(data), status=status, content_type="application/json", headers=headers
-    )
-
-
-def error_response(status: int, code: str, message: str, errors=None, headers=None) -> HttpResponse:
-    body = {"error": code, "detail": message}
-    if errors is not None:
-        body["errors"] = errors
-    return json_response(body, status=status, headers=headers)
-
-
-def bearer_token(request: HttpRequest) -> str:
-    header = request.META.get("HTTP_AUTHORIZATION", "")
-    scheme, _, token = header.partition(" ")
-    return token.strip() if scheme.lower() == "bearer" else ""
 
 
 @csrf_exempt
@@ -68,18 +49,13 @@ def enroll(request: HttpRequest) -> HttpResponse:
 
 @csrf_exempt
 @require_POST
+@machine_required(
+    detail="unknown or revoked machine credential; re-enroll with devfleet-agent enroll"
+)
 def reports(request: HttpRequest) -> HttpResponse:
-    machine = machine_for_credential(bearer_token(request))
-    if machine is None:
-        return error_response(
-            401,
-            "unauthorized",
-            "unknown or revoked machine credential; re-enroll with devfleet-agent enroll",
-            headers={"WWW-Authenticate": 'Bearer realm="devfleet"'},
-        )
     try:
         payload = read_json_body(request)
-        result = ingest_report(machine, payload)
+        result = ingest_report(request.machine, payload)
     except BodyError as exc:
         errors = [{"path": "$", "message": exc.message}] if exc.status == 400 else None
         return error_response(

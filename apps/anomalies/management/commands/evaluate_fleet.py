@@ -8,7 +8,7 @@ from django.core.management.base import BaseCommand, CommandError
 from django.utils import timezone
 
 from apps.anomalies.evaluation import evaluate_fleet
-from apps.ingest.validation import parse_timestamp
+from apps.common.timestamps import parse_timestamp
 
 
 class Command(BaseCommand):
