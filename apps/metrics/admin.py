@@ -4,7 +4,14 @@ from __future__ import annotations
 
 from django.contrib import admin
 
-from apps.metrics.models import GoplsRollup, GoplsSample, HeapProfile, SystemRollup, SystemSample
+from apps.metrics.models import (
+    GoplsRollup,
+    GoplsSample,
+    HeapProfile,
+    PendingRollup,
+    SystemRollup,
+    SystemSample,
+)
 
 
 class ReadOnlyAdmin(admin.ModelAdmin):
@@ -68,3 +75,12 @@ class GoplsRollupAdmin(ReadOnlyAdmin):
     list_filter = ["resolution"]
     raw_id_fields = ["machine", "process"]
     show_full_result_count = False
+
+
+@admin.register(PendingRollup)
+class PendingRollupAdmin(ReadOnlyAdmin):
+    """Machines whose newest samples still wait to be rolled up (a backlog shows here first)."""
+
+    list_display = ["machine", "lo", "hi", "generation", "queued_at"]
+    raw_id_fields = ["machine"]
+    search_fields = ["machine__hostname", "machine__machine_id"]
