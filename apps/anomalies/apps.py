@@ -1,4 +1,5 @@
-"""App config: after-ingest hooks (evaluation on OOM kills, applied fixes), health receiver."""
+"""App config: report_stored receiver (evaluation on OOM kills), applied-fixes section hook,
+health receiver."""
 
 from django.apps import AppConfig
 
@@ -11,9 +12,8 @@ class AnomaliesConfig(AppConfig):
         from apps.anomalies import machine_health  # noqa: F401  (connects its receiver)
         from apps.anomalies.fixes import record_fixes
         from apps.anomalies.tasks import evaluate_after_ingest
+        from apps.common.signals import report_stored
         from apps.ingest.services import SECTION_HOOKS
-        from apps.ingest.tasks import AFTER_INGEST_HOOKS
 
-        if evaluate_after_ingest not in AFTER_INGEST_HOOKS:
-            AFTER_INGEST_HOOKS.append(evaluate_after_ingest)
+        report_stored.connect(evaluate_after_ingest, dispatch_uid="anomalies.evaluate_after_ingest")
         SECTION_HOOKS["fixes"] = record_fixes  # fixes applied with `devfleet-agent fix`

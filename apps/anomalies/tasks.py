@@ -64,7 +64,7 @@ def evaluate_fleet_task() -> int:
     return len(parts)
 
 
-def evaluate_after_ingest(machine_pk: int, result) -> None:
-    """After-ingest hook: a sample that crossed a hard line (an OOM kill) is evaluated now."""
+def evaluate_after_ingest(machine_pk: int, result, **kwargs) -> None:
+    """report_stored receiver: a sample that crossed a hard line (an OOM kill) is evaluated now."""
     if getattr(result, "oom_kills", False):
         evaluate_machine_task.delay(machine_pk)

@@ -158,7 +158,7 @@ def ingest_report(
         result = _result(machine, payload, by_uid, new_ids, received_at, offset, skewed)
         result.rejected = rejected
         result.duplicates -= rejected
-        after_ingest(machine.pk, result)  # hooks run on commit
+        after_ingest(machine.pk, result)  # report_stored is sent on commit
     return result
 
 

@@ -1,24 +1,20 @@
-"""Celery hand-offs after an upload is stored."""
+"""Hand-offs after an upload is stored: the report_stored signal, sent once it has committed."""
 
 from __future__ import annotations
 
-import logging
-
 from django.db import transaction
 
-log = logging.getLogger(__name__)
+from apps.common.signals import report_stored
 
-# Hooks other apps register (machine_id, IngestResult) -> None, e.g. detection triggering an
-# immediate evaluation when a sample crosses a hard line. Kept as a list so ingest does not
-# import the apps that depend on it.
-AFTER_INGEST_HOOKS: list = []
+
+def _send(machine_pk: int, result) -> None:
+    report_stored.send_robust(sender=None, machine_pk=machine_pk, result=result)
 
 
 def after_ingest(machine_pk: int, result) -> None:
-    """Run each hook once the upload has committed.
+    """Send report_stored once the upload has committed.
 
-    Robust: the samples are stored by then, so a hook that fails (Redis down) is logged and
-    neither turns the upload into a 500, which the agent would resend only to find duplicates,
-    nor keeps the other hooks from running."""
-    for hook in AFTER_INGEST_HOOKS:
-        transaction.on_commit(lambda hook=hook: hook(machine_pk, result), robust=True)
+    Robust: the samples are stored by then, so a receiver that fails (Redis down) is logged
+    (by django.dispatch) and neither turns the upload into a 500, which the agent would resend
+    only to find duplicates, nor keeps the other receivers from running."""
+    transaction.on_commit(lambda: _send(machine_pk, result), robust=True)

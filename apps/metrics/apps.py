@@ -9,9 +9,8 @@ class MetricsConfig(AppConfig):
     default_auto_field = "django.db.models.BigAutoField"
 
     def ready(self) -> None:
-        from apps.ingest.tasks import AFTER_INGEST_HOOKS
+        from apps.common.signals import report_stored
         from apps.metrics.tasks import count_ingest, schedule_late_rollup
 
-        for hook in (schedule_late_rollup, count_ingest):
-            if hook not in AFTER_INGEST_HOOKS:
-                AFTER_INGEST_HOOKS.append(hook)
+        report_stored.connect(schedule_late_rollup, dispatch_uid="metrics.schedule_late_rollup")
+        report_stored.connect(count_ingest, dispatch_uid="metrics.count_ingest")

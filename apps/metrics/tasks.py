@@ -66,13 +66,13 @@ def prune_task() -> None:
     log.info("retention deleted %s", deleted)
 
 
-def count_ingest(machine_pk: int, result) -> None:
-    """After-ingest hook: feed the throughput counters the /metrics endpoint exports."""
+def count_ingest(machine_pk: int, result, **kwargs) -> None:
+    """report_stored receiver: feed the throughput counters the /metrics endpoint exports."""
     count_upload(result.accepted)
 
 
-def schedule_late_rollup(machine_pk: int, result) -> None:
-    """After-ingest hook: fold samples older than usual into the rollups, coalesced.
+def schedule_late_rollup(machine_pk: int, result, **kwargs) -> None:
+    """report_stored receiver: fold samples older than usual into the rollups, coalesced.
 
     An agent draining a backlog sends many late uploads in a row; their time ranges are merged
     into the machine's pending range in the database, and one range task per machine runs
