@@ -183,3 +183,31 @@ def test_the_generator_reads_names_types_and_deprecations_per_release(tmp_path):
     assert data["settings"]["hidden"] == [[0, 1, "array", None, ""]]
     assert data["settings"]["memoryLimit"] == [[1, 1, "integer", None, ""]]
     assert data["settings"]["memoryMode"] == [[0, 1, None, None, "deprecated"]]
+
+
+# ---- obsolete settings follow the table too -------------------------------------------------
+
+
+def obsolete(gopls: dict, version: str):
+    p = proc(rss=3e8, version=version)
+    snap = machine(p, inventory={"editor_settings": [settings_entry({"gopls": gopls})]})
+    dets = run_machine_rules(snap, thresholds(), {"gopls_obsolete_setting"})
+    return set(dets[0].evidence["settings"]) if dets else set()
+
+
+@pytest.mark.parametrize(
+    ("gopls", "old", "new"),
+    [
+        ({"build.memoryMode": "DegradeClosed"}, "v0.11.0", "v0.12.0"),  # no effect from v0.12
+        ({"build.allowImplicitNetworkAccess": True}, "v0.15.3", "v0.16.0"),
+        ({"tempModFile": True}, "v0.14.2", "v0.15.0"),
+        ({"build.experimentalWorkspaceModule": True}, "v0.8.0", "v0.14.0"),
+    ],
+)
+def test_obsolete_settings_follow_the_machine_release(gopls, old, new):
+    assert obsolete(gopls, old) == set()
+    assert obsolete(gopls, new) == {next(iter(gopls)).rsplit(".", 1)[-1]}
+
+
+def test_current_settings_are_not_obsolete():
+    assert obsolete({"ui.diagnostic.staticcheck": True, "build.env": {}}, "v0.23.0") == set()

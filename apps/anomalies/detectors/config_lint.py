@@ -44,16 +44,6 @@ REAL_FLAGS: dict[str, tuple[tuple | None, tuple | None]] = {
     "otel": ((0, 22, 0), None),
 }
 BOOL_FLAGS = {"rpc.trace", "v", "verbose", "vv", "veryverbose", "h", "help"}
-OBSOLETE_SETTINGS = {
-    "memoryMode": "no effect since v0.12, deprecated from v0.15",
-    "experimentalWorkspaceModule": "removed in v0.12; use a go.work file",
-    "experimentalWatchedFileDelay": "removed in v0.12",
-    "experimentalPackageCacheKey": "removed in v0.12",
-    "allowImplicitNetworkAccess": "removed in v0.17",
-    "allowModfileModifications": "removed",
-    "tempModFile": "removed",
-    "newDiff": "removed",
-}
 
 
 def flag_names(args: list) -> list[str]:
@@ -320,28 +310,6 @@ def gomemlimit_in_build_env(snapshot, th) -> list[Detection]:
             "GOMEMLIMIT in the gopls build.env reaches only the commands gopls runs "
             "(go list), never gopls itself",
             {"value": where[0]["value"]},
-        )
-    ]
-
-
-@rule("gopls_obsolete_setting", category="config")
-def gopls_obsolete_setting(snapshot, th) -> list[Detection]:
-    found = {}
-    for w, _, _, block, _ in _sources(snapshot):
-        for key in block:
-            short = key.rsplit(".", 1)[-1]
-            if short in OBSOLETE_SETTINGS:
-                found[short] = {"where": w, "why": OBSOLETE_SETTINGS[short]}
-    if not found:
-        return []
-    return [
-        _det(
-            "gopls_obsolete_setting",
-            "settings",
-            "info",
-            {"settings": found},
-            f"obsolete gopls settings: {', '.join(sorted(found))}",
-            {"settings": sorted(found)},
         )
     ]
 

@@ -5,7 +5,16 @@ from __future__ import annotations
 from apps.anomalies.detectors.base import REGISTRY, Detection, rule
 from apps.anomalies.detectors.config_lint import _sources
 from apps.anomalies.detectors.facts import format_version, gopls_version
-from apps.anomalies.detectors.gopls_settings import check, locate
+from apps.anomalies.detectors.gopls_settings import check, deprecated, locate
+
+# What the deprecation warning does not say (the table gives which names are deprecated).
+NOTES = {
+    "memoryMode": "no effect since v0.12, deprecated from v0.15",
+    "experimentalWorkspaceModule": "removed in v0.12; use a go.work file",
+    "experimentalWatchedFileDelay": "removed in v0.12",
+    "experimentalPackageCacheKey": "removed in v0.12",
+    "allowImplicitNetworkAccess": "removed in v0.17",
+}
 
 
 def machine_gopls(snapshot) -> tuple[tuple | None, bool]:
@@ -106,5 +115,34 @@ def gopls_analysis_cpu(snapshot, th) -> list[Detection]:
             f"{worst.evidence.get('minutes')} min and {', '.join(names)} is set: running every "
             "staticcheck analyzer or govulncheck on each change is the likely cause",
             facts={"settings": ", ".join(names), "gopls_version": format_version(version)},
+        )
+    ]
+
+
+@rule("gopls_obsolete_setting", category="config")
+def gopls_obsolete_setting(snapshot, th) -> list[Detection]:
+    """Settings the machine's gopls answers with a deprecation warning (from the settings
+    table), and memoryMode from v0.12 on, where it had no effect before being deprecated."""
+    version, estimated = machine_gopls(snapshot)
+    shown = format_version(version) if version else "this gopls"
+    found = {}
+    for w, _, _, block, _ in _sources(snapshot):
+        for key in block:
+            short = str(key).rsplit(".", 1)[-1]
+            no_effect = short == "memoryMode" and (version is None or version >= (0, 12, 0))
+            if deprecated(short, version, estimated) or no_effect:
+                why = NOTES.get(short) or f"gopls {shown} answers it with a deprecation warning"
+                found[short] = {"where": w, "why": why}
+    if not found:
+        return []
+    return [
+        Detection(
+            "gopls_obsolete_setting",
+            fired=True,
+            severity="info",
+            subject="settings",
+            evidence={"settings": found, "gopls_version": format_version(version)},
+            explanation=f"obsolete gopls settings: {', '.join(sorted(found))}",
+            facts={"settings": ", ".join(sorted(found))},
         )
     ]

@@ -169,3 +169,16 @@ def check(name: str, value, version: tuple | None, estimated: bool = False):
         f"{short!r} {why}; gopls rejects {json.dumps(value, default=str)[:60]} and keeps "
         "the default",
     )
+
+
+def deprecated(name: str, version: tuple | None, estimated: bool = False) -> bool:
+    """gopls answers this setting with a deprecation warning: on the machine's release when
+    the table places it, else on the newest release of the table."""
+    ranges = table()["settings"].get(str(name).rsplit(".", 1)[-1])
+    if not ranges:
+        return False
+    index, where = locate(version)
+    if where == "known" and not estimated:
+        entry = next((r for r in ranges if r[0] <= index <= r[1]), None)
+        return entry is not None and entry[4] == "deprecated"
+    return ranges[-1][4] == "deprecated"
