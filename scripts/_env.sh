@@ -20,14 +20,17 @@ if [ -x .venv/bin/python ] && too_old .venv/bin/python; then
 fi
 [ -x .venv/bin/python ] || "$PYTHON" -m venv .venv
 # Re-install only when the requirements changed since the last successful install.
-stamp=.venv/.installed-$(cat "$1" requirements.txt agent/pyproject.toml 2>/dev/null | sha256sum | cut -c1-16)
+# One stamp per requirements file, so that alternating run.sh and test.sh does not reinstall.
+stamp=.venv/.installed-$(basename "$1" .txt)-$(cat "$1" requirements.txt agent/pyproject.toml 2>/dev/null | sha256sum | cut -c1-16)
 if [ ! -f "$stamp" ]; then
   echo "Installing dependencies into .venv …"
   # (grep drops the "Location … is ignored" noise some pip configurations print)
   .venv/bin/pip install -q --disable-pip-version-check -r "$1" -e ./agent 2>&1 \
     | { grep -v "^WARNING: Location" || true; }
   [ "${PIPESTATUS[0]}" = 0 ] || { echo "pip install failed" >&2; exit 1; }
-  rm -f .venv/.installed-*
+  # (the other file's stamp stays: both hash requirements.txt, so a change there is seen by
+  # both, and installing the smaller set uninstalls nothing the other one needs)
+  rm -f .venv/.installed-"$(basename "$1" .txt)"-????????????????
   touch "$stamp"
 fi
 export PATH="$ROOT/.venv/bin:$PATH"
