@@ -18,9 +18,16 @@ from datetime import datetime, timedelta
 import numpy as np
 from django.db import connection
 from django.db.models.fields.json import KT
+from django.utils import timezone
 
 from apps.anomalies import conf
-from apps.anomalies.replay import bound_lifetimes, in_the_past, inventory_at, last_samples
+from apps.anomalies.replay import (
+    LIVE_SLACK,
+    bound_lifetimes,
+    in_the_past,
+    inventory_at,
+    last_samples,
+)
 from apps.anomalies.snapshot import MachineSnapshot, ProcessSeries, SystemSeries
 from apps.fleet.models import GoplsProcess, Machine
 from apps.metrics.models import GoplsRollup, GoplsSample, Resolution, SystemRollup, SystemSample
@@ -235,6 +242,8 @@ def active_machine_ids(now: datetime) -> list[int]:
         .order_by("pk")
         .values_list("pk", "last_sample_at")
     )
+    if now >= timezone.now() - LIVE_SLACK:  # the live pass: no replay of who reported
+        return [pk for pk, _ in rows]
     later = [pk for pk, last in rows if last > now]
     reported = set()
     for part in range(0, len(later), 2000):

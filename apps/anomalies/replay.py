@@ -7,14 +7,22 @@ from datetime import datetime, timedelta
 
 import numpy as np
 from django.db.models import Max
+from django.utils import timezone
 
 from apps.fleet.models import InventoryChange, InventoryItem
 from apps.metrics.models import SystemSample
 
+# A pass evaluates at the time it started while machines keep uploading: samples a few
+# minutes newer than `now` are the live pass racing ingest, not a replay.
+LIVE_SLACK = timedelta(minutes=5)
+
 
 def in_the_past(machines: list[tuple], now: datetime) -> set[int]:
-    """Machines with samples after `now`: a replay (evaluate_fleet --at), which must read
-    only what existed at `now` instead of their current summary and inventory."""
+    """Machines with samples after `now` when `now` lies in the past: a replay
+    (evaluate_fleet --at T), which must read only what existed at `now` instead of their
+    current summary and inventory. The live pass keeps the cheap current-state path."""
+    if now >= timezone.now() - LIVE_SLACK:
+        return set()
     return {m[0] for m in machines if m[-1] is not None and m[-1] > now}
 
 

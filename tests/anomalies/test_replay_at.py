@@ -123,3 +123,17 @@ def test_a_machine_silent_at_t_is_not_evaluated_at_t_even_if_it_reported_later(e
     assert active_machine_ids(T0 + timedelta(minutes=20)) == [machine.pk]
     assert active_machine_ids(T0 + timedelta(hours=2)) == []  # silent for 110 minutes
     assert active_machine_ids(T0 + timedelta(hours=3, minutes=5)) == [machine.pk]
+
+
+def test_the_live_pass_keeps_the_current_state_path_while_machines_upload(enrolled):
+    """A live pass evaluates at its start while uploads continue: that is not a replay, so
+    the summary and current inventory are read (no per-machine history queries)."""
+    from django.utils import timezone
+
+    from apps.anomalies.replay import in_the_past
+
+    machine, _ = enrolled
+    now = timezone.now()
+    rows = [(machine.pk, now + timedelta(seconds=20))]
+    assert in_the_past(rows, now) == set()
+    assert in_the_past(rows, now - timedelta(hours=1)) == {machine.pk}
