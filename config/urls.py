@@ -11,9 +11,7 @@ urlpatterns = [
     # Before admin.site.urls so that it wins; reverse("admin:login") still names this URL.
     path("admin/login/", login_rate_limited(admin.site.login)),
     path("admin/", admin.site.urls),
-    path("api/v1/", include("apps.ingest.urls")),
     path("api/v1/", include("apps.api.urls")),
-    path("api/v1/", include("apps.anomalies.urls")),
     path("metrics", metrics_view, name="prometheus-metrics"),
     path(
         "login/",

@@ -16,7 +16,7 @@ from django.urls import get_script_prefix, resolve, reverse
 
 from apps.common.middleware import add_csp_header
 
-FAST_PATH_URL_NAME = "ingest:reports"
+FAST_PATH_URL_NAME = "api:reports"
 
 
 class IngestFastPathMiddleware:

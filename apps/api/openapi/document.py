@@ -1,11 +1,12 @@
-"""The OpenAPI 3.1 document of the ingest and read APIs, built from the report JSON Schema."""
+"""Assembles the OpenAPI 3.1 document: agent ingest and machines here, built from the report
+JSON Schema; findings, rules, check and fixes from findings.py."""
 
 from __future__ import annotations
 
 import copy
 import functools
 
-from apps.anomalies import openapi as anomalies_openapi
+from apps.api.openapi import findings as findings_openapi
 from apps.ingest.validation import report_schema
 from apps.metrics.catalog import METRICS
 
@@ -165,7 +166,7 @@ def openapi_document() -> dict:
         "schema": {"type": "string"},
     }
     read_security = [{"session": []}, {"apiToken": []}]
-    components.update(anomalies_openapi.components())
+    components.update(findings_openapi.components())
     return {
         "openapi": "3.1.0",
         "info": {
@@ -300,7 +301,7 @@ def openapi_document() -> dict:
                     },
                 }
             },
-            **anomalies_openapi.paths(),
+            **findings_openapi.paths(),
         },
         "components": {
             "schemas": components,

@@ -1,4 +1,5 @@
-"""OpenAPI paths and schemas of the findings, rules and check endpoints (merged by apps.api)."""
+"""OpenAPI paths and schemas of the findings, rules, check and fixes endpoints (merged by
+document.py)."""
 
 from __future__ import annotations
 

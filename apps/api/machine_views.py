@@ -1,4 +1,4 @@
-"""Read API: machines, one machine's state and inventory, series, and the OpenAPI document."""
+"""Machines (list, detail, series) and the OpenAPI document, under /api/v1/."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""Findings and rules API, and POST /api/v1/check for the agent."""
+"""Findings, their actions (acknowledge, snooze, unacknowledge) and the rules, under /api/v1/."""
 
 from __future__ import annotations
 
@@ -6,21 +6,16 @@ import orjson
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import get_object_or_404
 from django.utils import timezone
-from django.views.decorators.csrf import csrf_exempt
 from django.views.decorators.http import require_GET, require_POST
 
-from apps.anomalies import serializers
 from apps.anomalies.actions import ActionError, act_on_finding
 from apps.anomalies.advice import knowledge_base
-from apps.anomalies.check import check_report
 from apps.anomalies.detectors import REGISTRY
-from apps.anomalies.fixes import machine_fixes
 from apps.anomalies.models import Finding
+from apps.api import serializers
 from apps.api.auth import api_login_required, api_write_required
 from apps.api.pagination import paginated
-from apps.common.http import error_response, json_response, machine_required
-from apps.ingest.body import BodyError, read_json_body
-from apps.ingest.services import ReportInvalid
+from apps.common.http import error_response, json_response
 
 STATES = {"open", "resolved", "all"}
 ACTION_BODY_CAP = 4096
@@ -102,26 +97,3 @@ def rule_list(request: HttpRequest) -> HttpResponse:
         for rid in sorted(REGISTRY)
     ]
     return json_response({"count": len(results), "results": results})
-
-
-@csrf_exempt
-@require_POST
-@machine_required
-def check(request: HttpRequest) -> HttpResponse:
-    try:
-        return json_response(check_report(request.machine, read_json_body(request)))
-    except BodyError as exc:
-        return error_response(
-            exc.status, "invalid_report" if exc.status == 400 else exc.code, exc.message
-        )
-    except ReportInvalid as exc:
-        return error_response(400, "invalid_report", str(exc), exc.errors)
-
-
-@require_GET
-@machine_required
-def fixes(request: HttpRequest) -> HttpResponse:
-    """GET with the machine credential: this machine's open findings that have a fix action
-    `devfleet-agent fix` can apply (no other machine's, whatever the request says)."""
-    machine = request.machine
-    return json_response({"machine_id": machine.machine_id, "findings": machine_fixes(machine)})
