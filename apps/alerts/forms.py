@@ -103,7 +103,7 @@ class SilenceForm(forms.ModelForm):
         self.user = user
         teams = manageable_teams(user)
         self.fields["team"].queryset = teams
-        self.fields["project"].queryset = Project.objects.order_by("module_path")
+        self.fields["project"].queryset = Project.objects.visible_to(user).order_by("module_path")
         machines = Machine.objects.all()
         if not (user.is_staff or user.is_superuser):
             self.fields["team"].required = True

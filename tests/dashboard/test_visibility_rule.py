@@ -143,3 +143,12 @@ def test_metrics_answer_only_the_staff_metrics_token(live_server, settings, crow
     client = login(bob)
     assert client.get("/metrics").status_code == 401  # a session is no metrics token
     assert status({"Authorization": "Bearer metrics-secret-for-tests"}) == 200
+
+
+def test_the_silence_form_offers_a_lead_only_the_projects_of_their_teams(crowd, alice):
+    body = login(crowd.dave).get(reverse("alerts:silences")).content.decode()
+    assert MONOREPO in body
+    assert GOLDMARK not in body
+    body = login(alice).get(reverse("alerts:silences")).content.decode()
+    assert MONOREPO in body
+    assert GOLDMARK in body

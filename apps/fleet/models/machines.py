@@ -10,6 +10,17 @@ from django.utils.text import slugify
 from apps.fleet.models.people import Membership
 
 
+class ProjectQuerySet(models.QuerySet):
+    def visible_to(self, user) -> ProjectQuerySet:
+        """Projects one of the user's visible, active machines works on (all for staff)."""
+        if not user.is_authenticated:
+            return self.none()
+        if user.is_staff or user.is_superuser:
+            return self
+        mine = Machine.objects.visible_to(user).active().values("pk")
+        return self.filter(pk__in=MachineProject.objects.filter(machine__in=mine).values("project"))
+
+
 class Project(models.Model):
     """A Go module or repository, created automatically from what agents report."""
 
@@ -17,6 +28,8 @@ class Project(models.Model):
     slug = models.SlugField(max_length=120, unique=True)
     first_seen = models.DateTimeField(default=timezone.now)
     last_seen = models.DateTimeField(default=timezone.now)
+
+    objects = ProjectQuerySet.as_manager()
 
     class Meta:
         ordering = ["module_path"]
