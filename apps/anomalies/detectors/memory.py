@@ -79,7 +79,7 @@ def gopls_memory_leak(snapshot, th) -> list[Detection]:
                 },
                 explanation=(
                     f"gopls pid {proc.pid} ({proc.version or 'unknown version'}): {signal} grows "
-                    f"{slope_mb:.0f} MB/h after the workspace settled"
+                    f"{res.slope_bytes_per_h / 2**20:.0f} MiB/h after the workspace settled"
                     + (f"; {hours:.1f} h until {limit_name}" if hours is not None else "")
                 ),
                 facts=facts,
