@@ -114,11 +114,16 @@ def _life_style(i: int, life: dict) -> tuple[str, float]:
 
 
 def _life_name(life: dict, suffix: str = "") -> str:
+    """A lifetime's legend name; the one a finding is about is marked ⚠ (its title is in the
+    hover text: a long legend entry squeezes the plot)."""
     name = life["label"] + (f" {suffix}" if suffix else "")
-    if not life.get("highlight"):
-        return name
-    title = life["highlight"]
-    return f"{name} ⚠ {title if len(title) <= 32 else title[:31] + '…'}"
+    return f"{name} ⚠" if life.get("highlight") else name
+
+
+def _finding_hover(trace: dict, life: dict) -> dict:
+    if life.get("highlight"):
+        trace["hovertemplate"] += f" ⚠ {label(life['highlight'])}"
+    return trace
 
 
 def gopls_memory(
@@ -138,15 +143,14 @@ def gopls_memory(
     for i, life in enumerate(lifetimes):
         color, width = _life_style(i, life)
         group = f"life{i}"
-        data.append(
-            line_trace(
-                _life_name(life, "RSS"),
-                life["rss"],
-                "bytes",
-                line={"color": color, "width": width},
-                legendgroup=group,
-            )
+        rss = line_trace(
+            _life_name(life, "RSS"),
+            life["rss"],
+            "bytes",
+            line={"color": color, "width": width},
+            legendgroup=group,
         )
+        data.append(_finding_hover(rss, life))
         if life.get("heap"):
             data.append(
                 line_trace(
@@ -188,9 +192,8 @@ def per_lifetime(
         if not life.get(key):
             continue
         color, width = _life_style(i, life)
-        data.append(
-            line_trace(_life_name(life), life[key], unit, line={"color": color, "width": width})
-        )
+        trace = line_trace(_life_name(life), life[key], unit, line={"color": color, "width": width})
+        data.append(_finding_hover(trace, life))
     return {"data": data, "layout": time_layout(title, unit, window)}
 
 
@@ -221,8 +224,14 @@ def add_evidence(figure: dict, spans: list[dict]) -> dict:
     """Shade finding evidence windows on a figure: [{"start", "end", "severity", "label"}]."""
     shapes = figure["layout"].setdefault("shapes", [])
     notes = figure["layout"].setdefault("annotations", [])
-    for span in spans:
+    shown = figure["layout"].get("xaxis", {}).get("range")
+    middle = None
+    if shown:  # a label whose span starts in the right half is anchored at its right end
+        lo, hi = (datetime.fromisoformat(v) for v in shown)
+        middle = ts(lo + (hi - lo) / 2)
+    for i, span in enumerate(spans):
         color = SEVERITY_COLORS.get(span.get("severity", "warning"), SEVERITY_COLORS["warning"])
+        right = middle is not None and ts(span["start"]) > middle
         shapes.append(
             {
                 "type": "rect",
@@ -240,14 +249,16 @@ def add_evidence(figure: dict, spans: list[dict]) -> dict:
         )
         notes.append(
             {
-                "x": ts(span["start"]),
-                "y": 1,  # at the top: the bottom has the gopls start markers
+                "x": ts(span["end"] if right else span["start"]),
+                # at the top (the bottom has the gopls start markers), one line per finding
+                "y": 1 - 0.08 * (i % 4),
                 "yanchor": "top",
                 "xref": "x",
                 "yref": "paper",
                 "text": label(span.get("label", "")),
                 "showarrow": False,
-                "xanchor": "left",
+                "xanchor": "right" if right else "left",
+                "bgcolor": "rgba(13,17,23,0.75)",
                 "font": {"size": 10, "color": color},
             }
         )

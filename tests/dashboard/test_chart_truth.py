@@ -211,7 +211,8 @@ def test_a_machine_with_fourteen_gopls_gets_at_most_eight_named_traces(client, a
         assert any(n.startswith("other gopls (") for n in names), name
         hot = [t for t in drawn(fig) if "pid 30001" in t["name"]]
         assert hot, name
-        assert "gopls memory keeps growing" in hot[0]["name"], name
+        assert hot[0]["name"].endswith("⚠"), name
+        assert "gopls memory keeps growing" in hot[0]["hovertemplate"], name
         assert hot[0]["line"]["width"] > 2
     starts = next(t for t in fig["data"] if t["name"] == "gopls start")
     assert len(starts["x"]) == len(set(starts["x"])) <= 4  # one marker per restart moment
@@ -349,3 +350,17 @@ def test_a_project_named_like_a_link_is_text_on_every_figure(client, alice):
         _markup_free(json.loads(chunk.split("</script>")[0]))
     for name in CHARTS:
         _markup_free(chart(client, machine, name, range="1h"))
+
+
+def test_an_evidence_label_near_now_is_anchored_inside_the_plot():
+    window = (at(0), at(60))
+    fig = charts.with_limit("m", "count", [("used", [(at(m), 1) for m in range(60)])], [])
+    fig["layout"] = charts.time_layout("m", "count", window)
+    spans = [
+        {"start": at(5), "end": at(20), "severity": "warning", "label": "early"},
+        {"start": at(50), "end": at(60), "severity": "critical", "label": "late"},
+    ]
+    early, late = charts.add_evidence(fig, spans)["layout"]["annotations"]
+    assert (early["xanchor"], early["x"]) == ("left", "2026-12-04 07:55:00")
+    assert (late["xanchor"], late["x"]) == ("right", "2026-12-04 08:50:00")
+    assert early["y"] != late["y"]  # two findings' labels do not overprint

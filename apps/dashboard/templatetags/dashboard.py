@@ -101,7 +101,7 @@ def get(mapping, key):
 
 @register.filter
 def os_with_version(machine) -> str:
-    """"macOS 15.0.1", not "macOS macOS 15.0.1": agents often send the name in the version."""
+    """ "macOS 15.0.1", not "macOS macOS 15.0.1": agents often send the name in the version."""
     name, version = machine.get_os_display(), (machine.os_version or "").strip()
     if version.lower().startswith(name.lower()):
         return version
