@@ -30,41 +30,14 @@ from apps.anomalies.replay import (
 )
 from apps.anomalies.snapshot import MachineSnapshot, ProcessSeries, SystemSeries
 from apps.fleet.models import GoplsProcess, Machine
+from apps.metrics.catalog import detection_series
 from apps.metrics.models import GoplsRollup, GoplsSample, Resolution, SystemRollup, SystemSample
 from apps.metrics.pending import pending_since
 
-# snapshot series name → (aggregate, raw column, 5-minute rollup column)
-GOPLS_SERIES = {
-    "rss": ("min", "rss_bytes", "rss_min"),
-    "heap": ("min", "heap_inuse_bytes", "heap_inuse_min"),
-    "cpu": ("avg", "cpu_percent", "cpu_percent_avg"),
-    "goroutines": ("max", "goroutines", "goroutines_max"),
-    "open_fds": ("max", "open_fds", "open_fds_max"),
-    "fd_limit": ("min", "fd_limit", "fd_limit_min"),
-    "children_cpu": ("avg", "children_cpu_percent", "children_cpu_avg"),
-    "completion_p95": ("max", "completion_p95_ms", "completion_p95_max"),
-    "cgroup_max": ("min", "cgroup_memory_max_bytes", "cgroup_memory_max_min"),
-    # Sustained-CPU rules need each bucket's quietest sample and exact first/last times.
-    "cpu_min": ("min", "cpu_percent", "cpu_percent_min"),
-    "children_cpu_min": ("min", "children_cpu_percent", "children_cpu_min"),
-}
-SYSTEM_SERIES = {
-    "mem_total": ("max", "mem_total_bytes", "mem_total_bytes"),
-    "mem_available": ("min", "mem_available_bytes", "mem_available_min"),
-    "mem_cached": ("max", "mem_cached_bytes", "mem_cached_max"),
-    "swap_used": ("max", "swap_used_bytes", "swap_used_max"),
-    "oom_kills": ("max", "oom_kill_count", "oom_kill_count_max"),
-    "watches_used": ("max", "inotify_watches_used", "inotify_watches_max"),
-    "watches_max": ("min", "inotify_watches_max", "inotify_watches_limit"),
-    "instances_used": ("max", "inotify_instances_used", "inotify_instances_max"),
-    "instances_max": ("min", "inotify_instances_max", "inotify_instances_limit"),
-    "wsl_mem_total": ("max", "wsl_mem_total_bytes", "wsl_mem_total_bytes"),
-    "disk_free": ("min", "disk_free_min_bytes", "disk_free_min"),
-    "gocache": ("max", "gocache_bytes", "gocache_max"),
-    "gomodcache": ("max", "gomodcache_bytes", "gomodcache_max"),
-    "gopls_cache": ("max", "gopls_cache_bytes", "gopls_cache_max"),
-    "gopls_count": ("max", "gopls_count", "gopls_count_max"),
-}
+# snapshot series name → (aggregate, raw column, 5-minute rollup column), from the catalogue.
+# Sustained-CPU rules also read each bucket's quietest sample and exact first/last times.
+GOPLS_SERIES = detection_series(per_process=True)
+SYSTEM_SERIES = detection_series(per_process=False)
 # (aggregate, raw column) views, as report_snapshot reads them.
 GOPLS_AGG = {name: (agg, col) for name, (agg, col, _) in GOPLS_SERIES.items()}
 SYSTEM_AGG = {name: (agg, col) for name, (agg, col, _) in SYSTEM_SERIES.items()}

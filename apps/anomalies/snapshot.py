@@ -6,35 +6,6 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-PROCESS_FIELDS = (
-    "rss",
-    "heap",
-    "cpu",
-    "goroutines",
-    "open_fds",
-    "fd_limit",
-    "children_cpu",
-    "completion_p95",
-    "cgroup_max",
-)
-SYSTEM_FIELDS = (
-    "mem_total",
-    "mem_available",
-    "mem_cached",
-    "swap_used",
-    "oom_kills",
-    "watches_used",
-    "watches_max",
-    "instances_used",
-    "instances_max",
-    "wsl_mem_total",
-    "disk_free",
-    "gocache",
-    "gomodcache",
-    "gopls_cache",
-    "gopls_count",
-)
-
 
 def empty() -> np.ndarray:
     return np.empty(0, dtype=float)

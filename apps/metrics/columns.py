@@ -4,47 +4,19 @@ from __future__ import annotations
 
 from typing import Any
 
+from apps.metrics.catalog import GOPLS, SYSTEM
+
+# The wire paths come from the catalogue; columns without one (load1, disk_free_min_bytes,
+# gopls_count, gopls_rss_bytes, error_count, completion_p95_ms) are computed below.
 # (column, section, key) — the section of a sample and the key inside it.
 SYSTEM_COLUMNS: list[tuple[str, str, str]] = [
-    ("mem_total_bytes", "system", "mem_total_bytes"),
-    ("mem_available_bytes", "system", "mem_available_bytes"),
-    ("mem_cached_bytes", "system", "mem_cached_bytes"),
-    ("swap_total_bytes", "system", "swap_total_bytes"),
-    ("swap_used_bytes", "system", "swap_used_bytes"),
-    ("cpu_percent", "system", "cpu_percent"),
-    ("oom_kill_count", "system", "oom_kill_count"),
-    ("inotify_watches_used", "inotify", "watches_used"),
-    ("inotify_watches_max", "inotify", "max_user_watches"),
-    ("inotify_instances_used", "inotify", "instances_used"),
-    ("inotify_instances_max", "inotify", "max_user_instances"),
-    ("wsl_mem_total_bytes", "wsl", "mem_total_bytes"),
-    ("agent_cpu_ms", "agent", "cpu_ms"),
-    ("agent_rss_bytes", "agent", "rss_bytes"),
-    ("spool_depth", "agent", "spool_depth"),
-    ("dropped_samples", "agent", "dropped_samples"),
+    (e.column, *e.wire) for e in SYSTEM if e.wire and len(e.wire) == 2
 ]
 # The largest value a 64-bit column holds; a sum over processes is capped there.
 MAX_BIGINT = 2**63 - 1
-CACHE_COLUMNS = ["gocache_bytes", "gomodcache_bytes", "gopls_cache_bytes", "goimports_cache_bytes"]
+CACHE_COLUMNS = [e.column for e in SYSTEM if e.wire and e.wire[:2] == ("go", "caches")]
 
-GOPLS_COLUMNS: list[tuple[str, tuple[str, ...]]] = [
-    ("rss_bytes", ("rss_bytes",)),
-    ("cpu_percent", ("cpu_percent",)),
-    ("threads", ("threads",)),
-    ("open_fds", ("open_fds",)),
-    ("fd_limit", ("fd_limit",)),
-    ("heap_inuse_bytes", ("debug", "heap_inuse_bytes")),
-    ("heap_alloc_bytes", ("debug", "heap_alloc_bytes")),
-    ("sys_bytes", ("debug", "sys_bytes")),
-    ("next_gc_bytes", ("debug", "next_gc_bytes")),
-    ("num_gc", ("debug", "num_gc")),
-    ("gc_cpu_fraction", ("debug", "gc_cpu_fraction")),
-    ("goroutines", ("debug", "goroutines")),
-    ("children_count", ("children", "count")),
-    ("children_cpu_percent", ("children", "cpu_percent")),
-    ("cgroup_memory_max_bytes", ("cgroup", "memory_max_bytes")),
-    ("cgroup_memory_current_bytes", ("cgroup", "memory_current_bytes")),
-]
+GOPLS_COLUMNS: list[tuple[str, tuple[str, ...]]] = [(e.column, e.wire) for e in GOPLS if e.wire]
 # Static facts of a gopls lifetime: stored once on GoplsProcess, not repeated per sample.
 GOPLS_LIFETIME_KEYS = {
     "pid",

@@ -50,15 +50,10 @@ def resolution_for(since: datetime, until: datetime) -> int | None:
     return Resolution.FIVE_MINUTES if span <= FIVE_MINUTES_UP_TO else Resolution.ONE_HOUR
 
 
-def _rollup_columns(model, mapping: dict[str, str], columns: list[str]) -> dict[str, str]:
-    """raw column → rollup column, for the columns the rollup table has."""
-    fields = {f.attname for f in model._meta.concrete_fields}
-    out = {}
-    for column in columns:
-        rolled = mapping.get(column) or f"{column.removesuffix('_bytes')}_max"
-        if rolled in fields:
-            out[column] = rolled
-    return out
+def _rollup_columns(mapping: dict[str, str], columns: list[str]) -> dict[str, str]:
+    """raw column → the rollup column long ranges draw (`catalog.Entry.drawn`), for the
+    columns that have one."""
+    return {column: mapping[column] for column in columns if column in mapping}
 
 
 def read_columns(
@@ -70,7 +65,7 @@ def read_columns(
     out: dict = defaultdict(lambda: {c: [] for c in columns})
     raw_since = since
     resolution = resolution_for(since, until)
-    rolled = _rollup_columns(rollup, rollup_columns, columns) if resolution else {}
+    rolled = _rollup_columns(rollup_columns, columns) if resolution else {}
     if rolled:
         rows = (
             rollup.objects.filter(
@@ -114,5 +109,3 @@ def _collect(out: dict, rows, columns: list[str], by_process: bool) -> datetime 
             if value is not None:
                 per[column].append((t, value))
     return last
-
-

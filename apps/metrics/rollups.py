@@ -11,6 +11,7 @@ from datetime import datetime, timedelta
 
 from django.db import connection
 
+from apps.metrics.catalog import rollup_aggregates
 from apps.metrics.models import (
     GoplsRollup,
     GoplsSample,
@@ -19,48 +20,11 @@ from apps.metrics.models import (
     SystemSample,
 )
 
-# (rollup column, aggregate, raw column)
-SYSTEM_AGGREGATES = [
-    ("mem_total_bytes", "max", "mem_total_bytes"),
-    ("mem_available_min", "min", "mem_available_bytes"),
-    ("mem_available_avg", "avg", "mem_available_bytes"),
-    ("mem_cached_max", "max", "mem_cached_bytes"),
-    ("swap_used_max", "max", "swap_used_bytes"),
-    ("cpu_percent_avg", "avg", "cpu_percent"),
-    ("cpu_percent_max", "max", "cpu_percent"),
-    ("oom_kill_count_max", "max", "oom_kill_count"),
-    ("inotify_watches_max", "max", "inotify_watches_used"),
-    ("inotify_watches_limit", "max", "inotify_watches_max"),
-    ("inotify_instances_max", "max", "inotify_instances_used"),
-    ("inotify_instances_limit", "max", "inotify_instances_max"),
-    ("wsl_mem_total_bytes", "max", "wsl_mem_total_bytes"),
-    ("disk_free_min", "min", "disk_free_min_bytes"),
-    ("gocache_max", "max", "gocache_bytes"),
-    ("gomodcache_max", "max", "gomodcache_bytes"),
-    ("gopls_cache_max", "max", "gopls_cache_bytes"),
-    ("gopls_count_max", "max", "gopls_count"),
-    ("gopls_rss_max", "max", "gopls_rss_bytes"),
-    ("gopls_rss_avg", "avg", "gopls_rss_bytes"),
-    ("agent_cpu_ms_avg", "avg", "agent_cpu_ms"),
-    ("agent_rss_max", "max", "agent_rss_bytes"),
-]
+# (rollup column, aggregate, raw column), from the catalogue; gopls buckets also keep their
+# exact first and last sample times (detection's sustained-CPU rules read them).
+SYSTEM_AGGREGATES = rollup_aggregates(per_process=False)
 GOPLS_AGGREGATES = [
-    ("rss_min", "min", "rss_bytes"),
-    ("rss_avg", "avg", "rss_bytes"),
-    ("rss_max", "max", "rss_bytes"),
-    ("heap_inuse_min", "min", "heap_inuse_bytes"),
-    ("heap_inuse_avg", "avg", "heap_inuse_bytes"),
-    ("heap_inuse_max", "max", "heap_inuse_bytes"),
-    ("cpu_percent_avg", "avg", "cpu_percent"),
-    ("cpu_percent_max", "max", "cpu_percent"),
-    ("goroutines_max", "max", "goroutines"),
-    ("children_cpu_avg", "avg", "children_cpu_percent"),
-    ("completion_p95_max", "max", "completion_p95_ms"),
-    ("open_fds_max", "max", "open_fds"),
-    ("cpu_percent_min", "min", "cpu_percent"),
-    ("children_cpu_min", "min", "children_cpu_percent"),
-    ("fd_limit_min", "min", "fd_limit"),
-    ("cgroup_memory_max_min", "min", "cgroup_memory_max_bytes"),
+    *rollup_aggregates(per_process=True),
     ("ts_first", "min", "ts"),
     ("ts_last", "max", "ts"),
 ]

@@ -11,7 +11,7 @@ from datetime import datetime
 from apps.dashboard.chart_parts import join_runs, split_at_gaps
 from apps.dashboard.constants import MAX_POINTS
 from apps.dashboard.downsample import lttb_indices
-from apps.metrics.catalog import GOPLS_ROLLUP_COLUMNS, ROLLUP_COLUMNS
+from apps.metrics.catalog import drawn_columns
 from apps.metrics.models import GoplsRollup, GoplsSample, SystemRollup, SystemSample
 from apps.metrics.reader import read_columns
 
@@ -48,7 +48,7 @@ def read_system(
     """{column: [(ts, value)]} for one machine's system samples; nulls skipped."""
     out = read_columns(
         SystemRollup,
-        ROLLUP_COLUMNS,
+        drawn_columns(per_process=False),
         SystemSample,
         machine_pk,
         columns,
@@ -71,7 +71,7 @@ def read_gopls(
     """{process pk: {column: [(ts, value)]}} for one machine's gopls samples; nulls skipped."""
     out = read_columns(
         GoplsRollup,
-        GOPLS_ROLLUP_COLUMNS,
+        drawn_columns(per_process=True),
         GoplsSample,
         machine_pk,
         columns,
