@@ -16,7 +16,7 @@ HEADINGS = {
 }
 
 
-def figures(evidence: dict, limit: int = 8) -> list[str]:
+def figures(evidence: dict, limit: int = 12) -> list[str]:
     """The evidence figures worth reading in a message (no series, no raw windows), by name:
     PostgreSQL's jsonb does not keep key order.
     """

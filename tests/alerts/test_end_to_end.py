@@ -21,11 +21,13 @@ pytestmark = pytest.mark.django_db
 
 
 def simulate_leak():
+    # Seed 7: the leaking gopls runs through the window. (Seed 1's editor restarts it at 11:14,
+    # and a finding about a process that has exited rightly resolves.)
     call_command(
         "simulate_fleet",
         machines=1,
         hours=3,
-        seed=1,
+        seed=7,
         end="2026-11-23T12:00:00Z",
         scenario=["gopls_leak"],
         team=["Platform"],
