@@ -53,6 +53,16 @@ def test_team_option_puts_every_machine_in_that_team():
     assert set(Machine.objects.values_list("team__name", flat=True)) == {"Search"}
 
 
+@pytest.mark.django_db
+def test_a_rerun_into_another_team_is_refused_not_a_takeover():
+    from django.core.management import CommandError
+
+    call_command("simulate_fleet", machines=2, hours=0.1, seed=3, end=END, team=["Search"])
+    with pytest.raises(CommandError, match="another team"):
+        call_command("simulate_fleet", machines=2, hours=0.1, seed=3, end=END, team=["Mobile"])
+    assert set(Machine.objects.values_list("team__name", flat=True)) == {"Search"}
+
+
 @pytest.mark.django_db(transaction=True)
 def test_live_mode_enrolls_and_posts_over_http_then_keeps_posting(live_server, capsys):
     call_command(

@@ -133,7 +133,12 @@ class Command(BaseCommand):
             )
             progress = run_live(cfg, live, write, every_s=opts["progress_every"])
         else:
-            progress = run_direct(cfg, write, every_s=opts["progress_every"], specs=specs)
+            from apps.fleet.services import EnrollmentError
+
+            try:
+                progress = run_direct(cfg, write, every_s=opts["progress_every"], specs=specs)
+            except EnrollmentError as exc:  # e.g. --team changed for machine ids enrolled before
+                raise CommandError(f"enrollment refused: {exc}") from exc
             # The backfill is late data: roll it up now, as the range tasks would, so 24 h,
             # 7 d and 30 d views show it whether or not a worker runs.
             from apps.metrics.pending import roll_up_all_pending
