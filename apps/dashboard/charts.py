@@ -336,6 +336,7 @@ def version_adoption(rows: list[dict]) -> dict:
         "side": "right",
         "showgrid": False,
         "rangemode": "tozero",
+        "tickmode": "auto",  # round GiB ticks, not ticks synced to the machine-count grid
     }
     fig_layout["margin"].update(r=64)
     return binary_axis({"data": data, "layout": fig_layout}, "yaxis2", ("y",), "y2")
