@@ -9,12 +9,19 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from apps.anomalies import fix_actions
-from apps.anomalies.detectors.facts import parse_version
+from apps.common import shapes
 
 KNOWLEDGE_DIR = Path(__file__).resolve().parent / "knowledge"
 PLATFORMS = ("linux", "darwin", "windows", "wsl2")
 VSCODE_FAMILY = {"vscode", "vscode-server", "code-server", "cursor", "windsurf", "vscodium"}
 _CONSTRAINT_RE = re.compile(r"^\s*(>=|<=|>|<|==)\s*v?(\d+(?:\.\d+){0,2})\s*$")
+# The versions a fix can be gated on, and how a step names them when the machine's is unknown.
+VERSION_KEYS = {
+    "gopls": ("gopls {}", "gopls version"),
+    "go": ("Go {}", "go version"),
+    "gopls_go": ("a gopls built with Go {}", "go version -m $(command -v gopls)"),
+    "wsl": ("WSL {}", "wsl --version"),
+}
 
 
 class KnowledgeError(ValueError):
@@ -30,7 +37,8 @@ def parse_constraint(spec: str) -> list[tuple[str, tuple[int, int, int]]]:
         m = _CONSTRAINT_RE.match(part)
         if not m:
             raise KnowledgeError(f"bad version constraint {part!r}")
-        out.append((m.group(1), parse_version(m.group(2))))
+        parts = [int(n) for n in m.group(2).split(".")] + [0, 0]
+        out.append((m.group(1), tuple(parts[:3])))
     return out
 
 
@@ -51,14 +59,43 @@ def satisfies(version: tuple | None, spec: str) -> bool:
 _PLACEHOLDER_RE = re.compile(r"\{([a-z_]+)\}")
 
 
+def placeholders(text: str | None) -> set[str]:
+    return set(_PLACEHOLDER_RE.findall(text or ""))
+
+
 def fill(text: str | None, facts: dict) -> str | None:
-    """Replace {name} placeholders from facts; JSON braces in snippets are left alone."""
+    """Replace {name} placeholders in a snippet with the machine's values, each checked
+    against its placeholder's shape; None when any fails (the snippet is not shown). Snippets
+    take no defaults. JSON braces are left alone."""
     if text is None:
         return None
-    return _PLACEHOLDER_RE.sub(
-        lambda m: str(facts[m.group(1)]) if facts.get(m.group(1)) is not None else m.group(0),
-        text,
-    )
+    values = {name: shapes.check(name, facts.get(name)) for name in placeholders(text)}
+    if any(v is None for v in values.values()):
+        return None
+    return _PLACEHOLDER_RE.sub(lambda m: values[m.group(1)], text)
+
+
+def fill_text(text: str, facts: dict, defaults: dict) -> str:
+    """Prose: a placeholder without a valid fact takes its words default (checked at load)."""
+
+    def value(m: re.Match) -> str:
+        name = m.group(1)
+        fallback = defaults.get(name, shapes.DEFAULT_TEXT.get(name))
+        return shapes.check(name, facts.get(name)) or shapes.validate("prose", fallback) or ""
+
+    return _PLACEHOLDER_RE.sub(value, text)
+
+
+def describe_constraint(key: str, spec: str) -> str:
+    """'gopls', '>=0.12.0, <0.13.0' → 'only for gopls v0.12.0 or later and before v0.13.0'."""
+    name, how = VERSION_KEYS[key]
+    words = {">=": "{} or later", ">": "after {}", "<": "before {}", "<=": "{} or earlier"}
+    parts = []
+    for op, bound in parse_constraint(spec):
+        text = ".".join(map(str, bound))
+        text = f"v{text}" if key == "gopls" else text
+        parts.append(words.get(op, "{}").format(text))
+    return f"only for {name.format(' and '.join(parts))}; check with {how}"
 
 
 @dataclass(frozen=True)
@@ -92,8 +129,10 @@ class Entry:
                         "editors",
                         "gopls",
                         "go",
+                        "gopls_go",
                         "wsl",
                         "note",
+                        "no_value",
                     )
                 }
                 for f in self.fixes
@@ -114,10 +153,11 @@ def _check(entry: dict, path: Path) -> None:
     for fix in entry["fix"]:
         if not isinstance(fix, dict) or not isinstance(fix.get("text"), str):
             raise KnowledgeError(f"{path.name}: a fix has no text")
-        for key in ("gopls", "go", "wsl"):
+        for key in VERSION_KEYS:
             if not isinstance(fix.get(key, ""), str):
                 raise KnowledgeError(f"{path.name}: fix.{key} must be a version constraint string")
             parse_constraint(fix.get(key, ""))
+        _check_placeholders(entry, fix, path)
         if not isinstance(fix.get("platforms", []), list):
             raise KnowledgeError(f"{path.name}: fix.platforms must be a list")
         unknown = set(map(str, fix.get("platforms", []))) - set(PLATFORMS)
@@ -128,6 +168,38 @@ def _check(entry: dict, path: Path) -> None:
                 fix_actions.check_template(fix["action"])
             except fix_actions.ActionTemplateError as exc:
                 raise KnowledgeError(f"{path.name}: fix.action: {exc}") from exc
+
+
+def _check_placeholders(entry: dict, fix: dict, path: Path) -> None:
+    """Every placeholder has a registered shape; defaults are words, never machine numbers;
+    a fix whose value may be missing says what to do without it (no_value)."""
+    defaults = entry.get("defaults", {})
+    for name, value in defaults.items():
+        if shapes.PLACEHOLDERS.get(name) is None:
+            raise KnowledgeError(f"{path.name}: default {name!r} has no registered shape")
+        if not isinstance(value, str) or shapes.validate("prose", value) is None:
+            raise KnowledgeError(f"{path.name}: default {name!r} must be plain words")
+        if shapes.PLACEHOLDERS[name] in shapes.MACHINE_VALUES:
+            raise KnowledgeError(f"{path.name}: default {name!r} holds a machine value")
+    texts = [entry.get("meaning", ""), fix.get("text"), fix.get("note"), fix.get("no_value")]
+    snippets = [fix.get("command"), fix.get("setting")]
+    for name in set().union(*(placeholders(t) for t in texts + snippets)):
+        if name not in shapes.PLACEHOLDERS:
+            raise KnowledgeError(f"{path.name}: placeholder {{{name}}} has no registered shape")
+    needs_value = {
+        n
+        for t in [fix.get("text"), *snippets]
+        for n in placeholders(t)
+        if shapes.PLACEHOLDERS[n] != "prose" and n not in defaults
+    }
+    if needs_value and not fix.get("no_value"):
+        raise KnowledgeError(f"{path.name}: a fix uses {sorted(needs_value)} without no_value")
+    bare = {n for n in placeholders(fix.get("no_value")) if shapes.PLACEHOLDERS[n] != "prose"}
+    if bare - set(defaults):
+        raise KnowledgeError(f"{path.name}: no_value uses {sorted(bare)}")
+    meaning = {n for n in placeholders(entry.get("meaning")) if n not in defaults}
+    if meaning:
+        raise KnowledgeError(f"{path.name}: meaning uses {sorted(meaning)} without defaults")
 
 
 @functools.cache
@@ -149,6 +221,30 @@ def _editor_matches(fix: dict, editor: str) -> bool:
     return family in editors or ("other" in editors and family not in ("vscode",))
 
 
+def _render_fix(fix: dict, facts: dict, defaults: dict) -> dict:
+    """One step: snippets only with every value valid; otherwise the fix's no_value text."""
+    command, setting = fill(fix.get("command"), facts), fill(fix.get("setting"), facts)
+    text_values = [
+        n
+        for n in placeholders(fix["text"])
+        if shapes.PLACEHOLDERS[n] != "prose" and shapes.check(n, facts.get(n)) is None
+    ]
+    missing = (
+        (fix.get("command") is not None and command is None)
+        or (fix.get("setting") is not None and setting is None)
+        or (bool(text_values) and not all(n in defaults for n in text_values))
+    )
+    if missing:
+        command = setting = None
+    text = fill_text(fix["no_value"] if missing else fix["text"], facts, defaults)
+    if fix.get("note"):
+        text = f"{text} ({fill_text(fix['note'], facts, defaults)})"
+    step = {"text": text, "command": command, "setting": setting}
+    if "action" in fix:  # a template: fix_actions.attach fills it from checked facts
+        step["action"] = fix["action"]
+    return step
+
+
 def render_advice(
     rule_id: str,
     *,
@@ -156,40 +252,39 @@ def render_advice(
     editor: str = "",
     gopls: tuple | None = None,
     go: tuple | None = None,
+    gopls_go: tuple | None = None,
     wsl: tuple | None = None,
     facts: dict | None = None,
     evidence: dict | None = None,
     subject: str = "",
 ) -> dict:
-    """{summary, steps: [{text, command, setting, actions?}], sources} for one machine's
-    context; `actions` are the typed fixes the agent can apply (fix_actions.py)."""
+    """{summary, steps: [{text, command, setting}], sources, actions?} for one machine's
+    context; `actions` are the typed fixes the agent can apply (fix_actions.py), filled only
+    from the machine's facts, never from a knowledge-base default.
+
+    Versions are tuples from strict parsing (None = unknown). A fix gated on a version the
+    machine does not have is left out; one gated on an unknown version is shown after the
+    others and names the versions it is for, so "upgrade" never leads unless it applies."""
     entry = knowledge_base()[rule_id]
     platform = (
         platform if platform in PLATFORMS else ("wsl2" if platform.startswith("wsl") else "linux")
     )
-    machine_facts = dict(facts or {})  # actions never take a knowledge-base example value
-    facts = {**entry.data.get("defaults", {}), **machine_facts}
-    steps, sources = [], list(entry.data.get("sources", []))
+    facts = dict(facts or {})
+    defaults = entry.data.get("defaults", {})
+    versions = {"gopls": gopls, "go": go, "gopls_go": gopls_go, "wsl": wsl}
+    sure, maybe, sources = [], [], list(entry.data.get("sources", []))
     for fix in entry.fixes:
         if platform not in fix.get("platforms", PLATFORMS) or not _editor_matches(fix, editor):
             continue
-        if not (
-            satisfies(gopls, fix.get("gopls", ""))
-            and satisfies(go, fix.get("go", ""))
-            and satisfies(wsl, fix.get("wsl", ""))
-        ):
+        gates = {k: fix[k] for k in VERSION_KEYS if fix.get(k)}
+        if not all(satisfies(versions[k], spec) for k, spec in gates.items()):
             continue
-        text = fill(fix["text"], facts)
-        if fix.get("note"):
-            text = f"{text} ({fill(fix['note'], facts)})"
-        steps.append(
-            {
-                "text": text,
-                "command": fill(fix.get("command"), facts),
-                "setting": fill(fix.get("setting"), facts),
-                **({"action": fix["action"]} if "action" in fix else {}),
-            }
-        )
+        step = _render_fix(fix, facts, defaults)
+        unknown = [describe_constraint(k, spec) for k, spec in gates.items() if not versions[k]]
+        if unknown:
+            step["text"] = f"{step['text']} ({'; '.join(unknown)})"
+        (maybe if unknown else sure).append(step)
         sources += [s for s in fix.get("sources", []) if s not in sources]
-    advice = {"summary": fill(entry.data["meaning"], facts), "steps": steps, "sources": sources}
-    return fix_actions.attach(advice, evidence=evidence or {}, subject=subject, facts=machine_facts)
+    summary = fill_text(entry.data["meaning"], facts, defaults)
+    advice = {"summary": summary, "steps": sure + maybe, "sources": sources}
+    return fix_actions.attach(advice, evidence=evidence or {}, subject=subject, facts=facts)

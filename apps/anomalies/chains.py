@@ -1,4 +1,4 @@
-"""Cause chains: WSL memory pressure or an OOM kill explains gopls findings on the same machine."""
+"""Cause chains: a root finding (memory pressure, OOM kill, bad config) explains others."""
 
 from __future__ import annotations
 
@@ -8,8 +8,13 @@ from django.db import transaction
 
 from apps.anomalies.models import Finding, FindingEvent
 
-# Root rule → the rules whose findings it can explain, most specific root first.
+# Root rule → the rules whose findings it can explain, most specific root first. A crash loop
+# is explained by what makes gopls exit at start: an invalid flag ('flag provided but not
+# defined'), a malformed GOMEMLIMIT, or (v0.18+) a full disk for its persistent index.
 ROOTS = {
+    "gopls_invalid_flags": {"gopls_crash_loop"},
+    "gomemlimit_bad_suffix": {"gopls_crash_loop"},
+    "cache_disk_full": {"gopls_crash_loop"},
     "wsl_memory_pressure": {
         "gopls_memory_high",
         "gopls_memory_leak",

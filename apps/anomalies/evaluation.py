@@ -15,6 +15,7 @@ from django.utils import timezone
 
 from apps.anomalies import conf
 from apps.anomalies.advice import knowledge_base, render_advice
+from apps.anomalies.advice_context import machine_context, merge_facts
 from apps.anomalies.chains import link_causes
 from apps.anomalies.detectors import FLEET_RULES, MACHINE_RULES, run_machine_rules
 from apps.anomalies.detectors.facts import gopls_version
@@ -25,6 +26,7 @@ from apps.anomalies.machine_health import deferred_refresh, refresh_health
 from apps.anomalies.models import Finding
 from apps.anomalies.profiles import attach_profiles, request_profile
 from apps.anomalies.thresholds import thresholds
+from apps.common import shapes
 from apps.fleet.models import Machine
 from apps.metrics.models import GoplsRollup, Resolution
 
@@ -53,26 +55,29 @@ class PassStats:
 
 
 def renderer(snapshot):
-    """det → (title, advice) for this machine's platform, editor and versions."""
+    """det → (title, advice) for this machine's platform, editor, versions and safe values."""
     alive = snapshot.alive() or snapshot.processes
+    ctx = machine_context(snapshot)
 
     def render(det):
         entry = knowledge_base()[det.rule_id]
         editor = det.facts.get("editor") or (alive[0].editor if alive else "")
         version = det.facts.get("gopls_version")
-        if isinstance(version, str) or version is None:
+        if isinstance(version, str) and version:
             source = next((p.version_source for p in alive if p.version == version), "")
-            version = gopls_version(version or (alive[0].version if alive else ""), source)[0]
-        facts = {
-            **{k: v for k, v in det.evidence.items() if isinstance(v, (str, int, float))},
-            **{k: v for k, v in det.facts.items() if isinstance(v, (str, int, float))},
-        }
+            version = gopls_version(version, source)[0]
+        elif not isinstance(version, tuple):
+            version = ctx.gopls
+        built = shapes.parse_go_version(det.facts.get("gopls_go_version")) or ctx.gopls_go
         advice = render_advice(
             det.rule_id,
             platform=snapshot.platform,
             editor=editor,
             gopls=version,
-            facts=facts,
+            go=ctx.go,
+            gopls_go=built,
+            wsl=ctx.wsl,
+            facts=merge_facts(ctx.facts, det.evidence, det.facts),
             evidence=det.evidence,
             subject=det.subject,
         )

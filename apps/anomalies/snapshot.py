@@ -93,6 +93,11 @@ class MachineSnapshot:
             proc.last_ts < self.last_sample_ts - self.exit_grace_s
         )
 
+    # Reported by the agent through WSL interop (machine.wsl): the Windows host's RAM and the
+    # WSL package version ("2.3.26.0"); None/"" when interop is off or the agent is older.
+    wsl_host_mem_bytes: float | None = None
+    wsl_package_version: str = ""
+
     def alive(self) -> list[ProcessSeries]:
         """Lifetimes running at `now`: seen recently, started by then, and not gone from the
         machine's newer samples."""

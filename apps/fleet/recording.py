@@ -9,6 +9,7 @@ from datetime import datetime
 import orjson
 from django.db import IntegrityError, connection, transaction
 
+from apps.common.shapes import go_version_label, version_label
 from apps.fleet.models import (
     GoplsProcess,
     InventoryChange,
@@ -118,9 +119,11 @@ def _lifetime_fields(proc: dict) -> dict:
     return {
         "exe": str(proc.get("exe") or "")[:4096],
         "argv": proc.get("argv") or [],
-        "version": str(proc.get("version") or "")[:64],
+        # Versions are kept only in the strict form gopls and Go print (else "": unknown), so
+        # no page, API, chart or advice ever shows or substitutes other agent text as one.
+        "version": version_label(proc.get("version")),
         "version_source": str(proc.get("version_source") or "")[:128],
-        "go_version": str(proc.get("go_version") or "")[:64],
+        "go_version": go_version_label(proc.get("go_version")),
         "editor": str(editor.get("kind") or "")[:32],
         "editor_process": str(editor.get("process") or "")[:255],
         "debug_addr": str(debug.get("addr") or "")[:255],

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from datetime import datetime
 
+from apps.common.shapes import go_version_label, version_label
+
 
 def latest_summary(sample: dict, columns: dict) -> dict:
     """Pure: report-v1 sample + its storage columns → small JSON for lists and health badges."""
@@ -20,8 +22,8 @@ def latest_summary(sample: dict, columns: dict) -> dict:
                 "cpu_percent": proc.get("cpu_percent"),
                 "heap_inuse_bytes": debug.get("heap_inuse_bytes"),
                 "goroutines": debug.get("goroutines"),
-                "version": proc.get("version"),
-                "go_version": proc.get("go_version"),
+                "version": version_label(proc.get("version")) or None,
+                "go_version": go_version_label(proc.get("go_version")) or None,
                 "completion_p95_ms": (
                     ((debug.get("rpc") or {}).get("textDocument/completion") or {}).get("p95_ms")
                 ),

@@ -97,10 +97,14 @@ def test_the_forbidden_scan_would_catch_bad_advice():
         assert any(p.search(text) for p in FORBIDDEN), text
 
 
+# A machine's safe GOMEMLIMIT as suggest.gomemlimit computes it (snippets need one).
+SAFE = {"gomemlimit": "6GiB", "gomemlimit_bytes": 6 * 2**30, "gomemlimit_reason": "example"}
+
+
 def test_version_bound_advice_follows_the_gopls_version():
     def settings(version):
         advice = render_advice(
-            "gopls_memory_high", platform="linux", editor="vscode", gopls=version
+            "gopls_memory_high", platform="linux", editor="vscode", gopls=version, facts=SAFE
         )
         return " ".join(s["setting"] or "" for s in advice["steps"])
 
@@ -114,7 +118,7 @@ def test_version_bound_advice_follows_the_gopls_version():
 
 def test_memory_limit_advice_is_flagged_unreleased():
     advice = render_advice(
-        "gopls_memory_high", platform="darwin", editor="vscode", gopls=(0, 24, 1)
+        "gopls_memory_high", platform="darwin", editor="vscode", gopls=(0, 24, 1), facts=SAFE
     )
     (step,) = [s for s in advice["steps"] if "memoryLimit" in (s["setting"] or "")]
     assert "not yet released" in step["text"]
@@ -133,8 +137,9 @@ def test_gomemlimit_advice_uses_the_machine_figure_with_an_iec_suffix():
 
 
 def test_platform_specific_commands():
-    linux = render_advice("inotify_watches", platform="linux", editor="vscode")
-    mac = render_advice("inotify_watches", platform="darwin", editor="vscode")
+    facts = {"suggested_watches": 524288}
+    linux = render_advice("inotify_watches", platform="linux", editor="vscode", facts=facts)
+    mac = render_advice("inotify_watches", platform="darwin", editor="vscode", facts=facts)
     assert any("sysctl" in (s["command"] or "") for s in linux["steps"])
     assert not any("sysctl" in (s["command"] or "") for s in mac["steps"])
     win = render_advice("cache_disk_full", platform="windows")

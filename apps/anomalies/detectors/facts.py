@@ -3,25 +3,19 @@
 from __future__ import annotations
 
 import math
-import re
 
+from apps.anomalies import suggest
 from apps.anomalies.detectors.gomemlimit import read_gomemlimit
+from apps.common import shapes
 
 GIB = 1024**3
 MIB = 1024**2
 
-_VERSION_RE = re.compile(r"v?(\d+)\.(\d+)(?:\.(\d+))?")
-_XTOOLS_RE = re.compile(r"(?:golang\.org/x/tools\s+)?v(\d+)\.(\d+)\.(\d+)")
-
 
 def parse_version(text: str | None) -> tuple[int, int, int] | None:
-    """'v0.16.2' → (0, 16, 2); pre-release suffixes are ignored; None if not a version."""
-    if not text:
-        return None
-    m = _VERSION_RE.match(text.strip())
-    if not m:
-        return None
-    return int(m.group(1)), int(m.group(2)), int(m.group(3) or 0)
+    """'v0.16.2' → (0, 16, 2), strictly (shapes.parse_version): agent text that is not
+    vMAJOR.MINOR.PATCH[-pre] is unknown, never compared or substituted."""
+    return shapes.parse_version(text)
 
 
 def format_version(version: tuple[int, int, int] | None) -> str:
@@ -35,10 +29,12 @@ def gopls_version(version: str, version_source: str = "") -> tuple[tuple | None,
     parsed = parse_version(version)
     if parsed:
         return parsed, False
-    m = _XTOOLS_RE.search(version_source or "")
-    if not m:
+    if version not in (shapes.DEVEL, "", None):
+        return None, False  # not a version gopls prints: unknown, whatever the source says
+    xtools = shapes.xtools_version(version_source)
+    if not xtools:
         return None, False
-    major, minor = int(m.group(1)), int(m.group(2))
+    major, minor = xtools[0], xtools[1]
     if major == 0 and minor < 2:
         return (0, 8, 0), True
     if major == 0 and minor < 5:
@@ -49,9 +45,9 @@ def gopls_version(version: str, version_source: str = "") -> tuple[tuple | None,
 
 
 def go_minor(text: str | None) -> int | None:
-    """'go1.23.2' → 23."""
-    m = re.search(r"go1\.(\d+)", text or "")
-    return int(m.group(1)) if m else None
+    """'go1.23.2' → 23, strictly (shapes.parse_go_version); anything else → None."""
+    parsed = shapes.parse_go_version(text)
+    return parsed[1] if parsed else None
 
 
 def gomemlimit_valid(value: str) -> bool:
@@ -103,11 +99,22 @@ def ceiling(snapshot, process=None) -> tuple[float | None, str]:
     return min(candidates)
 
 
-def suggested_gomemlimit(ceiling_bytes: float | None, steady_bytes: float | None) -> str:
-    """A GOMEMLIMIT comfortably above the steady heap and well below the ceiling, in GiB."""
-    if not ceiling_bytes:
-        return "3GiB"
-    half = max(1, int(ceiling_bytes * 0.5 // GIB))
-    need = math.ceil((steady_bytes or 0) * 1.5 / GIB)
-    top = max(1, int(ceiling_bytes * 0.75 // GIB))
-    return f"{min(max(half, need), top)}GiB"
+def hard_ceiling(snapshot, process=None) -> tuple[float | None, str]:
+    """The lowest hard memory ceiling of a gopls process: RAM, the WSL VM cap or cgroup
+    memory.max (not GOMEMLIMIT, which is soft and what a suggestion replaces)."""
+    candidates: list[tuple[float, str]] = []
+    if snapshot.mem_total_bytes:
+        candidates.append((float(snapshot.mem_total_bytes), "ram"))
+    cap = snapshot.wsl_cap_bytes()
+    if cap:
+        candidates.append((cap, "wsl_cap"))
+    cg = process.last("cgroup_max") if process is not None else None
+    if cg:
+        candidates.append((cg, "cgroup"))
+    return min(candidates) if candidates else (None, "")
+
+
+def gomemlimit_suggestion(snapshot, process) -> suggest.Suggestion:
+    """The safe GOMEMLIMIT for one gopls process on this machine (suggest.gomemlimit)."""
+    top, source = hard_ceiling(snapshot, process)
+    return suggest.gomemlimit(suggest.steady_bytes(process), top, source)

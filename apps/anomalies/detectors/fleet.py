@@ -9,6 +9,7 @@ import numpy as np
 
 from apps.anomalies.detectors.base import Detection, rule
 from apps.anomalies.detectors.facts import human, parse_version
+from apps.common.shapes import version_key, version_label
 
 
 @dataclass(frozen=True)
@@ -38,7 +39,8 @@ def _peer_groups(peers: list[PeerSample], min_group: int) -> list[tuple[str, str
     architecture), so small fleets still get a comparison."""
     exact: dict[tuple, list[PeerSample]] = defaultdict(list)
     for peer in peers:
-        if peer.project and peer.version:
+        # Only versions gopls really prints group machines: other text is unknown.
+        if peer.project and version_label(peer.version):
             exact[(peer.project, peer.version)].append(peer)
     groups, leftovers = [], defaultdict(list)
     for (project, version), members in exact.items():
@@ -122,12 +124,14 @@ def gopls_version_regression(peers: list[PeerSample], th) -> dict:
     p = th["gopls_version_regression"]
     by_project: dict[str, dict[str, list[PeerSample]]] = defaultdict(lambda: defaultdict(list))
     for peer in peers:
+        # Strict versions only: `v0.16.1;curl …|sh` is unknown, never ranked nor substituted
+        # into the pin command of the advice.
         if peer.project and parse_version(peer.version):
             by_project[peer.project][peer.version].append(peer)
     out: dict = defaultdict(list)
     for project, versions in by_project.items():
         ranked = sorted(
-            (v for v in versions if len(versions[v]) >= p["min_machines"]), key=parse_version
+            (v for v in versions if len(versions[v]) >= p["min_machines"]), key=version_key
         )
         if len(ranked) < 2:
             continue

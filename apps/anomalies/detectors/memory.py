@@ -5,9 +5,15 @@ from __future__ import annotations
 import numpy as np
 
 from apps.anomalies.detectors.base import Detection, rule
-from apps.anomalies.detectors.facts import ceiling, gopls_version, human, suggested_gomemlimit
+from apps.anomalies.detectors.facts import (
+    ceiling,
+    gomemlimit_suggestion,
+    gopls_version,
+    human,
+)
 from apps.anomalies.detectors.leak import HOUR, MB, detect_leak
 from apps.anomalies.detectors.trend import clean, mann_kendall, median, theil_sen
+from apps.common.shapes import loopback_debug_addr
 
 
 def _proc_facts(snapshot, proc) -> dict:
@@ -17,7 +23,8 @@ def _proc_facts(snapshot, proc) -> dict:
         "ceiling_source": source,
         "gopls_version": proc.version,
         "editor": proc.editor,
-        "gomemlimit": suggested_gomemlimit(top, proc.last("heap") or proc.last("rss")),
+        "debug_addr": loopback_debug_addr(proc.debug_addr),
+        **gomemlimit_suggestion(snapshot, proc).facts("gomemlimit"),
     }
 
 

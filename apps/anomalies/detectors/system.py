@@ -7,6 +7,7 @@ import numpy as np
 from apps.anomalies.detectors.base import Detection, rule
 from apps.anomalies.detectors.facts import human
 from apps.anomalies.detectors.trend import clean, theil_sen
+from apps.common.shapes import go_label, parse_go_version
 
 HOUR = 3600.0
 
@@ -74,6 +75,16 @@ def inotify_instances(snapshot, th) -> list[Detection]:
     )
 
 
+def _fd_limit_kind(built: tuple | None) -> str:
+    """Which limit that is: Go ≥ 1.19 raises the soft limit to the hard one at start
+    (go.dev/issue/46279), older builds keep the soft limit they were started with."""
+    if built is None:
+        return ""
+    if built >= (1, 19, 0):
+        return f" (its hard limit: built with {go_label(built)}, which raises the soft limit)"
+    return f" (the soft limit it was started with: built with {go_label(built)})"
+
+
 @rule("gopls_fd_near_limit", category="system")
 def gopls_fd_near_limit(snapshot, th) -> list[Detection]:
     p = th["gopls_fd_near_limit"]
@@ -84,6 +95,7 @@ def gopls_fd_near_limit(snapshot, th) -> list[Detection]:
             continue
         ratio = fds / limit
         fired = ratio >= p["ratio"]
+        built = parse_go_version(proc.go_version)
         out.append(
             Detection(
                 "gopls_fd_near_limit",
@@ -96,9 +108,15 @@ def gopls_fd_near_limit(snapshot, th) -> list[Detection]:
                     "fd_limit": int(limit),
                     "ratio": round(ratio, 3),
                     "pid": proc.pid,
+                    "gopls_go_version": go_label(built),
                 },
-                explanation=f"gopls pid {proc.pid} has {int(fds)} of {int(limit)} files open",
-                facts={"fd_limit": int(limit), "gopls_version": proc.version},
+                explanation=f"gopls pid {proc.pid} has {int(fds)} of {int(limit)} files open"
+                + _fd_limit_kind(built),
+                facts={
+                    "fd_limit": int(limit),
+                    "gopls_version": proc.version,
+                    "gopls_go_version": go_label(built),
+                },
             )
         )
     return out

@@ -11,7 +11,7 @@ KNOWN_BAD = [
         (0, 0, 0),
         (0, 11, 99),
         "warning",
-        "before the v0.12 redesign: about 75% more memory",
+        "before the v0.12 redesign, which saved about 75 % of memory: about 4× the memory",
         "45457",
     ),
     (

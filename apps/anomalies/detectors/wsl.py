@@ -4,8 +4,9 @@ from __future__ import annotations
 
 import numpy as np
 
+from apps.anomalies import suggest
 from apps.anomalies.detectors.base import Detection, rule
-from apps.anomalies.detectors.facts import GIB, human, suggested_gomemlimit
+from apps.anomalies.detectors.facts import gomemlimit_suggestion, human
 from apps.anomalies.detectors.trend import clean
 
 
@@ -27,6 +28,23 @@ def _used_ratio(snapshot) -> tuple[float | None, float | None, float | None]:
         return None, cap, None
     recent = avail[t >= t[-1] - 300]
     return 1 - float(np.median(recent)) / cap, cap, s.last("mem_cached")
+
+
+def _vm_facts(snapshot, cap: float | None) -> dict:
+    """A safe .wslconfig memory= for this VM and host, and GOMEMLIMIT for its biggest gopls."""
+    alive = snapshot.alive()
+    biggest = max(alive, key=lambda p: suggest.steady_bytes(p) or 0) if alive else None
+    gomemlimit = (
+        gomemlimit_suggestion(snapshot, biggest)
+        if biggest is not None
+        else suggest.gomemlimit(None, cap, "wsl_cap")
+    )
+    wsl = suggest.wsl_memory(cap, snapshot.wsl_host_mem_bytes)
+    return {
+        **gomemlimit.facts("gomemlimit"),
+        "suggested_wsl_memory": wsl.value,
+        "wsl_memory_reason": wsl.reason,
+    }
 
 
 @rule("wsl_memory_pressure", category="wsl")
@@ -67,11 +85,7 @@ def wsl_memory_pressure(snapshot, th) -> list[Detection]:
                 f"the WSL VM uses {ratio:.0%} of its {human(cap)} cap ({cache_share:.0%} page "
                 f"cache); gopls holds {human(gopls)}"
             ),
-            facts={
-                "vm_cap_bytes": cap,
-                "suggested_wsl_memory": f"{max(4, int((cap or 0) * 1.5 // GIB))}GB",
-                "gomemlimit": suggested_gomemlimit(cap, gopls),
-            },
+            facts={"vm_cap_bytes": cap, **_vm_facts(snapshot, cap)},
         )
     ]
 
@@ -110,7 +124,7 @@ def wsl_default_cap_large_gopls(snapshot, th) -> list[Detection]:
                 f"the WSL VM runs with the default memory cap ({human(cap)}, 50% of Windows RAM)"
                 f" and one gopls holds {human(rss)}"
             ),
-            facts={"vm_cap_bytes": cap, "gomemlimit": suggested_gomemlimit(cap, rss)},
+            facts={"vm_cap_bytes": cap, **_vm_facts(snapshot, cap)},
         )
     ]
 
