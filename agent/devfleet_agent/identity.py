@@ -15,6 +15,7 @@ import psutil
 
 from devfleet_agent.collectors.base import CollectorContext
 from devfleet_agent.collectors.wsl import _identity as wsl_identity
+from devfleet_agent.collectors.wsl import host_facts as wsl_host_facts
 from devfleet_agent.timefmt import iso
 
 SALT = b"devfleet-agent/machine-id/v1:"
@@ -115,5 +116,11 @@ def machine_facts(ctx: CollectorContext) -> dict[str, Any]:
         "cpu_count": psutil.cpu_count(),
         "mem_total_bytes": mem_total,
         "boot_time": boot,
-        "wsl": wsl_identity(ctx) if ctx.platform.startswith("linux") else None,
+        "wsl": _wsl(ctx) if ctx.platform.startswith("linux") else None,
     }
+
+
+def _wsl(ctx: CollectorContext) -> dict[str, Any] | None:
+    """WSL identity plus what interop tells of the Windows host (RAM, WSL package version)."""
+    ident = wsl_identity(ctx)
+    return {**ident, **wsl_host_facts(ctx)} if ident else None

@@ -248,7 +248,9 @@ def load_snapshots(
             "latest",
             "team__min_gopls_version",
             "team__detector_overrides",
-            "last_sample_at",
+            "wsl_host_mem_total_bytes",
+            "wsl_package_version",
+            "last_sample_at",  # last: replay.in_the_past and last_samples read m[-1]
         )
     )
     past = in_the_past(machines, now)
@@ -309,7 +311,8 @@ def load_snapshots(
     details = _details(machines, system_rows, now, past)
     newest = last_samples(machines, now, past)
     out = []
-    for pk, mid, os_name, wsl, mem_total, cpus, latest, min_gopls, overrides, _ in machines:
+    for row in machines:
+        pk, mid, os_name, wsl, mem_total, cpus, latest, min_gopls, overrides, host, pkg, _ = row
         t, series = _to_series(system_rows.get(pk), SYSTEM_SERIES, bucket_s)
         top, drvfs, victims, disks = details.get(pk, ([], [], [], []))
         out.append(
@@ -333,6 +336,8 @@ def load_snapshots(
                 allow_profiles=bool((latest or {}).get("allow_profiles")),
                 alive_window_s=max(300.0, 2 * bucket_s),
                 last_sample_ts=newest.get(pk),
+                wsl_host_mem_bytes=float(host) if host else None,
+                wsl_package_version=pkg or "",
             )
         )
     return out
@@ -348,7 +353,7 @@ def _details(machines: list[tuple], system_rows: dict, now: datetime, past: set[
     out: dict[int, tuple[list, list, list]] = {}
     stale, oom = [], []
     oom_column = 2 + list(SYSTEM_SERIES).index("oom_kills")
-    for pk, *_, latest, _team_min, _overrides, _last in machines:
+    for pk, *_, latest, _team_min, _overrides, _host, _pkg, _last in machines:
         latest = {} if pk in past else (latest or {})  # a replay reads its samples instead
         if "inotify_top" in latest:
             out[pk] = (

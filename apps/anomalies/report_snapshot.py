@@ -8,7 +8,9 @@ import numpy as np
 
 from apps.anomalies.loader import GOPLS_AGG, SYSTEM_AGG
 from apps.anomalies.snapshot import MachineSnapshot, ProcessSeries, SystemSeries
+from apps.common.shapes import go_version_label, version_label
 from apps.common.timestamps import parse_timestamp
+from apps.fleet.recording import wsl_host_facts
 from apps.ingest.services import lifetime_start
 from apps.metrics.columns import gopls_row, system_row
 from apps.metrics.summary import disk_mounts
@@ -51,9 +53,9 @@ def snapshot_from_report(payload: dict, machine=None) -> MachineSnapshot:
                 pid=pid,
                 start_ts=start,
                 last_ts=rows[-1][0],
-                version=str(facts.get("version") or ""),
+                version=version_label(facts.get("version")),
                 version_source=str(facts.get("version_source") or ""),
-                go_version=str(facts.get("go_version") or ""),
+                go_version=go_version_label(facts.get("go_version")),
                 editor=str(editor.get("kind") or ""),
                 argv=facts.get("argv") or [],
                 env=facts.get("env") or {},
@@ -66,9 +68,13 @@ def snapshot_from_report(payload: dict, machine=None) -> MachineSnapshot:
         )
     last = samples[-1] if samples else {}
     identity = payload.get("machine") or {}
-    wsl_version = (identity.get("wsl") or {}).get("version")
+    wsl = identity.get("wsl") if isinstance(identity.get("wsl"), dict) else {}
+    wsl_version = wsl.get("version")
     if machine is not None and machine.wsl_version:
         wsl_version = machine.wsl_version
+    host, package = wsl_host_facts(wsl)
+    if machine is not None and not wsl:
+        host, package = machine.wsl_host_mem_total_bytes, machine.wsl_package_version
     os_name = identity.get("os") or (machine.os if machine is not None else "linux")
     team = machine.team if machine is not None else None
     victims = [
@@ -100,4 +106,6 @@ def snapshot_from_report(payload: dict, machine=None) -> MachineSnapshot:
         disks=disk_mounts(last),
         allow_profiles=False,
         alive_window_s=max(120.0, 3 * float(last.get("interval_s") or 15)),
+        wsl_host_mem_bytes=float(host) if host else None,
+        wsl_package_version=package or "",
     )

@@ -9,7 +9,7 @@ from datetime import datetime
 import orjson
 from django.db import IntegrityError, connection, transaction
 
-from apps.common.shapes import go_version_label, version_label
+from apps.common.shapes import go_version_label, parse_wsl_version, version_label
 from apps.fleet.models import (
     GoplsProcess,
     InventoryChange,
@@ -54,12 +54,30 @@ def apply_identity(machine: Machine, facts: dict) -> list[str]:
             changed.append(field)
     if "wsl" in facts:
         wsl = facts.get("wsl") or {}
+        wsl = wsl if isinstance(wsl, dict) else {}
         version = wsl.get("version") if wsl.get("version") in (1, 2) else None
         distro = str(wsl.get("distro") or "")[:255]
         if (version, distro) != (machine.wsl_version, machine.wsl_distro):
             machine.wsl_version, machine.wsl_distro = version, distro
             changed += ["wsl_version", "wsl_distro"]
+        host, package = wsl_host_facts(wsl)
+        if (host, package) != (machine.wsl_host_mem_total_bytes, machine.wsl_package_version):
+            machine.wsl_host_mem_total_bytes, machine.wsl_package_version = host, package
+            changed += ["wsl_host_mem_total_bytes", "wsl_package_version"]
     return changed
+
+
+HOST_MEM_RANGE = (256 * 2**20, 2**50)  # a Windows host with 256 MiB to 1 PiB
+
+
+def wsl_host_facts(wsl: dict) -> tuple[int | None, str]:
+    """(Windows host RAM in bytes, WSL package version) from machine.wsl, each kept only when
+    plausible and in strict form: None / "" (unknown) otherwise."""
+    host = wsl.get("host_mem_total_bytes")
+    ok = isinstance(host, int) and not isinstance(host, bool)
+    host = host if ok and HOST_MEM_RANGE[0] <= host <= HOST_MEM_RANGE[1] else None
+    package = wsl.get("wsl_version")
+    return host, package if parse_wsl_version(package) else ""
 
 
 def _digest(value) -> str:

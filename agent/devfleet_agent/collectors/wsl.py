@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import os
 import re
+import shutil
+import subprocess
 from pathlib import Path
 from typing import Any
 
@@ -13,6 +15,17 @@ from devfleet_agent.collectors.base import (
     CollectorUnsupported,
     collector,
 )
+
+# Windows programs reached through WSL interop: bounded, and asked at most every 6 hours
+# (the host's RAM and the WSL package version change rarely; powershell.exe takes seconds).
+INTEROP_TIMEOUT_S = 10.0
+INTEROP_TTL_S = 6 * 3600.0
+HOST_MEM_QUERY = "(Get-CimInstance Win32_ComputerSystem).TotalPhysicalMemory"
+WINDOWS_FALLBACKS = {
+    "powershell.exe": "/mnt/c/Windows/System32/WindowsPowerShell/v1.0/powershell.exe",
+    "wsl.exe": "/mnt/c/Windows/System32/wsl.exe",
+}
+_WSL_VERSION = re.compile(r"(?<![\d.])(\d{1,3}\.\d{1,3}\.\d{1,5}(?:\.\d{1,5})?)(?![\d.])")
 
 WSL_CONF_SECTIONS = {"boot", "automount", "network", "interop", "user", "gpu", "time"}
 VM_SECTIONS = {"wsl2", "experimental"}
@@ -93,6 +106,68 @@ def _identity(ctx: CollectorContext) -> dict | None:
         interop = any((binfmt / n).exists() for n in ("WSLInterop", "WSLInterop-late"))
         st["identity"] = detect_wsl(version, ctx.environ, interop)
     return st["identity"]
+
+
+def parse_host_mem(stdout: str) -> int | None:
+    """powershell's TotalPhysicalMemory → bytes (a single integer line), else None."""
+    text = stdout.replace("\x00", "").strip()
+    if not re.fullmatch(r"\d{9,16}", text):
+        return None
+    return int(text)
+
+
+def parse_wsl_version(stdout: str) -> str | None:
+    """`wsl.exe --version` → '2.3.26.0': the version on its first line, whatever the language
+    ('WSL version: …', 'WSL-Version: …'). Output may be UTF-16 read as UTF-8: NULs dropped."""
+    lines = [ln.strip() for ln in stdout.replace("\x00", "").splitlines() if ln.strip()]
+    if not lines or "wsl" not in lines[0].lower():
+        return None
+    m = _WSL_VERSION.search(lines[0])
+    return m.group(1) if m else None
+
+
+def _windows_program(ctx: CollectorContext, name: str) -> str | None:
+    found = shutil.which(name, path=ctx.environ.get("PATH", ""))
+    if found:
+        return found
+    fallback = WINDOWS_FALLBACKS[name]
+    return fallback if ctx.host_path(fallback).exists() else None
+
+
+def _interop(ctx: CollectorContext, argv: list[str]) -> str | None:
+    """stdout of a Windows program, or None when it is missing, fails or times out."""
+    exe = _windows_program(ctx, argv[0])
+    if exe is None:
+        return None
+    try:
+        res = ctx.run([exe, *argv[1:]], timeout=INTEROP_TIMEOUT_S,
+                      env={**ctx.environ, "WSL_UTF8": "1"})
+    except (OSError, subprocess.SubprocessError, ValueError):
+        return None
+    return res.stdout if res.returncode == 0 else None
+
+
+def host_facts(ctx: CollectorContext) -> dict[str, Any]:
+    """{host_mem_total_bytes, wsl_version} of the Windows host, through interop; {} when
+    interop is off. Cached INTEROP_TTL_S, failures too, so a hung powershell costs at most
+    INTEROP_TIMEOUT_S per program every few hours."""
+    ident = _identity(ctx)
+    if not ident or not ident.get("interop"):
+        return {}
+    st = ctx.cache("wsl")
+    cached = st.get("host")
+    if cached is not None and ctx.monotonic() - cached[0] < INTEROP_TTL_S:
+        return cached[1]
+    out: dict[str, Any] = {}
+    mem = _interop(ctx, ["powershell.exe", "-NoProfile", "-NonInteractive", "-Command",
+                         HOST_MEM_QUERY])
+    if mem is not None and parse_host_mem(mem) is not None:
+        out["host_mem_total_bytes"] = parse_host_mem(mem)
+    version = _interop(ctx, ["wsl.exe", "--version"])
+    if version is not None and parse_wsl_version(version):
+        out["wsl_version"] = parse_wsl_version(version)
+    st["host"] = (ctx.monotonic(), out)
+    return out
 
 
 @collector("wsl", budget_ms=10.0, platforms={"linux"})

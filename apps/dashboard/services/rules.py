@@ -7,7 +7,7 @@ from dataclasses import dataclass
 from django.http import Http404
 
 from apps.anomalies.advice import PLATFORMS, knowledge_base, render_advice
-from apps.anomalies.detectors.facts import parse_version
+from apps.common.shapes import parse_go_version, parse_version, parse_wsl_version
 
 EDITORS = ("vscode", "neovim", "vim", "emacs", "helix", "zed", "sublime", "jetbrains", "other")
 _SEVERITY_RANK = {"critical": 0, "warning": 1, "info": 2}
@@ -19,6 +19,7 @@ class AdviceContext:
     editor: str = "vscode"
     gopls: str = ""
     go: str = ""
+    wsl: str = ""
 
     @classmethod
     def from_query(cls, query) -> AdviceContext:
@@ -29,6 +30,7 @@ class AdviceContext:
             editor=editor if editor in EDITORS else "vscode",
             gopls=str(query.get("gopls", ""))[:32].strip(),
             go=str(query.get("go", ""))[:32].strip(),
+            wsl=str(query.get("wsl", ""))[:32].strip(),
         )
 
 
@@ -48,7 +50,8 @@ def rule_page(rule_id: str, ctx: AdviceContext) -> dict:
         platform=ctx.platform,
         editor=ctx.editor,
         gopls=parse_version(ctx.gopls),
-        go=parse_version(ctx.go.removeprefix("go")),
+        go=parse_go_version(ctx.go if ctx.go.startswith("go") else f"go{ctx.go}"),
+        wsl=parse_wsl_version(ctx.wsl),
     )
     return {
         "rule": entry.summary(),

@@ -87,6 +87,11 @@ class Machine(models.Model):
     mem_total_bytes = models.BigIntegerField(null=True, blank=True)
     wsl_version = models.PositiveSmallIntegerField(null=True, blank=True)
     wsl_distro = models.CharField(max_length=255, blank=True)
+    # Learned by the agent through WSL interop (machine.wsl.host_mem_total_bytes and
+    # wsl_version): the Windows host's RAM bounds a safe .wslconfig memory=, and the WSL
+    # package version (e.g. 2.3.26.0, strict form only) gates fixes such as autoMemoryReclaim.
+    wsl_host_mem_total_bytes = models.BigIntegerField(null=True, blank=True)
+    wsl_package_version = models.CharField(max_length=32, blank=True)
     team = models.ForeignKey("fleet.Team", on_delete=models.PROTECT, related_name="machines")
     owner = models.ForeignKey(
         settings.AUTH_USER_MODEL,
