@@ -120,9 +120,9 @@ def gomemlimit(steady: float | None, ceiling: float | None, source: str = "") ->
 
 HOST_UNKNOWN = (
     "devfleet does not know this Windows host's memory (the agent reads it through WSL "
-    "interop, which is off or did not answer): choose a value above the VM's current cap and "
-    "leave Windows a quarter of the host's memory, at least 4 GB (Task Manager, Performance, "
-    "Memory shows the total)"
+    "interop, which is off or did not answer): choose a value above the VM's current cap that "
+    "leaves Windows at least a quarter of the host's memory (Task Manager, Performance, Memory "
+    "shows the total)"
 )
 
 

@@ -111,7 +111,11 @@ def hard_ceiling(snapshot, process=None) -> tuple[float | None, str]:
     cg = process.last("cgroup_max") if process is not None else None
     if cg:
         candidates.append((cg, "cgroup"))
-    return min(candidates) if candidates else (None, "")
+    if not candidates:
+        return None, ""
+    # On a tie name the most specific ceiling: inside WSL, "RAM" is the VM's cap.
+    rank = {"cgroup": 0, "wsl_cap": 1, "ram": 2}
+    return min(candidates, key=lambda c: (c[0], rank[c[1]]))
 
 
 def gomemlimit_suggestion(snapshot, process) -> suggest.Suggestion:
