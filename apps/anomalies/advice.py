@@ -63,13 +63,18 @@ def placeholders(text: str | None) -> set[str]:
     return set(_PLACEHOLDER_RE.findall(text or ""))
 
 
-def fill(text: str | None, facts: dict) -> str | None:
+def fill(text: str | None, facts: dict, defaults: dict | None = None) -> str | None:
     """Replace {name} placeholders in a snippet with the machine's values, each checked
-    against its placeholder's shape; None when any fails (the snippet is not shown). Snippets
-    take no defaults. JSON braces are left alone."""
+    against its placeholder's shape; None when any fails (the snippet is not shown). Only
+    generic documented defaults (shapes.GENERIC) may stand in. JSON braces are left alone."""
     if text is None:
         return None
-    values = {name: shapes.check(name, facts.get(name)) for name in placeholders(text)}
+    defaults = defaults or {}
+    values = {
+        name: shapes.check(name, facts.get(name))
+        or (shapes.check(name, defaults.get(name)) if name in shapes.GENERIC else None)
+        for name in placeholders(text)
+    }
     if any(v is None for v in values.values()):
         return None
     return _PLACEHOLDER_RE.sub(lambda m: values[m.group(1)], text)
@@ -177,6 +182,8 @@ def _check_placeholders(entry: dict, fix: dict, path: Path) -> None:
     for name, value in defaults.items():
         if shapes.PLACEHOLDERS.get(name) is None:
             raise KnowledgeError(f"{path.name}: default {name!r} has no registered shape")
+        if name in shapes.GENERIC and shapes.check(name, value):
+            continue
         if not isinstance(value, str) or shapes.validate("prose", value) is None:
             raise KnowledgeError(f"{path.name}: default {name!r} must be plain words")
         if shapes.PLACEHOLDERS[name] in shapes.MACHINE_VALUES:
@@ -223,7 +230,8 @@ def _editor_matches(fix: dict, editor: str) -> bool:
 
 def _render_fix(fix: dict, facts: dict, defaults: dict) -> dict:
     """One step: snippets only with every value valid; otherwise the fix's no_value text."""
-    command, setting = fill(fix.get("command"), facts), fill(fix.get("setting"), facts)
+    command = fill(fix.get("command"), facts, defaults)
+    setting = fill(fix.get("setting"), facts, defaults)
     text_values = [
         n
         for n in placeholders(fix["text"])

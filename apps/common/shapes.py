@@ -148,6 +148,10 @@ PLACEHOLDERS = {
 }
 # Shapes of values computed for a machine: a knowledge-base default may never hold one.
 MACHINE_VALUES = {"go_byte_size", "byte_count", "wsl_size", "count"}
+# Placeholders whose knowledge-base default is a documented value that suits any machine
+# (VS Code's Linux setup page gives 524288 watches): it may fill a snippet when the machine gave
+# none. Memory sizes and versions are never generic.
+GENERIC = {"suggested_watches"}
 # Text used for a prose placeholder when a machine gave no value (rule pages, old findings).
 DEFAULT_TEXT = {
     "gomemlimit_reason": "the value is computed for each machine from the heap gopls keeps and "
