@@ -53,8 +53,13 @@ def test_machine_page_gives_the_advice_with_copyable_commands(client, carol, mem
     url = reverse("dashboard:machine", args=[memory_finding.machine.machine_id])
     body = client.get(url).content.decode()
     assert memory_finding.title in body
-    assert "go install golang.org/x/tools/gopls@latest" in body
-    assert f'data-copy="adv{memory_finding.pk}-cmd-1"' in body
+    # gopls v0.18.1 is newer than the v0.12.0 the upgrade fix names: no upgrade (#12.9); the
+    # GOMEMLIMIT is this machine's safe value: ≥ 1.25 × the 9 GiB heap, ≤ 75 % of the
+    # 15.5 GiB WSL cap.
+    assert "go install golang.org/x/tools/gopls@latest" not in body
+    assert "go work init" in body
+    assert f'data-copy="adv{memory_finding.pk}-cmd-2"' in body
+    assert "&quot;GOMEMLIMIT&quot;: &quot;11904MiB&quot;" in body
     assert f'action="/findings/{memory_finding.pk}/act/"' in body
     assert '<option value="1d">1d</option>' in body
 
