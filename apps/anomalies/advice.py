@@ -193,6 +193,9 @@ def _check_placeholders(entry: dict, fix: dict, path: Path) -> None:
     for name in set().union(*(placeholders(t) for t in texts + snippets)):
         if name not in shapes.PLACEHOLDERS:
             raise KnowledgeError(f"{path.name}: placeholder {{{name}}} has no registered shape")
+    for name in set().union(*(placeholders(t) for t in snippets)):
+        if shapes.PLACEHOLDERS[name] in shapes.TEXT_ONLY:
+            raise KnowledgeError(f"{path.name}: {{{name}}} is text only, not for a snippet")
     needs_value = {
         n
         for t in [fix.get("text"), *snippets]

@@ -105,9 +105,10 @@ _SHAPES = [
     Shape("config_text", re.compile(r"^[0-9A-Za-z .,+_:=%-]{1,64}$"), "a quoted config value"),
     Shape("flag_name", re.compile(r"^-{1,2}[a-z][a-z.]{0,30}$"), "a command-line flag name"),
     Shape("listen_addr", re.compile(r"^[0-9A-Za-z.:\[\]_-]{1,64}$"), "a host:port as written"),
-    # Words derived from machine data (setting names, file system kinds, key names) quoted in a
-    # finding's text only, never in a snippet: no control, shell or markup characters.
-    Shape("quoted_text", re.compile(r"^[^\x00-\x1f\x7f`$<>\\|;&]{1,400}$"), "text quoted in words"),
+    # Words derived from machine data (setting names, file system kinds, key names, a rejected
+    # value) quoted in a finding's text only, never in a snippet (TEXT_ONLY, checked when the
+    # knowledge base loads); pages and messages escape it as they escape all text.
+    Shape("quoted_text", re.compile(r"^[^\x00-\x1f\x7f]{1,400}$"), "text quoted in words"),
     # Server-written sentences (reasons, labels, text defaults): no shell, markup or link
     # characters, so even a mistake here cannot become a command or a ping.
     Shape("prose", re.compile(r"^[A-Za-z0-9 ,.:()%/'+×≥≤–-]{1,400}$"), "server-written words"),
@@ -146,6 +147,8 @@ PLACEHOLDERS = {
     "encoding": "quoted_text",
     "stray_keys": "quoted_text",
 }
+# Shapes that may fill text but never a command or setting snippet.
+TEXT_ONLY = {"prose", "quoted_text", "config_text", "flag_name", "listen_addr"}
 # Shapes of values computed for a machine: a knowledge-base default may never hold one.
 MACHINE_VALUES = {"go_byte_size", "byte_count", "wsl_size", "count"}
 # Placeholders whose knowledge-base default is a documented value that suits any machine

@@ -109,12 +109,13 @@ def test_check_returns_findings_with_advice_without_storing(client, enrolled):
     assert {"gopls_invalid_flags", "gomemlimit_bad_suffix"} <= set(rules)
     advice = rules["gomemlimit_bad_suffix"]["advice"]
     # The value is this machine's safe computation (suggest.gomemlimit), not a fixed example.
-    assert re.fullmatch(
-        r'"go.toolsEnvVars": \{"GOMEMLIMIT": "[1-9][0-9]*(MiB|GiB)"\}',
-        advice["steps"][0]["setting"],
-    )
+    setting = advice["steps"][0]["setting"]
+    assert re.fullmatch(r'"go.toolsEnvVars": \{"GOMEMLIMIT": "[1-9][0-9]*(MiB|GiB)"\}', setting)
     assert "× the" in advice["steps"][0]["text"]
-    assert set(advice) == {"summary", "steps", "sources"}
+    assert {"summary", "steps", "sources"} <= set(advice)
+    # The typed fix (#16) sets the same computed value as the snippet shows.
+    assert advice["actions"]
+    assert all(f'"{a["action"]["value"]}"' in setting for a in advice["actions"])
     assert set(advice["steps"][0]) == {"text", "command", "setting"}
     assert not Finding.objects.exists()
     machine.refresh_from_db()

@@ -10,6 +10,7 @@ import pytest
 from django.urls import reverse
 
 from apps.alerts.render import first_step
+from apps.anomalies import fix_actions
 from apps.anomalies.evaluation import evaluate_fleet
 from apps.anomalies.models import Finding
 from apps.ingest.services import ingest_report
@@ -70,6 +71,11 @@ def test_evaluation_and_alerts_follow_the_reported_wsl_version():
     # the cap on the 32 GiB host, what Windows can spare (24 - 6 GiB) on the 24 GiB one.
     assert "memory=23GB" in first_step(new.advice)
     assert "memory=18GB" in first_step(old.advice)
+    # The typed fix action (#16) takes the same computed value, never an example.
+    (action,) = fix_actions.finding_actions(new.advice)
+    assert action == {
+        "type": "wslconfig", "op": "set", "section": "wsl2", "key": "memory", "value": "23GB"
+    }  # fmt: skip
 
 
 def test_without_interop_facts_both_fixes_show_with_how_to_check_and_no_number():
@@ -78,6 +84,7 @@ def test_without_interop_facts_both_fixes_show_with_how_to_check_and_no_number()
     assert len(gated) == 2
     assert all(s["setting"] is None for s in gated)
     assert "choose a value above the VM's current cap" in gated[0]["text"]
+    assert not fix_actions.finding_actions(finding.advice)
 
 
 def test_rule_pages_filter_by_the_wsl_version_asked_for(client, bob):
