@@ -6,7 +6,7 @@ from django.db import migrations, models
 class Migration(migrations.Migration):
 
     dependencies = [
-        ('fleet', '0005_security_claims_token_limits_scopes'),
+        ('fleet', '0006_plural_names'),
     ]
 
     operations = [
