@@ -71,8 +71,12 @@ def fill(text: str | None, facts: dict, defaults: dict | None = None) -> str | N
         return None
     defaults = defaults or {}
     values = {
-        name: shapes.check(name, facts.get(name))
-        or (shapes.check(name, defaults.get(name)) if name in shapes.GENERIC else None)
+        name: (
+            shapes.check(name, facts.get(name))
+            or (shapes.check(name, defaults.get(name)) if name in shapes.GENERIC else None)
+        )
+        if shapes.snippet_value(name)
+        else None
         for name in placeholders(text)
     }
     if any(v is None for v in values.values()):
@@ -86,7 +90,12 @@ def fill_text(text: str, facts: dict, defaults: dict) -> str:
     def value(m: re.Match) -> str:
         name = m.group(1)
         fallback = defaults.get(name, shapes.DEFAULT_TEXT.get(name))
-        return shapes.check(name, facts.get(name)) or shapes.validate("prose", fallback) or ""
+        return (
+            shapes.check(name, facts.get(name))
+            or shapes.validate("prose", fallback)
+            or shapes.check(name, fallback)
+            or ""
+        )
 
     return _PLACEHOLDER_RE.sub(value, text)
 
@@ -176,39 +185,50 @@ def _check(entry: dict, path: Path) -> None:
 
 
 def _check_placeholders(entry: dict, fix: dict, path: Path) -> None:
-    """Every placeholder has a registered shape; defaults are words, never machine numbers;
-    a fix whose value may be missing says what to do without it (no_value)."""
+    """Snippet placeholders have a registered value shape; text-only ones have a words
+    default; defaults never hold a machine value; a fix whose value may be missing says what
+    to do without it (no_value)."""
     defaults = entry.get("defaults", {})
     for name, value in defaults.items():
-        if shapes.PLACEHOLDERS.get(name) is None:
-            raise KnowledgeError(f"{path.name}: default {name!r} has no registered shape")
+        shape = shapes.shape_of(name)
         if name in shapes.GENERIC and shapes.check(name, value):
             continue
-        if not isinstance(value, str) or shapes.validate("prose", value) is None:
-            raise KnowledgeError(f"{path.name}: default {name!r} must be plain words")
-        if shapes.PLACEHOLDERS[name] in shapes.MACHINE_VALUES:
+        if shape in shapes.MACHINE_VALUES:
             raise KnowledgeError(f"{path.name}: default {name!r} holds a machine value")
-    texts = [entry.get("meaning", ""), fix.get("text"), fix.get("note"), fix.get("no_value")]
+        if not isinstance(value, str) or not (
+            shapes.validate("prose", value) or shapes.validate(shape, value)
+        ):
+            raise KnowledgeError(f"{path.name}: default {name!r} must be plain words")
     snippets = [fix.get("command"), fix.get("setting")]
-    for name in set().union(*(placeholders(t) for t in texts + snippets)):
-        if name not in shapes.PLACEHOLDERS:
-            raise KnowledgeError(f"{path.name}: placeholder {{{name}}} has no registered shape")
     for name in set().union(*(placeholders(t) for t in snippets)):
-        if shapes.PLACEHOLDERS[name] in shapes.TEXT_ONLY:
-            raise KnowledgeError(f"{path.name}: {{{name}}} is text only, not for a snippet")
+        if name not in shapes.PLACEHOLDERS or shapes.shape_of(name) in shapes.TEXT_ONLY:
+            raise KnowledgeError(f"{path.name}: {{{name}}} has no value shape for a snippet")
+    texts = [entry.get("meaning", ""), fix.get("text"), fix.get("note"), fix.get("no_value")]
+    words = {
+        n
+        for t in texts
+        for n in placeholders(t)
+        if shapes.shape_of(n) in shapes.TEXT_ONLY
+        and n not in defaults
+        and n not in shapes.DEFAULT_TEXT
+    }
+    if words:
+        raise KnowledgeError(f"{path.name}: {sorted(words)} have no words default")
     needs_value = {
         n
         for t in [fix.get("text"), *snippets]
         for n in placeholders(t)
-        if shapes.PLACEHOLDERS[n] != "prose" and n not in defaults
+        if shapes.shape_of(n) not in shapes.TEXT_ONLY and n not in defaults
     }
     if needs_value and not fix.get("no_value"):
         raise KnowledgeError(f"{path.name}: a fix uses {sorted(needs_value)} without no_value")
-    bare = {n for n in placeholders(fix.get("no_value")) if shapes.PLACEHOLDERS[n] != "prose"}
+    bare = {
+        n for n in placeholders(fix.get("no_value")) if shapes.shape_of(n) not in shapes.TEXT_ONLY
+    }
     if bare - set(defaults):
         raise KnowledgeError(f"{path.name}: no_value uses {sorted(bare)}")
     meaning = {n for n in placeholders(entry.get("meaning")) if n not in defaults}
-    if meaning:
+    if meaning - set(shapes.DEFAULT_TEXT):
         raise KnowledgeError(f"{path.name}: meaning uses {sorted(meaning)} without defaults")
 
 
@@ -238,7 +258,7 @@ def _render_fix(fix: dict, facts: dict, defaults: dict) -> dict:
     text_values = [
         n
         for n in placeholders(fix["text"])
-        if shapes.PLACEHOLDERS[n] != "prose" and shapes.check(n, facts.get(n)) is None
+        if shapes.shape_of(n) not in shapes.TEXT_ONLY and shapes.check(n, facts.get(n)) is None
     ]
     missing = (
         (fix.get("command") is not None and command is None)

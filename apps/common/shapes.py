@@ -177,10 +177,20 @@ def validate(shape: str, value) -> str | None:
     return text if spec.pattern.match(text) else None
 
 
+def shape_of(placeholder: str) -> str:
+    """The placeholder's declared shape; an undeclared one is text only (quoted_text), so a
+    new rule can quote machine data in words but never put an unchecked value in a snippet."""
+    return PLACEHOLDERS.get(placeholder, "quoted_text")
+
+
+def snippet_value(placeholder: str) -> bool:
+    """Whether the placeholder may fill a command or setting snippet at all."""
+    return placeholder in PLACEHOLDERS and PLACEHOLDERS[placeholder] not in TEXT_ONLY
+
+
 def check(placeholder: str, value) -> str | None:
-    """The value for `placeholder` when it has the placeholder's declared shape, else None."""
-    shape = PLACEHOLDERS.get(placeholder)
-    return validate(shape, value) if shape else None
+    """The value for `placeholder` when it has the placeholder's shape, else None."""
+    return validate(shape_of(placeholder), value)
 
 
 def loopback_debug_addr(addr) -> str | None:

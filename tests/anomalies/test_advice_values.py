@@ -192,3 +192,32 @@ def test_gomemlimit_examples_come_from_the_machine_or_show_no_number():
     assert gomemlimit_setting(none) is None
     assert "gopls's memory has not been measured" in none["steps"][0]["text"]
     assert not re.search(r"\d+(GiB|MiB)", none["steps"][0]["text"])
+
+
+# ---- #11.4 the knowledge base cannot put unchecked text into a snippet --------------------
+
+
+def _entry(fix: dict, defaults: dict | None = None) -> dict:
+    return {
+        "id": "x", "version": 1, "title": "t", "severity": "info", "meaning": "m", "why": "w",
+        "sources": ["https://go.dev/"], "fix": [fix], "defaults": defaults or {},
+    }  # fmt: skip
+
+
+@pytest.mark.parametrize(
+    ("fix", "defaults", "message"),
+    [
+        ({"text": "t", "command": "gopls@{version}"}, {}, "no value shape for a snippet"),
+        ({"text": "t", "command": "x {where}"}, {"where": "here"}, "no value shape"),
+        ({"text": "GOMEMLIMIT={gomemlimit}"}, {}, "without no_value"),
+        ({"text": "t", "no_value": "n"}, {"gomemlimit": "3GiB"}, "holds a machine value"),
+        ({"text": "on {stray}"}, {}, "no words default"),
+    ],
+)
+def test_the_loader_refuses_unchecked_or_fixed_values(fix, defaults, message):
+    from pathlib import Path
+
+    from apps.anomalies.advice import KnowledgeError, _check
+
+    with pytest.raises(KnowledgeError, match=message):
+        _check(_entry(fix, defaults), Path("x.toml"))
