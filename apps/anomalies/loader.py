@@ -30,6 +30,7 @@ from apps.anomalies.replay import (
 )
 from apps.anomalies.snapshot import MachineSnapshot, ProcessSeries, SystemSeries
 from apps.fleet.models import GoplsProcess, Machine
+from apps.metrics import reader
 from apps.metrics.catalog import detection_series
 from apps.metrics.models import GoplsRollup, GoplsSample, Resolution, SystemRollup, SystemSample
 from apps.metrics.pending import pending_since
@@ -148,7 +149,8 @@ def _split(matrix: np.ndarray) -> dict[int, np.ndarray]:
 
 
 def _series_rows(model, rollup, key, series, ids, owner, since, now, bucket_s, *, times):
-    """{key: rows} with finished buckets from rollups and the rest from raw samples.
+    """{key: rows} with finished buckets from rollups and the rest from raw samples, split
+    where the one reader's `raw_from` says.
 
     `owner` maps each key to its machine: a machine reads raw samples from the end of its
     rolled-up history (or from `since` when it has none), so lagging rollups cost speed only."""
@@ -165,20 +167,19 @@ def _series_rows(model, rollup, key, series, ids, owner, since, now, bucket_s, *
         for k, rows in rolled.items():
             m = owner[k]
             newest[m] = max(newest.get(m, 0.0), float(rows[-1, 1]) * ROLLUP_S)
-        for k in ids:
-            end = newest.get(owner[k])
-            if end is None:
-                raw_from[k] = since
-            elif end + ROLLUP_S >= cut.timestamp():
-                raw_from[k] = cut
-            else:  # rollups lag: their newest bucket may be partial, read it raw again
-                raw_from[k] = datetime.fromtimestamp(end, tz=now.tzinfo)
-        # Samples not yet rolled up (a backfill whose range task has not run) are read raw.
+        # Samples not yet rolled up (a backfill whose range task has not run) are read raw;
+        # the newest bucket is complete when it ends at the cut (the tail is longer than the
+        # rollup task's re-roll period), else it may be partial and is read raw again.
         behind = pending_since(set(owner.values()), ROLLUP_S)
         for k in ids:
-            start = behind.get(owner[k])
-            if start is not None and start < raw_from[k]:
-                raw_from[k] = max(since, start)
+            end = newest.get(owner[k])
+            raw_from[k] = reader.raw_from(
+                since,
+                None if end is None else datetime.fromtimestamp(end, tz=now.tzinfo),
+                behind.get(owner[k]),
+                ROLLUP_S,
+                complete_before=cut,
+            )
     else:
         raw_from = dict.fromkeys(ids, since)
     groups: dict[datetime, list[int]] = defaultdict(list)

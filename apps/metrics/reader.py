@@ -1,10 +1,17 @@
-"""The one time-series reader: a machine's columns over a range, from rollups then raw samples.
+"""The one time-series reader: which tier serves which part of a range, and reading it.
 
-Raw samples up to 6 hours, 5-minute rollups up to 7 days, hourly rollups beyond. The newest
-rollup bucket may be partial, so raw samples redraw it and the tail after it, and so do a
-machine's samples not yet rolled up (its pending range, `apps.metrics.pending`); a range with
-no rollups at all falls back to raw samples. Charts (`apps.dashboard.services.series`) and the
-series API (`apps.metrics.series`) read through it, each downsampling its own way.
+Tiers, coarsest first: hourly rollups, 5-minute rollups, raw samples. `resolution_for` picks the
+rollup resolution a range is read at (raw samples up to 6 hours, 5-minute rollups up to 7 days,
+hourly beyond); `raw_from` says where raw samples take over from the rollups: at the newest
+rollup bucket (it may be partial, so raw samples redraw it and the tail after it), earlier
+where the machine has samples not yet rolled up (its pending range, `apps.metrics.pending`),
+and at `since` when there are no rollups. Every sample is read once: rollup buckets before
+`raw_from`, raw samples from it on.
+
+The series API (`apps.metrics.series`) and the charts (`apps.dashboard.services.series`) read
+points through `read_columns`; detection (`apps.anomalies.loader`) aggregates whole fleets
+in SQL but takes its boundary from `raw_from`. Raw rows come only from `_raw_query`, the place
+a compressed history tier would be read below the raw table.
 """
 
 from __future__ import annotations
@@ -14,7 +21,8 @@ from datetime import datetime, timedelta, timezone
 
 from django.db import connection
 
-from apps.metrics.models import Resolution
+from apps.metrics.catalog import drawn_columns
+from apps.metrics.models import GoplsRollup, GoplsSample, Resolution, SystemRollup, SystemSample
 from apps.metrics.pending import pending_since
 
 Point = tuple[datetime, float]
@@ -22,7 +30,42 @@ RAW_UP_TO = timedelta(hours=6)
 FIVE_MINUTES_UP_TO = timedelta(days=7)
 
 
-def _raw_rows(qs):
+def resolution_for(since: datetime, until: datetime) -> int | None:
+    """None (raw samples) for short ranges, else the rollup resolution in seconds."""
+    span = until - since
+    if span <= RAW_UP_TO:
+        return None
+    return Resolution.FIVE_MINUTES if span <= FIVE_MINUTES_UP_TO else Resolution.ONE_HOUR
+
+
+def raw_from(
+    since: datetime,
+    newest: datetime | None,
+    pending: datetime | None,
+    step: int,
+    complete_before: datetime | None = None,
+) -> datetime:
+    """Where raw samples take over from rollups of `step` seconds read over [since, …].
+
+    `newest`: start of the newest rollup bucket read (None: no rollups, all raw). It may be
+    partial, so it is read raw again, unless it ends at `complete_before` (a caller that read
+    rollups only before a cut the rollup task has certainly passed). `pending`: start of the
+    machine's range not yet rolled up; rollups there are missing or partial."""
+    if newest is None:
+        return since
+    start = newest
+    if complete_before is not None and newest + timedelta(seconds=step) >= complete_before:
+        start = complete_before
+    if pending is not None:
+        start = max(since, min(start, pending))
+    return start
+
+
+def _models(per_process: bool):
+    return (GoplsRollup, GoplsSample) if per_process else (SystemRollup, SystemSample)
+
+
+def _rows(qs):
     """Rows of a values_list queryset without Django's per-value converters.
 
     The ORM parses every SQLite timestamp with a regex and makes it aware; for charts reading
@@ -42,67 +85,63 @@ def _aware(value) -> datetime:
     return value if value.tzinfo else value.replace(tzinfo=timezone.utc)
 
 
-def resolution_for(since: datetime, until: datetime) -> int | None:
-    """None (raw samples) for short ranges, else the rollup resolution in seconds."""
-    span = until - since
-    if span <= RAW_UP_TO:
-        return None
-    return Resolution.FIVE_MINUTES if span <= FIVE_MINUTES_UP_TO else Resolution.ONE_HOUR
-
-
-def _rollup_columns(mapping: dict[str, str], columns: list[str]) -> dict[str, str]:
-    """raw column → the rollup column long ranges draw (`catalog.Entry.drawn`), for the
-    columns that have one."""
-    return {column: mapping[column] for column in columns if column in mapping}
+def _raw_query(per_process: bool, machine_pk: int, columns: list[str], since, until):
+    """Raw-resolution rows [process id,] ts, *columns over [since, until], in time order."""
+    keys = ("process_id",) if per_process else ()
+    return (
+        _models(per_process)[1]
+        .objects.filter(machine_id=machine_pk, ts__gte=since, ts__lte=until)
+        .order_by(*keys, "ts")
+        .values_list(*keys, "ts", *columns)
+    )
 
 
 def read_columns(
-    rollup, rollup_columns, sample_model, machine_pk, columns, since, until, *, by_process
+    machine_pk: int, columns: list[str], since: datetime, until: datetime, *, per_process: bool
 ) -> dict:
-    """{process pk, or None: {column: [(ts, value)]}}; nulls skipped. Rollups cover the range up
-    to their newest bucket, which may be partial, so raw samples redraw it and what follows."""
-    keys = ("process_id",) if by_process else ()
+    """{process pk, or None: {column: [(ts, value)]}} for one machine; nulls skipped.
+
+    Columns with a rollup (`catalog.Entry.drawn`) are read from rollups before `raw_from` and
+    raw samples after; columns without one are read raw over the whole range."""
+    rollup = _models(per_process)[0]
+    keys = ("process_id",) if per_process else ()
     out: dict = defaultdict(lambda: {c: [] for c in columns})
-    raw_since = since
     resolution = resolution_for(since, until)
-    rolled = _rollup_columns(rollup_columns, columns) if resolution else {}
+    drawn = drawn_columns(per_process)
+    rolled = {c: drawn[c] for c in columns if c in drawn} if resolution else {}
+    plain = [c for c in columns if c not in rolled]
+    start = since
     if rolled:
         rows = (
             rollup.objects.filter(
-                machine_id=machine_pk,
-                resolution=resolution,
-                bucket__gte=since,
-                bucket__lte=until,
+                machine_id=machine_pk, resolution=resolution, bucket__gte=since, bucket__lte=until
             )
             .order_by(*keys, "bucket")
             .values_list(*keys, "bucket", *rolled.values())
         )
-        last = _collect(out, rows, list(rolled), by_process)
-        # Where rollups are missing or partial (a backfill not yet rolled up), read raw.
-        behind = pending_since([machine_pk], resolution).get(machine_pk)
-        if last is not None and behind is not None:
-            last = max(since, min(last, behind))
-        if last is not None:
-            raw_since = last
-            for per in out.values():
-                for column in per:
-                    per[column] = [p for p in per[column] if p[0] < last]
-    rows = (
-        sample_model.objects.filter(machine_id=machine_pk, ts__gte=raw_since, ts__lte=until)
-        .order_by(*keys, "ts")
-        .values_list(*keys, "ts", *columns)
-    )
-    _collect(out, rows, columns, by_process)
+        newest = _collect(out, rows, list(rolled), per_process)
+        pending = pending_since([machine_pk], resolution).get(machine_pk)
+        start = raw_from(since, newest, pending, resolution)
+        for per in out.values():
+            for column in rolled:
+                per[column] = [p for p in per[column] if p[0] < start]
+    if start > since and plain:  # columns without rollups: raw over the whole range
+        _collect(out, _raw_query(per_process, machine_pk, plain, since, start), plain, per_process)
+        # Raw samples at `start` and later come in the read below for every column.
+        for per in out.values():
+            for column in plain:
+                per[column] = [p for p in per[column] if p[0] < start]
+    _collect(out, _raw_query(per_process, machine_pk, columns, start, until), columns, per_process)
     return out
 
 
-def _collect(out: dict, rows, columns: list[str], by_process: bool) -> datetime | None:
-    """Append rows (process id first when by_process, then time, then columns) to `out`;
+def _collect(out: dict, rows, columns: list[str], per_process: bool) -> datetime | None:
+    """Append rows (process id first when per_process, then time, then columns) to `out`;
     returns the newest time seen."""
-    first = 1 if by_process else 0
+    first = 1 if per_process else 0
     last = None
-    for row in _raw_rows(rows):
-        per = out[row[0] if by_process else None]
+    for row in _rows(rows):
+        per = out[row[0] if per_process else None]
         t = _aware(row[first])
         last = t if last is None else max(last, t)
         for column, value in zip(columns, row[first + 1 :]):

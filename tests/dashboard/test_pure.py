@@ -8,7 +8,6 @@ from datetime import datetime, timedelta, timezone
 import pytest
 
 from apps.anomalies.health import CRITICAL, OFFLINE, OK, WARNING, assess
-from apps.dashboard.downsample import lttb, lttb_indices
 from apps.dashboard.inventory import diff_values, flatten
 from apps.dashboard.stats import (
     iqr_outliers,
@@ -18,6 +17,7 @@ from apps.dashboard.stats import (
     regressions,
     sorted_versions,
 )
+from apps.metrics.downsample import lttb, lttb_indices
 
 NOW = datetime(2026, 11, 23, 12, 0, tzinfo=timezone.utc)
 GIB = 1024**3

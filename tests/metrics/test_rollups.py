@@ -88,10 +88,17 @@ def test_long_ranges_read_rollups_and_short_ones_raw(enrolled):
     assert resolution_for(T0, T0 + timedelta(days=30), metric) == Resolution.ONE_HOUR
     raw = read_series(machine, metric, T0, T0 + timedelta(hours=1))
     assert len(raw[0]["points"]) == 240
+    # Rollup buckets up to the newest one, which may be partial, so raw samples redraw it.
     five = read_series(machine, metric, T0 - timedelta(days=1), T0 + timedelta(days=1))
-    assert len(five[0]["points"]) == 12
+    points = five[0]["points"]
+    assert [p[0] for p in points[:11]] == [
+        (T0 + timedelta(minutes=5 * i)).isoformat().replace("+00:00", "Z") for i in range(11)
+    ]
+    assert [p[1] for p in points[:11]] == [300_000_000 + (20 * i + 19) * 2**20 for i in range(11)]
+    assert len(points) == 11 + 20  # the newest bucket's 20 raw samples
     month = read_series(machine, metric, T0 - timedelta(days=29), T0 + timedelta(days=1))
-    assert [p[1] for p in month[0]["points"]] == [300_000_000 + 239 * 2**20]
+    assert len(month[0]["points"]) == 240  # the one hour bucket is the newest: read raw
+    assert month[0]["points"][-1][1] == 300_000_000 + 239 * 2**20
 
 
 @pytest.mark.django_db(transaction=True)  # on PostgreSQL retention drops whole partitions

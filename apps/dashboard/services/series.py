@@ -1,7 +1,8 @@
 """Chart series: one machine's columns through the one reader (`apps.metrics.reader`), thinned.
 
-Each trace is split at gaps (so the chart breaks the line there) and downsampled with LTTB to
-at most `max_points`; a chart of many gopls lifetimes shares CHART_BUDGET points.
+Each trace is split at gaps (so the chart breaks the line there) and downsampled with the one
+downsampler (`apps.metrics.downsample`, LTTB) to at most `max_points`; a chart of many gopls
+lifetimes shares CHART_BUDGET points.
 """
 
 from __future__ import annotations
@@ -10,9 +11,7 @@ from datetime import datetime
 
 from apps.dashboard.chart_parts import join_runs, split_at_gaps
 from apps.dashboard.constants import MAX_POINTS
-from apps.dashboard.downsample import lttb_indices
-from apps.metrics.catalog import drawn_columns
-from apps.metrics.models import GoplsRollup, GoplsSample, SystemRollup, SystemSample
+from apps.metrics.downsample import lttb_indices
 from apps.metrics.reader import read_columns
 
 Point = tuple[datetime, float]
@@ -46,16 +45,8 @@ def read_system(
     max_points: int | None = MAX_POINTS,
 ) -> dict[str, list[Point]]:
     """{column: [(ts, value)]} for one machine's system samples; nulls skipped."""
-    out = read_columns(
-        SystemRollup,
-        drawn_columns(per_process=False),
-        SystemSample,
-        machine_pk,
-        columns,
-        since,
-        until,
-        by_process=False,
-    )[None]
+    read = read_columns(machine_pk, columns, since, until, per_process=False)
+    out = read[None] if None in read else {c: [] for c in columns}
     if max_points is None:  # the caller derives a series first, then thins it
         return out
     return {c: thin(points, max_points) for c, points in out.items()}
@@ -69,16 +60,7 @@ def read_gopls(
     max_points: int = MAX_POINTS,
 ) -> dict[int, dict[str, list[Point]]]:
     """{process pk: {column: [(ts, value)]}} for one machine's gopls samples; nulls skipped."""
-    out = read_columns(
-        GoplsRollup,
-        drawn_columns(per_process=True),
-        GoplsSample,
-        machine_pk,
-        columns,
-        since,
-        until,
-        by_process=True,
-    )
+    out = read_columns(machine_pk, columns, since, until, per_process=True)
     # Each trace keeps ≤ max_points, and a chart with many lifetimes shares a budget of
     # CHART_BUDGET points so that 30 days of restarts stay a few hundred kilobytes.
     traces = max(1, sum(1 for per in out.values() for points in per.values() if points))
