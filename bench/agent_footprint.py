@@ -62,7 +62,7 @@ def measure_cycles(cycles: int, state: Path, pause: float = 0.05) -> dict[str, f
         clock[0] += cfg.collect_interval_s
         time.sleep(pause)
     rss = psutil.Process().memory_info().rss / 2**20
-    gopls = len(agent.ctx.cache("gopls").get("procs", {}))
+    gopls = len(agent.ctx.facts.gopls)
     return {"median": statistics.median(costs), "p99": percentile(costs, 0.99),
             "max": max(costs), "first": cost if cycles == 0 else costs[0], "rss_mb": rss,
             "gopls_seen": gopls}

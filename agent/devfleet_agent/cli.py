@@ -65,7 +65,7 @@ def main(argv: list[str] | None = None) -> int:
 def collect_report(config: AgentConfig, *, dry_run: bool = True) -> tuple[dict[str, Any], Agent]:
     """Two quick passes (CPU % needs an interval) → a full report with machine and inventory."""
     agent = Agent(config, dry_run=dry_run)
-    agent.ctx.shared["full_static"] = True  # one-off reports carry every process fact
+    agent.ctx.facts.full_static = True  # one-off reports carry every process fact
     first, inventory = agent.collect(force_all=True)
     time.sleep(0.5)
     sample, _ = agent.collect()

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from typing import Any
 
-from devfleet_agent.collectors import debugclient
 from devfleet_agent.collectors.base import CollectorContext
+from devfleet_agent.probes import debugclient
 from devfleet_agent.timefmt import iso, parse_iso
 
 PATHS = {"heap": "/debug/pprof/heap?debug=1", "goroutine": "/debug/pprof/goroutine?debug=1"}
@@ -51,19 +51,18 @@ def capture(ctx: CollectorContext, request: dict[str, Any]) -> list[dict[str, An
 
 
 def _target(ctx: CollectorContext, request: dict[str, Any]) -> tuple[Any, str]:
-    procs = ctx.cache("gopls").get("procs", {})
     pid = request.get("pid")
-    entry = procs.get(pid) if isinstance(pid, int) else None
-    if entry is None:
+    proc = ctx.facts.gopls.get(pid) if isinstance(pid, int) else None
+    if proc is None:
         return None, f"no gopls process with pid {request.get('pid')}"
     wanted = request.get("start_time")
     if wanted:
         try:
-            if abs(parse_iso(str(wanted)) - entry["create_time"]) > 2.0:
+            if abs(parse_iso(str(wanted)) - proc.create_time) > 2.0:
                 return None, "pid was reused: start time does not match"
         except ValueError:
             return None, f"bad start_time {wanted!r}"
-    target = entry.get("debug_host_port")
+    target = proc.debug_host_port
     if not target:
         return None, "this gopls has no reachable debug server (-debug=localhost:PORT)"
     return target, ""

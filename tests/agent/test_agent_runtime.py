@@ -10,6 +10,7 @@ import pytest
 from devfleet_agent import tomlmini
 from devfleet_agent.agent import Agent
 from devfleet_agent.collectors.caches import collect_go_caches
+from devfleet_agent.collectors.facts import GoplsProcess
 from devfleet_agent.collectors.gopls import collect_gopls
 from devfleet_agent.profiles import capture
 from tests.agent.conftest import REPO_ROOT, fake_procfs
@@ -17,7 +18,7 @@ from tests.agent.test_debug_server import FakeDebugServer
 
 
 def _no_go(monkeypatch):
-    monkeypatch.setattr("devfleet_agent.collectors.gotool.find_go", lambda *a, **k: None)
+    monkeypatch.setattr("devfleet_agent.probes.gotool.find_go", lambda *a, **k: None)
 
 
 def _gopls_tree(tmp_path, debug_port: int | None = None):
@@ -118,10 +119,10 @@ def test_last_cache_sizes_are_replayed_after_a_restart(tmp_path, make_ctx):
     (tmp_path / "gomod" / "x").mkdir(parents=True)
     (tmp_path / "gomod" / "x" / "f").write_bytes(b"z" * 4096)
     ctx = make_ctx(tmp_path)
-    ctx.shared["cache_dirs"] = {"gomodcache": tmp_path / "gomod"}
+    ctx.facts.cache_dirs = {"gomodcache": tmp_path / "gomod"}
     done = collect_go_caches(ctx)["go"]["caches"]
     restarted = make_ctx(tmp_path)  # same state dir, fresh memory
-    restarted.shared["cache_dirs"] = {"gomodcache": tmp_path / "gomod"}
+    restarted.facts.cache_dirs = {"gomodcache": tmp_path / "gomod"}
     assert collect_go_caches(restarted)["go"]["caches"] == done
     assert collect_go_caches(restarted) == {}
     assert json.loads((tmp_path / "state" / "caches.json").read_text())["last"] == done
@@ -134,7 +135,7 @@ def test_a_clock_set_back_does_not_postpone_the_next_cache_walk(tmp_path, make_c
     far_future = time.time() + 10 * 365 * 86400  # written before the clock was set back
     (state / "caches.json").write_text(json.dumps({"last": None, "next_at": far_future}))
     ctx = make_ctx(tmp_path)
-    ctx.shared["cache_dirs"] = {"gomodcache": tmp_path / "gomod"}
+    ctx.facts.cache_dirs = {"gomodcache": tmp_path / "gomod"}
     start = time.time()
     ctx.now = lambda: start
     assert collect_go_caches(ctx) == {}  # not due yet: at most one interval away
@@ -201,7 +202,9 @@ def test_editor_versions_come_from_package_json_next_to_the_editor(tmp_path, mak
     commit.mkdir(parents=True)
     (commit / "package.json").write_text('{"name": "code-server", "version": "1.95.3"}')
     ctx = make_ctx()
-    ctx.cache("gopls")["procs"] = {
-        1: {"editor": {"kind": "vscode-server"}, "editor_exes": [str(commit / "node"), "/bin/sh"]}
+    ctx.facts.gopls = {
+        1: GoplsProcess(
+            1, editor_kind="vscode-server", editor_exes=(str(commit / "node"), "/bin/sh")
+        )
     }
     assert editor_versions(ctx) == {"vscode-server": "1.95.3"}

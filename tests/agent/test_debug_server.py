@@ -8,8 +8,8 @@ import time
 
 import pytest
 
-from devfleet_agent.collectors import debugclient, debugparse
 from devfleet_agent.collectors.gopls import _debug
+from devfleet_agent.probes import debugclient, debugparse
 
 
 class FakeDebugServer:

@@ -13,7 +13,7 @@ import math
 from hypothesis import example, given
 from hypothesis import strategies as st
 
-from devfleet_agent.collectors import debugparse
+from devfleet_agent.probes import debugparse
 from tests.conftest import real_capture
 
 CAPTURE_NAMES = ("goldmark", "goldmark-edit", "goroot-src")

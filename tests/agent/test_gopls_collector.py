@@ -6,8 +6,8 @@ import shutil
 
 import pytest
 
-from devfleet_agent.collectors import classify
 from devfleet_agent.collectors.gopls import collect_gopls
+from devfleet_agent.probes import classify
 from tests.agent.conftest import fake_procfs
 
 
@@ -139,7 +139,7 @@ def _tree(tmp_path, captures=None):
 
 
 def test_it_reports_servers_and_counts_sidecars_and_forwarders(tmp_path, make_ctx, monkeypatch):
-    monkeypatch.setattr("devfleet_agent.collectors.gotool.find_go", lambda *a, **k: None)
+    monkeypatch.setattr("devfleet_agent.probes.gotool.find_go", lambda *a, **k: None)
     proc = _tree(tmp_path)
     ctx = make_ctx(proc)
     ctx.run = lambda argv, **kw: type("R", (), {"returncode": 1, "stdout": "", "stderr": ""})()
@@ -162,7 +162,7 @@ def test_it_reports_servers_and_counts_sidecars_and_forwarders(tmp_path, make_ct
 
 
 def test_a_process_vanishing_mid_read_is_skipped_silently(tmp_path, make_ctx, monkeypatch):
-    monkeypatch.setattr("devfleet_agent.collectors.gotool.find_go", lambda *a, **k: None)
+    monkeypatch.setattr("devfleet_agent.probes.gotool.find_go", lambda *a, **k: None)
     proc = _tree(tmp_path)
     ctx = make_ctx(proc)
     ctx.run = lambda argv, **kw: type("R", (), {"returncode": 1, "stdout": "", "stderr": ""})()
@@ -176,7 +176,7 @@ def test_a_process_vanishing_mid_read_is_skipped_silently(tmp_path, make_ctx, mo
 
 
 def test_unreadable_proc_entries_do_not_break_the_collector(tmp_path, make_ctx, monkeypatch):
-    monkeypatch.setattr("devfleet_agent.collectors.gotool.find_go", lambda *a, **k: None)
+    monkeypatch.setattr("devfleet_agent.probes.gotool.find_go", lambda *a, **k: None)
     proc = _tree(tmp_path)
     (proc / "200" / "environ").unlink()
     (proc / "200" / "limits").unlink()
@@ -193,7 +193,7 @@ def test_unreadable_proc_entries_do_not_break_the_collector(tmp_path, make_ctx, 
 
 
 def test_cpu_percent_comes_from_the_delta_between_cycles(tmp_path, make_ctx, monkeypatch):
-    monkeypatch.setattr("devfleet_agent.collectors.gotool.find_go", lambda *a, **k: None)
+    monkeypatch.setattr("devfleet_agent.probes.gotool.find_go", lambda *a, **k: None)
     proc = _tree(tmp_path)
     clock = iter([100.0, 110.0, 120.0, 130.0])
     ctx = make_ctx(proc, monotonic=lambda: next(clock))

@@ -7,6 +7,7 @@ import pytest
 from devfleet_agent.collectors import inotify, wsl
 from devfleet_agent.collectors.base import CollectorUnsupported
 from devfleet_agent.collectors.caches import CacheWalk, collect_go_caches
+from devfleet_agent.collectors.facts import GoplsProcess
 from devfleet_agent.collectors.system import collect_system
 from tests.agent.conftest import fake_procfs
 
@@ -160,8 +161,10 @@ def test_a_wslconfig_without_section_header_is_reported(tmp_path, make_ctx):
 def test_wsl_sample_lists_workspaces_on_drvfs(tmp_path, make_ctx):
     proc, root = _wsl_tree(tmp_path, None, None)
     ctx = make_ctx(proc, fs_root=root)
-    ctx.shared["meminfo"] = {"mem_total_bytes": 8 << 30, "mem_cached_bytes": 1 << 30}
-    ctx.cache("gopls")["procs"] = {1: {"cwd": "/mnt/c/src/app"}, 2: {"cwd": "/home/dev/x"}}
+    ctx.facts.meminfo = {"mem_total_bytes": 8 << 30, "mem_cached_bytes": 1 << 30}
+    ctx.facts.gopls = {
+        1: GoplsProcess(1, cwd="/mnt/c/src/app"), 2: GoplsProcess(2, cwd="/home/dev/x")
+    }
     out = wsl.collect_wsl(ctx)["wsl"]
     assert out == {
         "version": 2,
@@ -192,7 +195,7 @@ def test_cache_sizes_are_reported_when_a_walk_completes(tmp_path, make_ctx):
     (tmp_path / "mod" / "a").mkdir(parents=True)
     (tmp_path / "mod" / "a" / "f").write_bytes(b"y" * 10000)
     ctx = make_ctx(tmp_path)
-    ctx.shared["cache_dirs"] = {"gomodcache": tmp_path / "mod"}
+    ctx.facts.cache_dirs = {"gomodcache": tmp_path / "mod"}
     out = collect_go_caches(ctx)
     assert out["go"]["caches"]["gomodcache_bytes"] >= 10000
     assert out["go"]["caches"]["complete"] is True

@@ -14,8 +14,8 @@ import pytest
 from hypothesis import example, given
 from hypothesis import strategies as st
 
-from devfleet_agent.collectors import procfs
 from devfleet_agent.collectors.inotify import count_fdinfo
+from devfleet_agent.probes import procfs
 from tests.conftest import real_capture
 
 

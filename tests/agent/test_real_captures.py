@@ -6,9 +6,9 @@ from pathlib import Path
 
 import pytest
 
-from devfleet_agent.collectors import debugparse, gotool, procfs
 from devfleet_agent.collectors.inotify import count_fdinfo
-from devfleet_agent.collectors.procsource import ENV_KEEP
+from devfleet_agent.probes import debugparse, gotool, procfs
+from devfleet_agent.probes.procsource import ENV_KEEP
 
 # capture: (VmRSS kB, threads, HeapInuse, HeapAlloc, NumGC, goroutines, debug port, cwd)
 FIGURES = {

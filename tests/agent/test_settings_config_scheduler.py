@@ -7,6 +7,7 @@ import pytest
 from devfleet_agent import jsonc
 from devfleet_agent.collectors.base import Collector
 from devfleet_agent.collectors.editor_settings import collect_editor_settings, filter_settings
+from devfleet_agent.collectors.facts import GoplsProcess
 from devfleet_agent.config import ConfigError, load_config
 from devfleet_agent.scheduler import Scheduler
 
@@ -56,7 +57,7 @@ def test_it_reads_user_remote_and_workspace_settings(tmp_path, make_ctx):
     ws.mkdir(parents=True)
     (ws / "settings.json").write_text('{"gopls": {"staticcheck": false}, "x": 1')  # malformed
     ctx = make_ctx(home=home, environ={})
-    ctx.cache("gopls")["procs"] = {7: {"cwd": str(tmp_path / "ws")}}
+    ctx.facts.gopls = {7: GoplsProcess(7, cwd=str(tmp_path / "ws"))}
     out = {(e["editor"], e["scope"]): e for e in collect_editor_settings(ctx)["editor_settings"]}
     assert out[("vscode", "user")]["has_go_goplsArgs"] is True
     assert out[("vscode-server", "remote")]["settings"] == {"go.useLanguageServer": True}

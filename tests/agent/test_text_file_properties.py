@@ -17,9 +17,10 @@ from hypothesis import assume, example, given
 from hypothesis import strategies as st
 
 from devfleet_agent import jsonc, timefmt, tomlmini
-from devfleet_agent.collectors import classify, gotool, wsl
+from devfleet_agent.collectors import wsl
 from devfleet_agent.collectors.editor_settings import filter_settings
-from devfleet_agent.collectors.workspace import parse_go_mod_module
+from devfleet_agent.probes import classify, gotool
+from devfleet_agent.probes.workspace import parse_go_mod_module
 from tests.conftest import real_capture
 
 

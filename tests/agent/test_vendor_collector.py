@@ -6,6 +6,7 @@ from pathlib import Path
 
 import pytest
 
+from devfleet_agent.collectors.facts import GoplsProcess
 from devfleet_agent.collectors.vendor import (
     check_module,
     collect_vendor,
@@ -132,15 +133,15 @@ def test_the_collector_reports_vendored_roots_and_all_roots_under_mod_vendor(tmp
     vendored = module(tmp_path / "a", modules=MODULES_TXT.replace("uuid v1.6.0", "uuid v1.5.0"))
     plain = module(tmp_path / "b", vendor=False)
     procs = {
-        1: {"static": {"projects": [{"module": "example.com/app", "root": str(vendored)}]}},
-        2: {"static": {"projects": [{"module": "example.com/b", "root": str(plain)}]}},
+        1: GoplsProcess(1, project_roots=(str(vendored),)),
+        2: GoplsProcess(2, project_roots=(str(plain),)),
     }
     ctx = make_ctx()
-    ctx.cache("gopls")["procs"] = procs
+    ctx.facts.gopls = procs
     (entry,) = collect_vendor(ctx)["vendor"]
     assert entry["root"] == str(vendored)
     assert entry["consistent"] is False
     forced = make_ctx(environ={"GOFLAGS": "-mod=vendor"})
-    forced.cache("gopls")["procs"] = procs
+    forced.facts.gopls = procs
     roots = {e["root"]: e["consistent"] for e in collect_vendor(forced)["vendor"]}
     assert roots == {str(vendored): False, str(plain): False}  # -mod=vendor with no vendor/

@@ -10,6 +10,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable
 
+from devfleet_agent.collectors.facts import Facts
 from devfleet_agent.config import AgentConfig
 
 SAMPLE = "sample"
@@ -57,10 +58,11 @@ class CollectorContext:
     run: Callable[..., CommandResult] = run_command
     state_dir: Path | None = None
     caches: dict[str, dict[str, Any]] = field(default_factory=dict)
-    shared: dict[str, Any] = field(default_factory=dict)
+    facts: Facts = field(default_factory=Facts)  # what collectors publish for one another
 
     def cache(self, name: str) -> dict[str, Any]:
-        """Per-collector memory that survives between cycles."""
+        """Per-collector memory that survives between cycles, private to the collector `name`
+        (what others need goes through `facts`)."""
         return self.caches.setdefault(name, {})
 
     def host_path(self, path: str | Path) -> Path:

@@ -74,7 +74,7 @@ def collect_go_caches(ctx: CollectorContext) -> dict[str, Any]:
     replay = {"go": {"caches": st["last"]}} if st.get("last") and not st.get("replayed") else {}
     st["replayed"] = True
     if walk is None:
-        dirs = ctx.shared.get("cache_dirs")
+        dirs = ctx.facts.cache_dirs
         interval = ctx.config.cache_walk_interval_s
         if st.get("next_at", 0) > now + interval:  # the clock was set back since then
             st["next_at"] = now + interval

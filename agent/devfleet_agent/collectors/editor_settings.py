@@ -55,8 +55,8 @@ def candidate_files(ctx: CollectorContext, roots: list[str]) -> list[tuple[str, 
 def collect_editor_settings(ctx: CollectorContext) -> dict[str, Any]:
     """Whitelisted keys of every existing settings.json, parsed as JSONC (re-read on change)."""
     roots: list[str] = []
-    for proc in ctx.cache("gopls").get("procs", {}).values():
-        for root in proc.get("roots") or ([proc["cwd"]] if proc.get("cwd") else []):
+    for proc in ctx.facts.gopls.values():
+        for root in proc.workspace_roots:
             if root not in roots:
                 roots.append(root)
     cache = ctx.cache("editor_settings")

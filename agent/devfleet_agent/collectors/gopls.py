@@ -4,10 +4,11 @@ from __future__ import annotations
 
 from typing import Any
 
-from devfleet_agent.collectors import classify, debugclient, debugparse, gotool, procfs
 from devfleet_agent.collectors.base import CollectorContext, collector
-from devfleet_agent.collectors.procsource import ENV_KEEP, Gone, make_source
-from devfleet_agent.collectors.workspace import find_project
+from devfleet_agent.collectors.facts import GoplsProcess
+from devfleet_agent.probes import classify, debugclient, debugparse, gotool, procfs
+from devfleet_agent.probes.procsource import ENV_KEEP, Gone, make_source
+from devfleet_agent.probes.workspace import find_project
 from devfleet_agent.timefmt import iso
 
 RESCAN_EVERY = 4  # cycles between full name rescans (catches processes that exec'd into gopls)
@@ -20,6 +21,16 @@ STATIC_EVERY = 20  # cycles (5 min at 15 s) between repeats of a process's stati
 def collect_gopls(ctx: CollectorContext) -> dict[str, Any]:
     """Every gopls server process with its metrics; telemetry sidecars and forwarders counted."""
     st = ctx.cache("gopls")
+    try:
+        return _collect(ctx, st)
+    finally:
+        # What the other collectors may know of these processes (never this cache itself).
+        ctx.facts.gopls = {
+            pid: GoplsProcess.from_entry(pid, entry) for pid, entry in st.get("procs", {}).items()
+        }
+
+
+def _collect(ctx: CollectorContext, st: dict[str, Any]) -> dict[str, Any]:
     src = st.get("source")
     if src is None:
         src = st["source"] = make_source(ctx.proc_root, ctx.platform)
@@ -150,7 +161,7 @@ def _sample(ctx: CollectorContext, src: Any, pid: int, entry: dict[str, Any],
     # Static facts go out on first sight, on change and every STATIC_EVERY cycles (the server
     # keeps them per process lifetime), so per-sample data stays small.
     digest = id(static)
-    if ctx.shared.get("full_static") or digest != entry.get("static_digest") or \
+    if ctx.facts.full_static or digest != entry.get("static_digest") or \
             cycle - entry.get("static_cycle", -STATIC_EVERY) >= STATIC_EVERY:
         entry["static_digest"], entry["static_cycle"] = digest, cycle
         sample.update(static)

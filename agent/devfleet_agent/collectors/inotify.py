@@ -5,8 +5,8 @@ from __future__ import annotations
 import os
 from typing import Any
 
-from devfleet_agent.collectors import procfs
 from devfleet_agent.collectors.base import CollectorContext, CollectorUnsupported, collector
+from devfleet_agent.probes import procfs
 
 FULL_RESCAN_S = 300.0
 FDINFO_MAX_BYTES = 16 << 20
@@ -66,7 +66,7 @@ def collect_inotify(ctx: CollectorContext) -> dict[str, Any]:
     out["instances_used"] = sum(u["instances"] for u in users)
     out["top"] = sorted(users, key=lambda u: (-u["watches"], -u["instances"], u["pid"]))[:10]
     result: dict[str, Any] = {"inotify": out}
-    ctx.shared["inotify_limits"] = {k: out[k] for k in LIMITS}
+    ctx.facts.inotify_limits = {k: out[k] for k in LIMITS}
     if errors:
         result["_errors"] = errors[:8]
     return result

@@ -9,8 +9,8 @@ from typing import Any
 
 import psutil
 
-from devfleet_agent.collectors import procfs
 from devfleet_agent.collectors.base import CollectorContext, collector
+from devfleet_agent.probes import procfs
 
 DISK_EVERY_S = 60.0
 
@@ -45,7 +45,7 @@ def collect_system(ctx: CollectorContext) -> dict[str, Any]:
             out["load"] = [round(x, 2) for x in psutil.getloadavg()]
         except (OSError, AttributeError):
             out["load"] = None
-    ctx.shared["meminfo"] = {k: out.get(k) for k in ("mem_total_bytes", "mem_cached_bytes")}
+    ctx.facts.meminfo = {k: out.get(k) for k in ("mem_total_bytes", "mem_cached_bytes")}
     now = ctx.monotonic()
     if now >= st.get("disks_at", 0):
         st["disks_at"] = now + DISK_EVERY_S
@@ -127,11 +127,11 @@ def read_oom_victims(ctx: CollectorContext, max_bytes: int = 2 << 20) -> list[di
 def disks(ctx: CollectorContext) -> list[dict[str, Any]]:
     """Free/total bytes per volume holding the Go caches, workspaces and home."""
     purposes: dict[str, list[str]] = {}
-    for purpose, path in ctx.shared.get("cache_dirs", {}).items():
+    for purpose, path in ctx.facts.cache_dirs.items():
         purposes.setdefault(str(path), []).append(purpose)
-    for proc in ctx.cache("gopls").get("procs", {}).values():
-        if proc.get("cwd"):
-            purposes.setdefault(proc["cwd"], []).append("workspace")
+    for proc in ctx.facts.gopls.values():
+        if proc.cwd:
+            purposes.setdefault(proc.cwd, []).append("workspace")
     purposes.setdefault(str(ctx.home), []).append("home")
     mounts = _mounts(ctx)
     by_dev: dict[Any, dict[str, Any]] = {}

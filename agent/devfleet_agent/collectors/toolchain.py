@@ -8,8 +8,8 @@ import shutil
 from pathlib import Path
 from typing import Any
 
-from devfleet_agent.collectors import gotool
 from devfleet_agent.collectors.base import INVENTORY, CollectorContext, collector
+from devfleet_agent.probes import gotool
 
 GO_ENV_MAX_AGE_S = 3600.0
 
@@ -34,6 +34,7 @@ def collect_go_toolchain(ctx: CollectorContext) -> dict[str, Any]:
             raise RuntimeError(f"go env -json failed: {res.stderr.strip()[:500]}")
         st.update(key=key, at=now, env=gotool.parse_go_env_json(res.stdout))
     env: dict[str, str] = st["env"]
+    ctx.facts.go_env = env
     out["go_env"] = env
     out["tools"]["go"] = env.get("GOVERSION")
     if out["gopls_binaries"]:
@@ -56,9 +57,9 @@ def editor_versions(ctx: CollectorContext) -> dict[str, str | None]:
     `<editor> --version` (cached per binary) for terminal editors."""
     cache = ctx.cache("toolchain.editors")
     out: dict[str, str | None] = {}
-    for proc in ctx.cache("gopls").get("procs", {}).values():
-        kind = (proc.get("editor") or {}).get("kind")
-        for exe in proc.get("editor_exes") or []:
+    for proc in ctx.facts.gopls.values():
+        kind = proc.editor_kind
+        for exe in proc.editor_exes:
             key = f"{kind}|{exe}"
             if key not in cache:
                 cache[key] = _editor_version(ctx, kind, exe)
@@ -94,14 +95,14 @@ def _editor_version(ctx: CollectorContext, kind: str | None, exe: str) -> str | 
 
 def _set_cache_dirs(ctx: CollectorContext, env: dict[str, str]) -> None:
     goplscache = None
-    for proc in ctx.cache("gopls").get("procs", {}).values():
-        goplscache = goplscache or (proc.get("env") or {}).get("GOPLSCACHE")
-    ctx.shared["cache_dirs"] = gotool.cache_dirs(ctx, env, goplscache)
+    for proc in ctx.facts.gopls.values():
+        goplscache = goplscache or proc.env.get("GOPLSCACHE")
+    ctx.facts.cache_dirs = gotool.cache_dirs(ctx, env, goplscache)
 
 
 def _gopls_path_env(ctx: CollectorContext) -> str | None:
-    for proc in ctx.cache("gopls").get("procs", {}).values():
-        path = (proc.get("env") or {}).get("PATH")
+    for proc in ctx.facts.gopls.values():
+        path = proc.env.get("PATH")
         if path:
             return path
     return None
@@ -160,10 +161,10 @@ def gopls_binaries(ctx: CollectorContext) -> list[dict[str, Any]]:
     """Every distinct gopls binary: running servers first, then gopls on PATH and in GOBIN."""
     exes: list[str] = []
     path_env = None
-    for proc in ctx.cache("gopls").get("procs", {}).values():
-        if proc.get("exe") and proc["exe"] not in exes:
-            exes.append(proc["exe"])
-            path_env = path_env or (proc.get("env") or {}).get("PATH")
+    for proc in ctx.facts.gopls.values():
+        if proc.exe and proc.exe not in exes:
+            exes.append(proc.exe)
+            path_env = path_env or proc.env.get("PATH")
     name = "gopls.exe" if ctx.platform == "win32" else "gopls"
     for candidate in (shutil.which(name, path=ctx.environ.get("PATH")),
                       str(ctx.home / "go" / "bin" / name)):

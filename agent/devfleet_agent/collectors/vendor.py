@@ -190,9 +190,9 @@ def check_module(root: str, mapper=Path, environ: dict[str, str] | None = None) 
 
 def _goflags(ctx: CollectorContext) -> list[str]:
     flags = [ctx.environ.get("GOFLAGS", "")]
-    flags.append((ctx.cache("go_toolchain").get("env") or {}).get("GOFLAGS", ""))
-    for proc in ctx.cache("gopls").get("procs", {}).values():
-        flags.append((proc.get("env") or {}).get("GOFLAGS", ""))
+    flags.append(ctx.facts.go_env.get("GOFLAGS", ""))
+    for proc in ctx.facts.gopls.values():
+        flags.append(proc.env.get("GOFLAGS", ""))
     return [f for f in flags if f]
 
 
@@ -202,10 +202,9 @@ def collect_vendor(ctx: CollectorContext) -> dict[str, Any]:
     agent sees says -mod=vendor: go.mod against vendor/modules.txt (re-read on change)."""
     mod_vendor = any(mod_flag(f) == "vendor" for f in _goflags(ctx))
     roots: list[str] = []
-    for proc in ctx.cache("gopls").get("procs", {}).values():
-        for project in (proc.get("static") or {}).get("projects") or []:
-            root = project.get("root") if isinstance(project, dict) else None
-            if root and root not in roots:
+    for proc in ctx.facts.gopls.values():
+        for root in proc.project_roots:
+            if root not in roots:
                 roots.append(root)
     cache = ctx.cache("vendor")
     out = []

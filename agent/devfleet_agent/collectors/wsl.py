@@ -176,10 +176,10 @@ def collect_wsl(ctx: CollectorContext) -> dict[str, Any]:
     ident = _identity(ctx)
     if not ident:
         raise CollectorUnsupported("not running under WSL")
-    mem = ctx.shared.get("meminfo") or {}
+    mem = ctx.facts.meminfo
     roots: list[str] = []
-    for proc in ctx.cache("gopls").get("procs", {}).values():
-        for root in proc.get("roots") or ([proc["cwd"]] if proc.get("cwd") else []):
+    for proc in ctx.facts.gopls.values():
+        for root in proc.workspace_roots:
             if _DRVFS.match(root) and root not in roots:
                 roots.append(root)
     return {"wsl": {"version": ident["version"], "mem_total_bytes": mem.get("mem_total_bytes"),

@@ -13,9 +13,9 @@ from pathlib import Path
 
 import psutil
 
-from devfleet_agent.collectors import gotool
 from devfleet_agent.collectors.base import CollectorContext
 from devfleet_agent.fixes.actions import ActionRefused
+from devfleet_agent.probes import gotool
 
 SIZE_BUDGET_S = 3.0
 GOPLS_NAMES = ("gopls", "gopls.exe")

@@ -9,7 +9,7 @@ from typing import Any
 
 import psutil
 
-from devfleet_agent.collectors import procfs
+from devfleet_agent.probes import procfs
 
 ENV_KEEP = frozenset({"GOMEMLIMIT", "GOGC", "GOFLAGS", "GOPLSCACHE", "GOTOOLCHAIN", "GOWORK"})
 ENV_INTERNAL = frozenset({"PATH", "GO_TELEMETRY_CHILD"})  # read to locate go / classify; not sent

@@ -6,7 +6,7 @@ import socket
 import time
 from typing import Any
 
-from devfleet_agent.collectors import debugparse
+from devfleet_agent.probes import debugparse
 
 FORBIDDEN_PATHS = ("/gc",)  # runs runtime.GC() three times: never called by the agent
 

@@ -9,9 +9,10 @@ import shutil
 import sys
 import threading
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from devfleet_agent.collectors.base import CollectorContext
+if TYPE_CHECKING:  # the collectors import this module; it needs only the type
+    from devfleet_agent.collectors.base import CollectorContext
 
 GOPLS_MODULE = "golang.org/x/tools/gopls"
 TOOLS_MODULE = "golang.org/x/tools"
