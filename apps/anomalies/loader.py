@@ -1,12 +1,13 @@
 """Bulk loading of machine snapshots: a few set-based queries per chunk, only needed columns.
 
-A snapshot's series are 5-minute buckets (DETECTION_BUCKET_S). Long windows read the finished
-buckets from the 5-minute rollups and only the recent tail (DETECTION_RAW_TAIL_MINUTES, longer
-than the rollup task's re-roll period) from raw samples, so a fleet pass reads about 20 minutes
-of raw samples per machine whatever the window. A machine whose rollups lag (the rollup task
-stopped, or a fresh database) reads raw samples from its newest rolled bucket on, and one
-with a pending late range (`apps.metrics.pending`) from the start of that range, so the
-result is the same either way.
+A snapshot's series are 5-minute buckets (DETECTION_BUCKET_S), read through the one reader
+(`apps.metrics.reader.read_buckets`) with the series the catalogue names. Long windows read
+the finished buckets from the 5-minute rollups and only the recent tail
+(DETECTION_RAW_TAIL_MINUTES, longer than the rollup task's re-roll period) from raw
+samples, so a fleet pass reads about 20 minutes of raw samples per machine whatever the
+window. A machine whose rollups lag (the rollup task stopped, or a fresh database) reads raw
+samples from its newest rolled bucket on, and one with a pending late range
+(`apps.metrics.pending`) from the start of that range, so the result is the same either way.
 """
 
 from __future__ import annotations
@@ -16,7 +17,6 @@ from collections import defaultdict
 from datetime import datetime, timedelta
 
 import numpy as np
-from django.db import connection
 from django.db.models.fields.json import KT
 from django.utils import timezone
 
@@ -30,10 +30,9 @@ from apps.anomalies.replay import (
 )
 from apps.anomalies.snapshot import MachineSnapshot, ProcessSeries, SystemSeries
 from apps.fleet.models import GoplsProcess, Machine
-from apps.metrics import reader
 from apps.metrics.catalog import detection_series
-from apps.metrics.models import GoplsRollup, GoplsSample, Resolution, SystemRollup, SystemSample
-from apps.metrics.pending import pending_since
+from apps.metrics.models import SystemSample
+from apps.metrics.reader import BUCKET_TIMES, read_buckets
 
 # snapshot series name → (aggregate, raw column, 5-minute rollup column), from the catalogue.
 # Sustained-CPU rules also read each bucket's quietest sample and exact first/last times.
@@ -42,161 +41,6 @@ SYSTEM_SERIES = detection_series(per_process=False)
 # (aggregate, raw column) views, as report_snapshot reads them.
 GOPLS_AGG = {name: (agg, col) for name, (agg, col, _) in GOPLS_SERIES.items()}
 SYSTEM_AGG = {name: (agg, col) for name, (agg, col, _) in SYSTEM_SERIES.items()}
-BUCKET_TIMES = ("t_first", "t_last", "n")
-ROLLUP_S = int(Resolution.FIVE_MINUTES)
-
-
-def _epoch(sql: str) -> str:
-    """Seconds since the epoch of a timestamp expression, as a float."""
-    if connection.vendor == "postgresql":
-        return f"EXTRACT(EPOCH FROM {sql})::float8"
-    return f"((julianday({sql}) - 2440587.5) * 86400.0)"
-
-
-def _bucket(sql: str, bucket_s: int) -> str:
-    """The bucket number of a timestamp: floor(epoch / bucket_s), like the rollups' buckets."""
-    if connection.vendor == "postgresql":
-        return f"floor(EXTRACT(EPOCH FROM {sql}) / {int(bucket_s)})::float8"
-    return f"(CAST(strftime('%%s', {sql}) AS INTEGER) / {int(bucket_s)})"
-
-
-def _float(sql: str) -> str:
-    return f"CAST({sql} AS DOUBLE PRECISION)" if connection.vendor == "postgresql" else sql
-
-
-def _matrix(rows: list[tuple], width: int) -> np.ndarray:
-    """Rows of numbers (None for missing) → a float matrix with NaN for missing."""
-    if not rows:
-        return np.empty((0, width), float)
-    try:
-        return np.array(rows, dtype=float)
-    except TypeError:
-        values = np.array(rows, dtype=object)
-        values[np.equal(values, None)] = np.nan
-        return values.astype(float)
-
-
-def _fetch(sql: str, params: list, width: int) -> np.ndarray:
-    """Rows of a numeric query as a float matrix (NaN for NULL), in the query's order.
-
-    On PostgreSQL the rows come back as one bytea of big-endian float8 values that numpy
-    reads as is: turning a chunk's ~70,000 rows into Python tuples (or parsing them from
-    text) would cost more than the query."""
-    if connection.vendor == "postgresql":
-        names = [f"c{i}" for i in range(width)]
-        values = " || ".join(f"float8send(COALESCE({n}::float8, 'NaN'))" for n in names)
-        sql = (
-            f"SELECT string_agg({values}, ''::bytea ORDER BY c0, c1) "
-            f"FROM ({sql}) AS q({', '.join(names)})"
-        )
-        with connection.cursor() as cursor:
-            cursor.execute(sql, params)
-            data = cursor.fetchone()[0]
-        if not data:
-            return np.empty((0, width), float)
-        return np.frombuffer(data, dtype=">f8").astype(float).reshape(-1, width)
-    with connection.cursor() as cursor:
-        cursor.execute(sql, params)
-        return _matrix(cursor.fetchall(), width)
-
-
-def _in(column: str, values: list[int]) -> tuple[str, list]:
-    """`column IN (…)` as SQL and params; one array parameter on PostgreSQL (a query with
-    hundreds of placeholders costs psycopg more to prepare than to run)."""
-    if connection.vendor == "postgresql":
-        return f"{column} = ANY(%s)", [list(values)]
-    return f"{column} IN ({', '.join(['%s'] * len(values))})", list(values)
-
-
-def _raw_rows(model, key: str, series: dict, ids: list[int], since, until, bucket_s, *, times):
-    """[key, bucket, *series, (t_first, t_last, n)] per key and bucket of raw samples."""
-    selects = [_float(f"{agg}({col})") for agg, col, _ in series.values()]
-    if times:
-        selects += [_epoch("min(ts)"), _epoch("max(ts)"), "count(*)"]
-    bucket = _bucket("ts", bucket_s)
-    where, params = _in(key, ids)
-    sql = (
-        f"SELECT {key}, {bucket} AS b, {', '.join(selects)} FROM {model._meta.db_table} "
-        f"WHERE {where} AND ts >= %s AND ts <= %s GROUP BY {key}, b ORDER BY {key}, b"
-    )
-    adapt = connection.ops.adapt_datetimefield_value
-    return _fetch(sql, [*params, adapt(since), adapt(until)], 2 + len(selects))
-
-
-def _rollup_rows(model, key: str, series: dict, ids: list[int], since, until, *, times):
-    """The same shape from finished 5-minute rollup buckets in [since, until)."""
-    selects = [_float(roll) for _, _, roll in series.values()]
-    if times:
-        selects += [_epoch("ts_first"), _epoch("ts_last"), "n"]
-    where, params = _in(key, ids)
-    sql = (
-        f"SELECT {key}, {_bucket('bucket', ROLLUP_S)} AS b, {', '.join(selects)} "
-        f"FROM {model._meta.db_table} WHERE {where} "
-        f"AND resolution = %s AND bucket >= %s AND bucket < %s ORDER BY {key}, bucket"
-    )
-    adapt = connection.ops.adapt_datetimefield_value
-    return _fetch(sql, [*params, ROLLUP_S, adapt(since), adapt(until)], 2 + len(selects))
-
-
-def _split(matrix: np.ndarray) -> dict[int, np.ndarray]:
-    """Rows sorted by key → {key: its rows}."""
-    if not matrix.shape[0]:
-        return {}
-    keys = matrix[:, 0]
-    starts = np.flatnonzero(np.r_[True, keys[1:] != keys[:-1]])
-    ends = np.r_[starts[1:], keys.size]
-    return {int(keys[a]): matrix[a:b] for a, b in zip(starts, ends)}
-
-
-def _series_rows(model, rollup, key, series, ids, owner, since, now, bucket_s, *, times):
-    """{key: rows} with finished buckets from rollups and the rest from raw samples, split
-    where the one reader's `raw_from` says.
-
-    `owner` maps each key to its machine: a machine reads raw samples from the end of its
-    rolled-up history (or from `since` when it has none), so lagging rollups cost speed only."""
-    if not ids:
-        return {}
-    tail = timedelta(minutes=conf.get("DETECTION_RAW_TAIL_MINUTES"))
-    cut = now - tail
-    cut = cut - timedelta(seconds=cut.timestamp() % ROLLUP_S)
-    rolled: dict[int, np.ndarray] = {}
-    raw_from: dict[int, datetime] = {}
-    if bucket_s == ROLLUP_S and now - since > 2 * tail:  # short windows stay raw
-        rolled = _split(_rollup_rows(rollup, key, series, ids, since, cut, times=times))
-        newest: dict[int, float] = {}
-        for k, rows in rolled.items():
-            m = owner[k]
-            newest[m] = max(newest.get(m, 0.0), float(rows[-1, 1]) * ROLLUP_S)
-        # Samples not yet rolled up (a backfill whose range task has not run) are read raw;
-        # the newest bucket is complete when it ends at the cut (the tail is longer than the
-        # rollup task's re-roll period), else it may be partial and is read raw again.
-        behind = pending_since(set(owner.values()), ROLLUP_S)
-        for k in ids:
-            end = newest.get(owner[k])
-            raw_from[k] = reader.raw_from(
-                since,
-                None if end is None else datetime.fromtimestamp(end, tz=now.tzinfo),
-                behind.get(owner[k]),
-                ROLLUP_S,
-                complete_before=cut,
-            )
-    else:
-        raw_from = dict.fromkeys(ids, since)
-    groups: dict[datetime, list[int]] = defaultdict(list)
-    for k, start in raw_from.items():
-        groups[start].append(k)
-    out: dict[int, np.ndarray] = {}
-    for start, keys in groups.items():
-        raw = _split(_raw_rows(model, key, series, keys, start, now, bucket_s, times=times))
-        limit = start.timestamp() / ROLLUP_S
-        for k in keys:
-            old = rolled.get(k)
-            if old is not None:
-                old = old[old[:, 1] < limit]
-            parts = [p for p in (old, raw.get(k)) if p is not None and p.shape[0]]
-            if parts:
-                out[k] = parts[0] if len(parts) == 1 else np.vstack(parts)
-    return out
 
 
 def _to_series(rows: np.ndarray | None, names, bucket_s: int) -> tuple[np.ndarray, dict]:
@@ -297,17 +141,17 @@ def load_snapshots(
         by_pk[p["pk"]] = proc
         owner[p["pk"]] = p["machine_id"]
     gopls_names = [*GOPLS_SERIES, *BUCKET_TIMES]
-    gopls_rows = _series_rows(
-        GoplsSample, GoplsRollup, "process_id", GOPLS_SERIES, sorted(by_pk), owner, since, now,
-        bucket_s, times=True,
-    )  # fmt: skip
+    tail = timedelta(minutes=conf.get("DETECTION_RAW_TAIL_MINUTES"))
+    gopls_rows = read_buckets(
+        True, GOPLS_SERIES, sorted(by_pk), owner, since, now, bucket_s, times=True, tail=tail
+    )
     for pk, rows in gopls_rows.items():
         by_pk[pk].t, by_pk[pk].series = _to_series(rows, gopls_names, bucket_s)
     bound_lifetimes(by_pk.values(), now)
     pks = [m[0] for m in machines]
-    system_rows = _series_rows(
-        SystemSample, SystemRollup, "machine_id", SYSTEM_SERIES, pks, {pk: pk for pk in pks},
-        since, now, bucket_s, times=False,
+    system_rows = read_buckets(
+        False, SYSTEM_SERIES, pks, {pk: pk for pk in pks}, since, now, bucket_s, times=False,
+        tail=tail,
     )  # fmt: skip
     details = _details(machines, system_rows, now, past)
     newest = last_samples(machines, now, past)

@@ -9,9 +9,10 @@ and at `since` when there are no rollups. Every sample is read once: rollup buck
 `raw_from`, raw samples from it on.
 
 The series API (`apps.metrics.series`) and the charts (`apps.dashboard.services.series`) read
-points through `read_columns`; detection (`apps.anomalies.loader`) aggregates whole fleets
-in SQL but takes its boundary from `raw_from`. Raw rows come only from `_raw_query`, the place
-a compressed history tier would be read below the raw table.
+points of one machine through `read_columns`; detection (`apps.anomalies.loader`) reads
+bucket aggregates of a fleet chunk through `read_buckets`, in SQL. Both split a range with
+`raw_from`; raw rows come from `_raw_query` and `_raw_rows`, the places a compressed history
+tier (issue 15) would be read below the raw table.
 """
 
 from __future__ import annotations
@@ -19,6 +20,7 @@ from __future__ import annotations
 from collections import defaultdict
 from datetime import datetime, timedelta, timezone
 
+import numpy as np
 from django.db import connection
 
 from apps.metrics.catalog import drawn_columns
@@ -148,3 +150,169 @@ def _collect(out: dict, rows, columns: list[str], per_process: bool) -> datetime
             if value is not None:
                 per[column].append((t, value))
     return last
+
+
+# Fleet-wide reads for detection: bucket aggregates of many machines as numpy matrices.
+
+ROLLUP_S = int(Resolution.FIVE_MINUTES)
+BUCKET_TIMES = ("t_first", "t_last", "n")
+
+
+def _epoch(sql: str) -> str:
+    """Seconds since the epoch of a timestamp expression, as a float."""
+    if connection.vendor == "postgresql":
+        return f"EXTRACT(EPOCH FROM {sql})::float8"
+    return f"((julianday({sql}) - 2440587.5) * 86400.0)"
+
+
+def _bucket(sql: str, bucket_s: int) -> str:
+    """The bucket number of a timestamp: floor(epoch / bucket_s), like the rollups' buckets."""
+    if connection.vendor == "postgresql":
+        return f"floor(EXTRACT(EPOCH FROM {sql}) / {int(bucket_s)})::float8"
+    return f"(CAST(strftime('%%s', {sql}) AS INTEGER) / {int(bucket_s)})"
+
+
+def _float(sql: str) -> str:
+    return f"CAST({sql} AS DOUBLE PRECISION)" if connection.vendor == "postgresql" else sql
+
+
+def _matrix(rows: list[tuple], width: int) -> np.ndarray:
+    """Rows of numbers (None for missing) → a float matrix with NaN for missing."""
+    if not rows:
+        return np.empty((0, width), float)
+    try:
+        return np.array(rows, dtype=float)
+    except TypeError:
+        values = np.array(rows, dtype=object)
+        values[np.equal(values, None)] = np.nan
+        return values.astype(float)
+
+
+def _fetch(sql: str, params: list, width: int) -> np.ndarray:
+    """Rows of a numeric query as a float matrix (NaN for NULL), in the query's order.
+
+    On PostgreSQL the rows come back as one bytea of big-endian float8 values that numpy
+    reads as is: turning a chunk's ~70,000 rows into Python tuples (or parsing them from
+    text) would cost more than the query."""
+    if connection.vendor == "postgresql":
+        names = [f"c{i}" for i in range(width)]
+        values = " || ".join(f"float8send(COALESCE({n}::float8, 'NaN'))" for n in names)
+        sql = (
+            f"SELECT string_agg({values}, ''::bytea ORDER BY c0, c1) "
+            f"FROM ({sql}) AS q({', '.join(names)})"
+        )
+        with connection.cursor() as cursor:
+            cursor.execute(sql, params)
+            data = cursor.fetchone()[0]
+        if not data:
+            return np.empty((0, width), float)
+        return np.frombuffer(data, dtype=">f8").astype(float).reshape(-1, width)
+    with connection.cursor() as cursor:
+        cursor.execute(sql, params)
+        return _matrix(cursor.fetchall(), width)
+
+
+def _in(column: str, values: list[int]) -> tuple[str, list]:
+    """`column IN (…)` as SQL and params; one array parameter on PostgreSQL (a query with
+    hundreds of placeholders costs psycopg more to prepare than to run)."""
+    if connection.vendor == "postgresql":
+        return f"{column} = ANY(%s)", [list(values)]
+    return f"{column} IN ({', '.join(['%s'] * len(values))})", list(values)
+
+
+def _raw_rows(model, key: str, series: dict, ids: list[int], since, until, bucket_s, *, times):
+    """[key, bucket, *series, (t_first, t_last, n)] per key and bucket of raw samples."""
+    selects = [_float(f"{agg}({col})") for agg, col, _ in series.values()]
+    if times:
+        selects += [_epoch("min(ts)"), _epoch("max(ts)"), "count(*)"]
+    bucket = _bucket("ts", bucket_s)
+    where, params = _in(key, ids)
+    sql = (
+        f"SELECT {key}, {bucket} AS b, {', '.join(selects)} FROM {model._meta.db_table} "
+        f"WHERE {where} AND ts >= %s AND ts <= %s GROUP BY {key}, b ORDER BY {key}, b"
+    )
+    adapt = connection.ops.adapt_datetimefield_value
+    return _fetch(sql, [*params, adapt(since), adapt(until)], 2 + len(selects))
+
+
+def _rollup_rows(model, key: str, series: dict, ids: list[int], since, until, *, times):
+    """The same shape from finished 5-minute rollup buckets in [since, until)."""
+    selects = [_float(roll) for _, _, roll in series.values()]
+    if times:
+        selects += [_epoch("ts_first"), _epoch("ts_last"), "n"]
+    where, params = _in(key, ids)
+    sql = (
+        f"SELECT {key}, {_bucket('bucket', ROLLUP_S)} AS b, {', '.join(selects)} "
+        f"FROM {model._meta.db_table} WHERE {where} "
+        f"AND resolution = %s AND bucket >= %s AND bucket < %s ORDER BY {key}, bucket"
+    )
+    adapt = connection.ops.adapt_datetimefield_value
+    return _fetch(sql, [*params, ROLLUP_S, adapt(since), adapt(until)], 2 + len(selects))
+
+
+def _split(matrix: np.ndarray) -> dict[int, np.ndarray]:
+    """Rows sorted by key → {key: its rows}."""
+    if not matrix.shape[0]:
+        return {}
+    keys = matrix[:, 0]
+    starts = np.flatnonzero(np.r_[True, keys[1:] != keys[:-1]])
+    ends = np.r_[starts[1:], keys.size]
+    return {int(keys[a]): matrix[a:b] for a, b in zip(starts, ends)}
+
+
+def read_buckets(
+    per_process: bool, series: dict, ids, owner, since, now, bucket_s, *, times, tail: timedelta
+) -> dict[int, np.ndarray]:
+    """{key: rows [key, bucket number, *series, (t_first, t_last, n)]} of a fleet chunk in
+    `bucket_s` buckets: finished 5-minute buckets from rollups before `raw_from`, the rest
+    aggregated from raw samples; `series` maps names to (aggregate, raw column, rollup column)
+    (`catalog.detection_series`). Keys are gopls lifetimes (per_process) or machines.
+
+    `owner` maps each key to its machine: a machine reads raw samples from the end of its
+    rolled-up history (or from `since` when it has none), so lagging rollups cost speed only.
+    Rollups are read only before now - `tail` (longer than the rollup task's re-roll period),
+    so about `tail` of raw samples is read per machine whatever the window."""
+    if not ids:
+        return {}
+    rollup, model = _models(per_process)
+    key = "process_id" if per_process else "machine_id"
+    cut = now - tail
+    cut = cut - timedelta(seconds=cut.timestamp() % ROLLUP_S)
+    rolled: dict[int, np.ndarray] = {}
+    start_of: dict[int, datetime] = {}
+    if bucket_s == ROLLUP_S and now - since > 2 * tail:  # short windows stay raw
+        rolled = _split(_rollup_rows(rollup, key, series, ids, since, cut, times=times))
+        newest: dict[int, float] = {}
+        for k, rows in rolled.items():
+            m = owner[k]
+            newest[m] = max(newest.get(m, 0.0), float(rows[-1, 1]) * ROLLUP_S)
+        # Samples not yet rolled up (a backfill whose range task has not run) are read raw;
+        # the newest bucket is complete when it ends at the cut (the tail is longer than the
+        # rollup task's re-roll period), else it may be partial and is read raw again.
+        behind = pending_since(set(owner.values()), ROLLUP_S)
+        for k in ids:
+            end = newest.get(owner[k])
+            start_of[k] = raw_from(
+                since,
+                None if end is None else datetime.fromtimestamp(end, tz=now.tzinfo),
+                behind.get(owner[k]),
+                ROLLUP_S,
+                complete_before=cut,
+            )
+    else:
+        start_of = dict.fromkeys(ids, since)
+    groups: dict[datetime, list[int]] = defaultdict(list)
+    for k, start in start_of.items():
+        groups[start].append(k)
+    out: dict[int, np.ndarray] = {}
+    for start, keys in groups.items():
+        raw = _split(_raw_rows(model, key, series, keys, start, now, bucket_s, times=times))
+        limit = start.timestamp() / ROLLUP_S
+        for k in keys:
+            old = rolled.get(k)
+            if old is not None:
+                old = old[old[:, 1] < limit]
+            parts = [p for p in (old, raw.get(k)) if p is not None and p.shape[0]]
+            if parts:
+                out[k] = parts[0] if len(parts) == 1 else np.vstack(parts)
+    return out
