@@ -11,19 +11,19 @@ from __future__ import annotations
 
 import re
 
+from apps.common import shapes
+
 TYPES = ("vscode_setting", "wslconfig", "go_clean", "stop_process")
 GO_CLEAN_TARGETS = ("cache", "modcache", "gopls_cache")
 MAX_ACTIONS = 8
 _SETTINGS_FILE = re.compile(r"^(?:/|[A-Za-z]:[\\/])[^\x00-\x1f]{0,4000}[\\/]settings\.json$")
 _ANON = re.compile(r"^anon:[0-9a-f]{12}$")
 _SUBJECT = re.compile(r"^gopls:([0-9]{1,10})@([0-9]{1,12})$")
-_WSL_SIZE = re.compile(r"^([1-9][0-9]{0,6})(MB|GB)$")
 _WSLCONFIG_KEY = re.compile(r"^\.wslconfig wsl2\.(autoMemoryReclaim|sparseVhd)$")
 _KEY_PART = re.compile(r"^[A-Za-z][A-Za-z0-9_.\-]{0,127}$")
 _VALUE_PLACEHOLDER = re.compile(r"^\{([a-z_]+)\}$")
-_GOMEMLIMIT = re.compile(r"^[1-9][0-9]{0,14}(B|KiB|MiB|GiB|TiB)?$")
-# Settings a `set` action may write, with the shape the machine's computed value must have.
-SET_SHAPES = {("go.toolsEnvVars", "GOMEMLIMIT"): _GOMEMLIMIT}
+# Settings a `set` action may write, with the placeholder of the machine's computed value.
+SET_SHAPES = {("go.toolsEnvVars", "GOMEMLIMIT"): "gomemlimit"}
 TEMPLATE_KEYS = {"type", "op", "key", "section", "value", "target", "each"}
 
 
@@ -51,8 +51,11 @@ def check_template(action: dict) -> None:
         raise ActionTemplateError("wslconfig section must be wsl2 or experimental")
     if kind == "go_clean" and action.get("target") not in GO_CLEAN_TARGETS:
         raise ActionTemplateError(f"go_clean target must be one of {GO_CLEAN_TARGETS}")
-    if "value" in action and not _VALUE_PLACEHOLDER.match(str(action["value"])):
+    m = _VALUE_PLACEHOLDER.match(str(action["value"])) if "value" in action else None
+    if "value" in action and not m:
         raise ActionTemplateError("a value must be one {placeholder} of a computed fact")
+    if m and shapes.PLACEHOLDERS.get(m.group(1)) not in shapes.MACHINE_VALUES:
+        raise ActionTemplateError(f"{{{m.group(1)}}} is not a value computed for a machine")
     if action.get("op") == "set" and "value" not in action:
         raise ActionTemplateError("a set action needs a {placeholder} value")
     settable = kind != "vscode_setting" or tuple(action["key"]) in SET_SHAPES
@@ -78,16 +81,6 @@ def _evidence_items(evidence: dict, each: str) -> list:
     return list(items)
 
 
-def wsl_memory(value, host_mem_bytes) -> str | None:
-    """A .wslconfig memory= value that is safe on this machine: known host RAM, and at most
-    three quarters of it so that Windows keeps room (gopls-facts §13, WSL memory cap)."""
-    m = _WSL_SIZE.match(str(value or ""))
-    if not m or not isinstance(host_mem_bytes, (int, float)) or host_mem_bytes <= 0:
-        return None
-    size = int(m.group(1)) * (1024**3 if m.group(2) == "GB" else 1024**2)
-    return str(value) if size <= 0.75 * host_mem_bytes else None
-
-
 def build(template: dict, *, evidence: dict, subject: str, facts: dict) -> list[dict]:
     """The concrete actions of one fix step on one machine ([] when none applies safely)."""
     kind = template["type"]
@@ -103,9 +96,8 @@ def build(template: dict, *, evidence: dict, subject: str, facts: dict) -> list[
     if kind == "vscode_setting":
         extra = {}
         if template["op"] == "set":
-            value = facts.get(_VALUE_PLACEHOLDER.match(str(template.get("value", ""))).group(1))
-            shape = SET_SHAPES.get(tuple(template["key"]))
-            if not (shape and isinstance(value, str) and shape.match(value)):
+            value = _computed(template, facts)
+            if value is None:
                 return []  # no safe value computed for this machine: the step stays text
             extra = {"value": value}
         out = []
@@ -133,23 +125,20 @@ def build(template: dict, *, evidence: dict, subject: str, facts: dict) -> list[
         return [
             {"type": kind, "op": "remove", "section": "wsl2", "key": k} for k in dict.fromkeys(keys)
         ]
-    name = _VALUE_PLACEHOLDER.match(str(template.get("value", ""))).group(1)
-    if template.get("key") != "memory":
+    value = _computed(template, facts) if template.get("key") == "memory" else None
+    if value is None:
         return []
-    value = wsl_memory(facts.get(name), facts.get("host_mem_total_bytes"))
-    return (
-        [
-            {
-                "type": kind,
-                "op": "set",
-                "section": template["section"],
-                "key": "memory",
-                "value": value,
-            }
-        ]
-        if value
-        else []
-    )
+    return [
+        {"type": kind, "op": "set", "section": template["section"], "key": "memory", "value": value}
+    ]
+
+
+def _computed(template: dict, facts: dict) -> str | None:
+    """The machine's computed value for the template's placeholder, if it has the shape that
+    placeholder declares (apps.common.shapes: GOMEMLIMIT from suggest.gomemlimit, WSL memory
+    from suggest.wsl_memory, which leaves Windows its share of the host's RAM)."""
+    name = _VALUE_PLACEHOLDER.match(str(template.get("value", ""))).group(1)
+    return shapes.check(name, facts.get(name))
 
 
 def attach(advice: dict, *, evidence: dict, subject: str, facts: dict) -> dict:

@@ -37,21 +37,31 @@ def test_editors_other_than_vscode_get_no_action():
     assert "actions" not in advice
 
 
-@pytest.mark.parametrize(("host_ram", "suggested", "expected"), [
-    (64 * GIB, "48GB", "48GB"),  # three quarters of a 64 GB host: allowed
-    (32 * GIB, "48GB", None),  # above the host's RAM: no action
-    (16 * GIB, "16GB", None),  # the whole host: Windows needs room
-    (None, "12GB", None),  # host RAM unknown: advice text only, no number to apply
-    (64 * GIB, "16GB\nkernel=/evil", None),
-    (64 * GIB, "16 GB", None),
+@pytest.mark.parametrize(("suggested", "expected"), [
+    ("23GB", "23GB"),
+    (None, None),  # host RAM unknown: suggest.wsl_memory gives no number, advice text only
+    ("16GB\nkernel=/evil", None),
+    ("16 GB", None),
+    ("512MB", None),  # devfleet suggests whole GB only
 ])
-def test_wsl_memory_action_only_with_a_value_safe_on_this_host(host_ram, suggested, expected):
-    facts = {"suggested_wsl_memory": suggested}
-    if host_ram:
-        facts["host_mem_total_bytes"] = host_ram
-    advice = render_advice("wsl_memory_pressure", platform="wsl2", facts=facts)
+def test_wsl_memory_action_takes_only_a_computed_value_of_the_right_shape(suggested, expected):
+    advice = render_advice("wsl_memory_pressure", platform="wsl2",
+                           facts={"suggested_wsl_memory": suggested})
     got = [a["action"]["value"] for a in advice.get("actions", [])]
     assert got == ([expected] if expected else [])
+
+
+@pytest.mark.parametrize(("cap_gib", "host_gib"), [(15.6, 32), (11.7, 24), (31.2, 64)])
+def test_wsl_memory_action_follows_the_hosts_ram(cap_gib, host_gib):
+    """Machines that differ in host RAM get different caps, each leaving Windows its share."""
+    from apps.anomalies import suggest
+
+    s = suggest.wsl_memory(cap_gib * GIB, host_gib * GIB)
+    advice = render_advice("wsl_memory_pressure", platform="wsl2",
+                           facts={"suggested_wsl_memory": s.value})
+    [action] = [a["action"] for a in advice["actions"]]
+    assert action["value"] == s.value
+    assert cap_gib < int(action["value"][:-2]) <= 0.75 * host_gib
 
 
 def test_stop_process_takes_pid_and_start_from_the_finding_subject():
