@@ -45,10 +45,10 @@ def test_editors_other_than_vscode_get_no_action():
     ("512MB", None),  # devfleet suggests whole GB only
 ])
 def test_wsl_memory_action_takes_only_a_computed_value_of_the_right_shape(suggested, expected):
-    advice = render_advice("wsl_memory_pressure", platform="wsl2",
-                           facts={"suggested_wsl_memory": suggested})
-    got = [a["action"]["value"] for a in advice.get("actions", [])]
-    assert got == ([expected] if expected else [])
+    for rule_id in ("wsl_memory_pressure", "wsl_default_cap_large_gopls"):
+        advice = render_advice(rule_id, platform="wsl2", facts={"suggested_wsl_memory": suggested})
+        got = [a["action"]["value"] for a in advice.get("actions", [])]
+        assert got == ([expected] if expected else [])
 
 
 @pytest.mark.parametrize(("cap_gib", "host_gib"), [(15.6, 32), (11.7, 24), (31.2, 64)])
