@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from apps.metrics.catalog import METRICS, Metric
+from apps.metrics.catalog import Metric
 from apps.metrics.downsample import downsample
 from apps.metrics.reader import read_columns
 from apps.metrics.reader import resolution_for as _resolution_for
@@ -41,7 +41,3 @@ def _points(points: list[tuple[datetime, float]], max_points: int) -> list[list]
         [ts.isoformat().replace("+00:00", "Z"), value]
         for ts, value in downsample(points, max_points)
     ]
-
-
-def metric_named(name: str) -> Metric | None:
-    return METRICS.get(name)
