@@ -30,6 +30,8 @@ class Slot:
     editor: str
     mean_life_s: float
     restart_every_s: float | None = None  # fixed restarts (a user restarting a leaking gopls)
+    restart_phase_s: float = 0.0  # those restarts come this much earlier (staggered leaks)
+    leaking: bool = False  # runs the leaking gopls build (gopls_leak)
     debug: bool = True
     role: str = "main"  # main | extra | orphan | crash
 
@@ -235,6 +237,8 @@ def _add_slots(rng, spec: MachineSpec, projects: list[tuple[str, str]]) -> None:
     fits = fits or [p for p in C.PROJECTS if p[1] == "small"]
     order = rng.permutation(len(fits))
     count = 2 if rng.random() < 0.3 and len(fits) > 1 else 1
+    if spec.problem("gopls_leak"):  # two workspaces, so a leak always shows (_stagger_leaks)
+        count = 2
     many = spec.problem("too_many_gopls")
     if many:
         count = many["count"]
@@ -274,9 +278,26 @@ def _add_slots(rng, spec: MachineSpec, projects: list[tuple[str, str]]) -> None:
     if spec.problem("cpu_pegged") or spec.problem("oom_kill") or outlier:
         main.mean_life_s = 4 * 86400.0  # restarts would hide the problem
     leak = spec.problem("gopls_leak")
-    if leak:  # at least +15 %/h of the live heap (+60 % in 4 h); restarted at ~40 % of memory
-        floor = round(main.plateau / C.MiB * 0.15)
-        leak["heap_slope_mb_per_h"] = max(leak["heap_slope_mb_per_h"], floor)
-        room = 0.4 * spec.mem_total / C.RSS_PER_LIVE - main.plateau
-        hours = min(16.0, max(6.0, room / (leak["heap_slope_mb_per_h"] * C.MiB)))
-        main.restart_every_s = hours * 3600 + main.load_s + leak["after_load_s"]
+    if leak:
+        _stagger_leaks(spec, leak)
+
+
+def _stagger_leaks(spec: MachineSpec, leak: dict) -> None:
+    """Two workspaces run the leaking gopls build; the developer restarts each one when it has
+    grown to ~30 % of memory, half a cycle apart. A restarted gopls needs its load, the leak's
+    onset and ~90 minutes of growth (under 2.3 h) before its leak shows, and the other one has
+    then been leaking for half a cycle (3+ h): the machine always shows a detectable leak."""
+    slots = [s for s in spec.slots if s.role in ("main", "extra")][:2]
+    if not slots:
+        return
+    # at least +15 %/h of the live heap (+60 % in 4 h)
+    floor = round(max(s.plateau for s in slots) / C.MiB * 0.15)
+    leak["heap_slope_mb_per_h"] = max(leak["heap_slope_mb_per_h"], floor)
+    slope = leak["heap_slope_mb_per_h"] * C.MiB
+    room = min(0.3 * spec.mem_total / C.RSS_PER_LIVE - s.plateau for s in slots)
+    hours = min(16.0, max(6.0, room / slope))
+    step = hours * 3600 + max(s.load_s for s in slots) + leak["after_load_s"]
+    for k, slot in enumerate(slots):
+        slot.leaking = True
+        slot.restart_every_s = step
+        slot.restart_phase_s = k * step / 2

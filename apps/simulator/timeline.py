@@ -25,7 +25,10 @@ def grid(start: float, end: float, interval: int) -> np.ndarray:
 
 def _boot_cadence(spec: MachineSpec) -> tuple[int, int]:
     r = rng_for(spec.seed, spec.index, "boots")
-    return int(r.integers(3, 15)) * DAY, int(r.integers(0, 14 * DAY))
+    period, offset = int(r.integers(3, 15)) * DAY, int(r.integers(0, 14 * DAY))
+    if spec.problem("gopls_leak"):  # suspended, not shut down: a reboot restarts every gopls
+        period *= 8
+    return period, offset
 
 
 def boot_at(spec: MachineSpec, t):
@@ -83,7 +86,8 @@ def _restarts(spec: MachineSpec, slot: Slot, t0: float, t1: float):
         events: list[tuple[int, bool]] = []
         if slot.restart_every_s:
             step = int(slot.restart_every_s)
-            events += [(t, False) for t in range(boot + 240 + step, int(min(t1, shutdown)), step)]
+            first = boot + 240 + step - int(slot.restart_phase_s)
+            events += [(t, False) for t in range(first, int(min(t1, shutdown)), step)]
         for day in range(boot // DAY, int(min(t1, shutdown)) // DAY + 1):
             if slot.restart_every_s:
                 break

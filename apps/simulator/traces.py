@@ -42,7 +42,7 @@ def gopls_series(
     plateau = plateau_of(spec, slot)
     clean = 6 * MiB + plateau * loading
     main = slot.role == "main"
-    leak = spec.problem("gopls_leak") if main else None
+    leak = spec.problem("gopls_leak") if slot.leaking else None
     if leak:
         leaking = np.clip(age - slot.load_s - leak["after_load_s"], 0, None) / 3600
         clean += leak["heap_slope_mb_per_h"] * MiB * leaking

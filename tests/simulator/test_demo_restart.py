@@ -13,11 +13,14 @@ from apps.fleet.models import EnrollmentToken, MachineCredential
 from apps.metrics.models import Resolution, SystemRollup, SystemSample
 from apps.metrics.rollups import roll_up_hours, roll_up_raw
 from apps.metrics.tasks import RECENT
+from apps.simulator.runner import RunConfig
+from apps.simulator.timeline import lifetimes
 
 T0 = datetime(2026, 11, 23, 12, 0, tzinfo=timezone.utc)
 # The quick start's seeding (scripts/run.sh), on the first 12 machines of its fleet: two leaks,
 # a crash loop, pegged CPU, a memory outlier and setting problems among them.
 DEMO = {"hours": 6, "seed": 1, "batch": 40, "machines": 12, "progress_every": 1000}
+DEMO_FLEET = {"machines": 12, "seed": 1, "end": T0.timestamp()}
 SEEDED_RULES = {"gopls_memory_leak", "gopls_crash_loop", "gopls_cpu_pegged"}
 
 pytestmark = [pytest.mark.slow, pytest.mark.django_db]
@@ -40,11 +43,28 @@ def _open() -> dict[tuple[str, str, str], int]:
     }
 
 
-def _still_open(first: dict, when: str) -> None:
+def _restarted(key: tuple[str, str, str], now: datetime) -> bool:
+    """A finding about a gopls the simulated developer has restarted by `now` (the two leaking
+    workspaces are restarted half a cycle apart): it resolves with its process (#12.15)."""
+    machine_id, _rule, subject = key
+    if not subject.startswith("gopls:"):
+        return False
+    pid, started = (int(x) for x in subject.removeprefix("gopls:").split("@"))
+    spec = next(s for s in RunConfig(**DEMO_FLEET).fleet() if s.machine_id == machine_id)
+    t = now.timestamp()
+    lives = [lt for s in spec.slots for lt in lifetimes(spec, s, started - 60, t)]
+    return any(lt.pid == pid and lt.end <= t for lt in lives)
+
+
+def _still_open(first: dict, when: str, at: datetime) -> None:
+    kept = {k: pk for k, pk in first.items() if not _restarted(k, at)}
+    assert len(kept) >= len(first) - 2, when  # at most one leaking gopls restarted in 75 min
     now = _open()
-    assert {k: now.get(k) for k in first} == first, when  # the very same findings, open
-    resolved = FindingEvent.objects.filter(kind="resolved", finding_id__in=first.values())
+    assert {k: now.get(k) for k in kept} == kept, when  # the very same findings, open
+    resolved = FindingEvent.objects.filter(kind="resolved", finding_id__in=kept.values())
     assert not resolved.exists(), when
+    leaks = {m for m, rule, _ in now if rule == "gopls_memory_leak"}
+    assert leaks == {"sim-1-00002", "sim-1-00006"}, when  # and both still show a leak
 
 
 def test_seeding_twice_keeps_the_seeded_findings_open():
@@ -68,14 +88,14 @@ def test_seeding_twice_keeps_the_seeded_findings_open():
         _seed(now, hours=5 / 60)
         _beat(now)
         evaluate_fleet(now)
-        _still_open(first, f"{minutes} minutes into the live demo")
+        _still_open(first, f"{minutes} minutes into the live demo", now)
 
     # Stopped, and started again: the whole window is seeded again.
     later = T0 + timedelta(minutes=75)
     _seed(later)
     _beat(later)
     evaluate_fleet(later)
-    _still_open(first, "after the restart")
+    _still_open(first, "after the restart", later)
     # Idempotent: no new enrollment token, no rotated credential.
     assert EnrollmentToken.objects.count() == tokens
     assert MachineCredential.objects.count() == credentials
