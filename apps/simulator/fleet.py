@@ -284,7 +284,7 @@ def _add_slots(rng, spec: MachineSpec, projects: list[tuple[str, str]]) -> None:
 
 def _stagger_leaks(spec: MachineSpec, leak: dict) -> None:
     """Two workspaces run the leaking gopls build; the developer restarts each one when it has
-    grown to ~30 % of memory, half a cycle apart. A restarted gopls needs its load, the leak's
+    grown to ~20 % of memory, half a cycle apart. A restarted gopls needs its load, the leak's
     onset and ~90 minutes of growth (under 2.3 h) before its leak shows, and the other one has
     then been leaking for half a cycle (3+ h): the machine always shows a detectable leak."""
     slots = [s for s in spec.slots if s.role in ("main", "extra")][:2]
@@ -294,7 +294,7 @@ def _stagger_leaks(spec: MachineSpec, leak: dict) -> None:
     floor = round(max(s.plateau for s in slots) / C.MiB * 0.15)
     leak["heap_slope_mb_per_h"] = max(leak["heap_slope_mb_per_h"], floor)
     slope = leak["heap_slope_mb_per_h"] * C.MiB
-    room = min(0.3 * spec.mem_total / C.RSS_PER_LIVE - s.plateau for s in slots)
+    room = min(0.2 * spec.mem_total / C.RSS_PER_LIVE - s.plateau for s in slots)
     hours = min(16.0, max(6.0, room / slope))
     step = hours * 3600 + max(s.load_s for s in slots) + leak["after_load_s"]
     for k, slot in enumerate(slots):
