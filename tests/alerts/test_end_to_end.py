@@ -21,13 +21,14 @@ pytestmark = pytest.mark.django_db
 
 
 def simulate_leak():
-    # Seed 7: the leaking gopls runs through the window. (Seed 1's editor restarts it at 11:14,
-    # and a finding about a process that has exited rightly resolves.)
+    # Seed 19: of the machine's two leaking workspaces (restarted half a cycle apart), one has
+    # leaked for almost 3 hours and the other was restarted 4 minutes ago: one leak finding.
+    # (A finding about a process that has exited rightly resolves.)
     call_command(
         "simulate_fleet",
         machines=1,
         hours=3,
-        seed=7,
+        seed=19,
         end="2026-11-23T12:00:00Z",
         scenario=["gopls_leak"],
         team=["Platform"],
