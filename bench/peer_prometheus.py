@@ -48,6 +48,7 @@ import sys
 import tempfile
 import threading
 import time
+import urllib.parse
 import urllib.request
 from pathlib import Path
 
@@ -194,6 +195,13 @@ def prometheus_counter(port: int, name: str) -> float:
         if line.startswith(name + " ") or line.startswith(name + "{"):
             return float(line.rsplit(" ", 1)[1])
     return 0.0
+
+
+def query(port: int, expr: str) -> float:
+    """One instant PromQL query's scalar result (nan when empty)."""
+    url = f"http://127.0.0.1:{port}/api/v1/query?" + urllib.parse.urlencode({"query": expr})
+    result = json.loads(get(url))["data"]["result"]
+    return float(result[0]["value"][1]) if result else float("nan")
 
 
 def dir_bytes(path: Path) -> int:
@@ -369,6 +377,7 @@ def main() -> int:
         p_cpu1, d_cpu1 = proc_cpu(prom.pid), devfleet_cpu(meter, stack)[0]
         p_val1 = prometheus_counter(prom_port, "prometheus_tsdb_head_samples_appended_total")
         d_val1, d_rows = stored_values()
+        up = query(prom_port, "sum(up)"), query(prom_port, "count(up)")
         load1 = os.getloadavg()[0]
         meter.admin.close()
         minutes = wall / 60
@@ -393,7 +402,8 @@ def main() -> int:
         r = ratios(d, p)
         print(f"\nmeasured {wall:.0f} s; load average {load0:.2f} → {load1:.2f}; devfleet "
               f"uploads: {stats['ok']} ok, {stats['errors']} failed "
-              f"{sorted(stats.get('statuses', []))}; {d_rows:,} raw rows in all")  # fmt: skip
+              f"{sorted(stats.get('statuses', []))}; {d_rows:,} raw rows in all; Prometheus "
+              f"targets up at the end: {up[0]:.0f} of {up[1]:.0f}")  # fmt: skip
         print(f"{'':28}{'devfleet':>12}{'Prometheus':>12}{'ratio':>8}")
         rows = (("server CPU µs per value", "cpu_us_per_value", 2),
                 ("server CPU ms per mach-min", "cpu_ms_per_machine_minute", 2),

@@ -47,7 +47,7 @@ def sample_lines(text: str) -> list[str]:
 
 
 def test_parser_counts_every_sample_line_including_odd_labels_and_timestamps():
-    order, values, types = px.parse_samples(SMALL)
+    _order, values, types = px.parse_samples(SMALL)
     assert px.series_in_text(SMALL) == 9
     assert values['jobs_total{queue="c}d"}'] == 3.0
     assert values["untyped_thing"] == 7.0  # the timestamp is not the value
@@ -69,13 +69,15 @@ def test_real_node_exporter_capture_keeps_its_series_count_when_rendered():
 def test_comment_lines_are_kept_so_prometheus_sees_the_same_types():
     tpl = px.build_template(SMALL, SMALL_LATER, 15.0)
     text = px.render(tpl, 1, 0.0)
-    assert "# TYPE jobs_total counter" in text and "# TYPE rpc_seconds histogram" in text
+    assert "# TYPE jobs_total counter" in text
+    assert "# TYPE rpc_seconds histogram" in text
 
 
 def test_counters_never_go_backwards_across_scrapes_and_targets_differ():
     tpl = px.build_template(SMALL, SMALL_LATER, 15.0)
     jobs = tpl.series[0]
-    assert jobs.counter and jobs.rate == 2.0
+    assert jobs.counter
+    assert jobs.rate == 2.0
     for target in (0, 1, 2):
         seen = [px.value_at(jobs, 0, target, 15.0 * slot) for slot in range(200)]
         assert all(b >= a for a, b in zip(seen, seen[1:], strict=False))
@@ -97,7 +99,8 @@ def test_gauges_stay_non_negative_near_their_calibrated_value():
     tpl = px.build_template(SMALL, SMALL_LATER, 15.0)
     temp = next(i for i, s in enumerate(tpl.series) if s.key == "temp")
     values = [px.value_at(tpl.series[temp], temp, 5, 15.0 * k) for k in range(100)]
-    assert min(values) >= 0 and max(abs(v - 20.5) for v in values) <= 4 * 0.5 + 1e-9
+    assert min(values) >= 0
+    assert max(abs(v - 20.5) for v in values) <= 4 * 0.5 + 1e-9
     assert len(set(values)) > 10
 
 
@@ -117,7 +120,8 @@ def test_figures_divide_cpu_and_bytes_by_values_and_machine_minutes():
 
 def test_figures_without_values_are_nan_not_a_crash():
     f = px.figures(cpu_s=1.0, values=0, machines=0, minutes=0.0, disk_bytes=0)
-    assert math.isnan(f["cpu_us_per_value"]) and math.isnan(f["bytes_per_value"])
+    assert math.isnan(f["cpu_us_per_value"])
+    assert math.isnan(f["bytes_per_value"])
     assert math.isnan(f["cpu_ms_per_machine_minute"])
 
 
