@@ -196,6 +196,7 @@ _BEAT_TABLE = [
     ("heartbeat", "apps.fleet.tasks.record_heartbeat_task", "CRON_HEARTBEAT", "* * * * *", 55),
     ("roll-up-recent", "apps.metrics.tasks.roll_up_recent_task", "CRON_ROLLUP", "* * * * *", 55),
     ("prune-old-data", "apps.metrics.tasks.prune_task", "CRON_PRUNE", "17 3 * * *", 3600),
+    ("compact-history", "apps.metrics.tasks.compact_task", "CRON_COMPACT", "*/10 * * * *", 540),
     ("partitions", "apps.metrics.tasks.ensure_partitions_task", "CRON_PARTS", "7 * * * *", 3000),
     ("detection", "apps.anomalies.tasks.evaluate_fleet_task", "CRON_DETECTION", "* * * * *", 55),
     ("alerts-outbox", "apps.alerts.tasks.reconcile_outbox_task", "CRON_ALERTS", "* * * * *", 55),
@@ -250,8 +251,9 @@ if EMAIL_URL:
 
     _mail = urlsplit(EMAIL_URL)
     EMAIL_HOST, EMAIL_PORT = _mail.hostname or "localhost", _mail.port or 25
-    EMAIL_HOST_USER, EMAIL_HOST_PASSWORD = unquote(_mail.username or ""), unquote(
-        _mail.password or ""
+    EMAIL_HOST_USER, EMAIL_HOST_PASSWORD = (
+        unquote(_mail.username or ""),
+        unquote(_mail.password or ""),
     )
     EMAIL_USE_TLS = _mail.scheme in ("smtp+tls", "submission")
     EMAIL_USE_SSL = _mail.scheme == "smtps"
@@ -290,6 +292,8 @@ METRICS_TOKEN = env_str("METRICS_TOKEN")
 RETENTION_RAW_DAYS = env_int("RETENTION_RAW_DAYS", 14, minimum=1)
 RETENTION_5M_DAYS = env_int("RETENTION_5M_DAYS", 90, minimum=1)
 RETENTION_1H_DAYS = env_int("RETENTION_1H_DAYS", 730, minimum=1)
+# Raw samples older than this many hours are compacted into hourly chunks (apps.metrics.chunks).
+COMPACT_AFTER_HOURS = env_int("COMPACT_AFTER_HOURS", 2, minimum=1)
 
 # --- Auth, i18n, static ----------------------------------------------------------------------
 AUTH_PASSWORD_VALIDATORS = [

@@ -240,3 +240,37 @@ class PendingRollup(models.Model):
 
     def __str__(self) -> str:
         return f"{self.machine_id} {self.lo:%Y-%m-%d %H:%M}–{self.hi:%Y-%m-%d %H:%M}"
+
+
+class SystemChunk(models.Model):
+    """One machine's system samples of one hour, compacted (`apps.metrics.chunks`)."""
+
+    machine = models.ForeignKey("fleet.Machine", on_delete=models.CASCADE, db_index=False)
+    hour = models.DateTimeField()
+    n = models.IntegerField()
+    data = models.BinaryField()
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=["machine", "hour"], name="uniq_system_chunk")
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.machine_id} chunk @ {self.hour:%Y-%m-%d %H:00}"
+
+
+class GoplsChunk(models.Model):
+    """One gopls process's samples of one hour, compacted (`apps.metrics.chunks`)."""
+
+    machine = models.ForeignKey("fleet.Machine", on_delete=models.CASCADE, db_index=False)
+    process = models.ForeignKey("fleet.GoplsProcess", on_delete=models.CASCADE, db_index=False)
+    hour = models.DateTimeField()
+    n = models.IntegerField()
+    data = models.BinaryField()
+
+    class Meta:
+        constraints = [models.UniqueConstraint(fields=["process", "hour"], name="uniq_gopls_chunk")]
+        indexes = [models.Index(fields=["machine", "hour"], name="gopls_chunk_machine_hour")]
+
+    def __str__(self) -> str:
+        return f"gopls {self.process_id} chunk @ {self.hour:%Y-%m-%d %H:00}"

@@ -14,6 +14,7 @@ from datetime import datetime, timedelta
 from django.db import connection, transaction
 from django.db.models import Q
 
+from apps.metrics.chunks.store import expand
 from apps.metrics.models import PendingRollup
 from apps.metrics.rollups import floor_time, roll_up_hours, roll_up_raw
 
@@ -79,6 +80,9 @@ def roll_up_pending(machine_pk: int) -> bool | None:
     if found is None:
         return None
     lo, hi, generation = found
+    # Compacted hours in the range go back to raw rows first: the late samples are raw, the
+    # rest of their hour is in a chunk, and a rollup from raw rows alone would drop it.
+    expand(machine_pk, lo, hi)
     roll_up_raw(lo, hi, machine_ids=[machine_pk])
     roll_up_hours(lo, hi)
     deleted, _ = PendingRollup.objects.filter(machine_id=machine_pk, generation=generation).delete()

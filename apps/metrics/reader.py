@@ -24,6 +24,8 @@ import numpy as np
 from django.db import connection
 
 from apps.metrics.catalog import drawn_columns
+from apps.metrics.chunks.buckets import bucket_rows, keys_with_chunks
+from apps.metrics.chunks.read import chunk_points
 from apps.metrics.models import GoplsRollup, GoplsSample, Resolution, SystemRollup, SystemSample
 from apps.metrics.pending import pending_since
 
@@ -113,6 +115,7 @@ def read_columns(
     rolled = {c: drawn[c] for c in columns if c in drawn} if resolution else {}
     plain = [c for c in columns if c not in rolled]
     start = since
+    mixed = False
     if rolled:
         rows = (
             rollup.objects.filter(
@@ -128,13 +131,32 @@ def read_columns(
             for column in rolled:
                 per[column] = [p for p in per[column] if p[0] < start]
     if start > since and plain:  # columns without rollups: raw over the whole range
-        _collect(out, _raw_query(per_process, machine_pk, plain, since, start), plain, per_process)
+        mixed = _collect_raw(out, per_process, machine_pk, plain, since, start)
         # Raw samples at `start` and later come in the read below for every column.
         for per in out.values():
             for column in plain:
                 per[column] = [p for p in per[column] if p[0] < start]
-    _collect(out, _raw_query(per_process, machine_pk, columns, start, until), columns, per_process)
+    if _collect_raw(out, per_process, machine_pk, columns, start, until) or mixed:
+        for per in out.values():
+            for points in per.values():
+                points.sort(key=_time)
     return out
+
+
+def _time(point: Point) -> datetime:
+    return point[0]
+
+
+def _collect_raw(out: dict, per_process: bool, machine_pk: int, columns, since, until) -> bool:
+    """Raw samples and compacted chunks (`apps.metrics.chunks`) over [since, until] into
+    `out`; a sample is in exactly one of them. True when chunks added points."""
+    _collect(out, _raw_query(per_process, machine_pk, columns, since, until), columns, per_process)
+    found = chunk_points(per_process, machine_pk, columns, since, until)
+    for key, per in found.items():
+        target = out[key]
+        for column, points in per.items():
+            target[column].extend(points)
+    return bool(found)
 
 
 def _collect(out: dict, rows, columns: list[str], per_process: bool) -> datetime | None:
@@ -306,7 +328,18 @@ def read_buckets(
         groups[start].append(k)
     out: dict[int, np.ndarray] = {}
     for start, keys in groups.items():
-        raw = _split(_raw_rows(model, key, series, keys, start, now, bucket_s, times=times))
+        # Keys with compacted hours in the range are aggregated over raw rows and chunks.
+        chunked = keys_with_chunks(per_process, keys, start, now)
+        plain = [k for k in keys if k not in chunked]
+        raw = (
+            _split(_raw_rows(model, key, series, plain, start, now, bucket_s, times=times))
+            if plain
+            else {}
+        )
+        if chunked:
+            raw.update(
+                _split(bucket_rows(per_process, series, chunked, start, now, bucket_s, times=times))
+            )
         limit = start.timestamp() / ROLLUP_S
         for k in keys:
             old = rolled.get(k)

@@ -8,10 +8,12 @@ from django.conf import settings
 from django.db import connection
 
 from apps.metrics.models import (
+    GoplsChunk,
     GoplsRollup,
     GoplsSample,
     HeapProfile,
     Resolution,
+    SystemChunk,
     SystemRollup,
     SystemSample,
 )
@@ -54,6 +56,9 @@ def prune(now: datetime) -> dict[str, int]:
             "system_samples": _delete_older(SystemSample.objects.all(), "ts", raw_cutoff),
             "gopls_samples": _delete_older(GoplsSample.objects.all(), "ts", raw_cutoff),
         }
+    # Chunks are the raw tier, compacted: they go when their hour leaves the raw retention.
+    deleted["system_chunks"] = _delete_older(SystemChunk.objects.all(), "hour", raw_cutoff)
+    deleted["gopls_chunks"] = _delete_older(GoplsChunk.objects.all(), "hour", raw_cutoff)
     deleted["profiles"] = _delete_older(HeapProfile.objects.all(), "received_at", five_cutoff)
     for name, model in (("system", SystemRollup), ("gopls", GoplsRollup)):
         deleted[f"{name}_rollups_5m"] = _delete_older(

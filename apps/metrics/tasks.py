@@ -11,6 +11,7 @@ from django.utils import timezone
 
 from apps.fleet.recording import forget_lifetimes
 from apps.metrics import pending
+from apps.metrics.chunks.maintain import run_compaction
 from apps.metrics.counters import count_upload
 from apps.metrics.partitions import ensure_partitions
 from apps.metrics.retention import prune
@@ -49,6 +50,13 @@ def requeue_lost_late_rollups(now) -> int:
     if count:
         log.info("queued %d late rollup ranges whose task was lost", count)
     return count
+
+
+@shared_task
+def compact_task() -> None:
+    done = run_compaction(timezone.now())
+    if done["hours"]:
+        log.info("compacted %s", done)
 
 
 @shared_task

@@ -1,0 +1,42 @@
+"""One storage maintenance pass: pending rollups, recent rollups, compaction, retention.
+
+`python manage.py maintain_storage` runs it once; beat runs the same steps on their own
+schedules (rollups every minute, compaction every 10 minutes, retention daily). Every step is
+idempotent, so a pass interrupted anywhere is completed by the next one.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime, timedelta
+
+from django.conf import settings
+
+from apps.metrics.chunks.store import compact
+from apps.metrics.pending import roll_up_all_pending
+from apps.metrics.retention import prune
+from apps.metrics.rollups import roll_up_hours, roll_up_raw
+
+RECENT = timedelta(minutes=15)
+
+
+def compact_after() -> timedelta:
+    return timedelta(hours=settings.COMPACT_AFTER_HOURS)
+
+
+def run_compaction(now: datetime) -> dict[str, int]:
+    """Compact what is old enough, then refresh the hourly rollups of the hours compacted
+    (their 5-minute rollups were recomputed in each hour's transaction)."""
+    done = compact(now, compact_after())
+    if done["span"]:
+        first, last = done["span"]
+        roll_up_hours(first, last + timedelta(minutes=59))
+    return done
+
+
+def maintain(now: datetime) -> dict[str, object]:
+    rolled_pending = roll_up_all_pending()
+    roll_up_raw(now - RECENT, now)
+    roll_up_hours(now - RECENT - timedelta(hours=1), now)
+    compacted = run_compaction(now)
+    pruned = prune(now)
+    return {"pending_rollups": rolled_pending, "compaction": compacted, "retention": pruned}

@@ -1,0 +1,250 @@
+"""Compaction: a machine's raw samples of one hour become chunks, in one transaction.
+
+Per machine and hour: the raw system samples (and, per gopls process, its raw gopls samples)
+are merged with the hour's existing chunks (late samples, retried uploads: a sample already
+in the chunk is kept once, keyed by sample id and agent time, or by process and agent time),
+encoded (`codec`) and written, and the raw rows read are deleted by id, all in one
+transaction: a crash or kill before the commit leaves the raw rows as they were, after it the
+chunk holds them, so nothing is lost or stored twice and the next run simply carries on.
+
+The first compaction of an hour recomputes its 5-minute rollups from the raw rows first (in
+the same transaction), so rollups never miss what went into a chunk. A machine's hours inside
+its pending rollup range are left raw; the range task expands chunks it overlaps back into raw
+rows (`expand`) before rolling up, and a later run compacts them again.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime, timedelta
+
+from django.db import IntegrityError, connection, models, transaction
+
+from apps.metrics.chunks import codec
+from apps.metrics.models import (
+    GoplsChunk,
+    GoplsSample,
+    PendingRollup,
+    SystemChunk,
+    SystemSample,
+)
+from apps.metrics.rollups import bucket_sql, floor_time, roll_up_raw
+from apps.metrics.writer import insert_gopls_samples, insert_system_samples
+
+HOUR = timedelta(hours=1)
+KEYS = ("id", "machine_id", "process_id")
+BATCH = 500
+
+
+def _kind(field: models.Field) -> str:
+    if isinstance(field, models.DateTimeField):
+        return "time"
+    if isinstance(field, models.FloatField):
+        return "float"
+    if isinstance(field, models.IntegerField):  # Small/Big/Positive are subclasses
+        return "int"
+    if isinstance(field, models.JSONField):
+        return "json"
+    return "text"
+
+
+def fields(model) -> list[tuple[str, str]]:
+    """[(column, codec kind)] a chunk of `model` rows stores: every column but the keys."""
+    return [(f.column, _kind(f)) for f in model._meta.concrete_fields if f.column not in KEYS]
+
+
+SYSTEM_FIELDS = fields(SystemSample)
+GOPLS_FIELDS = fields(GoplsSample)
+
+
+def _python(kind: str, value, null: bool):
+    if null:
+        return None
+    if kind == "time":
+        return codec.from_micros(value)
+    if kind == "int":
+        return int(value)
+    if kind == "float":
+        return float(value)
+    return value
+
+
+def decode_rows(blob: bytes, spec: list[tuple[str, str]]) -> list[tuple]:
+    """A chunk's rows as tuples in `spec` order (columns the chunk lacks read as None)."""
+    count, cols = codec.unpack(blob)
+    out = []
+    for name, _ in spec:
+        if name in cols:
+            stored, values, mask = cols[name]
+            out.append([_python(stored, v, m) for v, m in zip(values.tolist(), mask.tolist())])
+        else:
+            out.append([None] * count)
+    return list(zip(*out)) if out else []
+
+
+def encode_rows(rows: list[tuple], spec: list[tuple[str, str]]) -> bytes:
+    columns = {name: (kind, [r[i] for r in rows]) for i, (name, kind) in enumerate(spec)}
+    return codec.pack(columns, len(rows))
+
+
+def _key(spec, row: tuple, names: tuple[str, ...]) -> tuple:
+    index = {name: i for i, (name, _) in enumerate(spec)}
+    return tuple(
+        codec.to_micros(row[index[n]]) if isinstance(row[index[n]], datetime) else row[index[n]]
+        for n in names
+    )
+
+
+def _merge(spec, old: list[tuple], raw: list[tuple], names: tuple[str, ...]) -> list[tuple]:
+    """Chunk rows plus raw rows not already in them, in time order."""
+    seen = {_key(spec, r, names) for r in old}
+    rows = list(old)
+    for r in raw:
+        key = _key(spec, r, names)
+        if key not in seen:
+            seen.add(key)
+            rows.append(r)
+    ts = [name for name, _ in spec].index("ts")
+    return sorted(rows, key=lambda r: r[ts])
+
+
+def _delete(model, ids: list[int]) -> None:
+    for start in range(0, len(ids), BATCH):
+        model.objects.filter(pk__in=ids[start : start + BATCH])._raw_delete(connection.alias)
+
+
+def _write(model, existing, data: bytes, n: int, **keys) -> None:
+    if existing is None:
+        model.objects.create(data=data, n=n, **keys)
+    else:
+        model.objects.filter(pk=existing.pk).update(data=data, n=n)
+
+
+def _raw(model, spec, machine_pk: int, hour: datetime, **extra) -> list[tuple]:
+    names = [name for name, _ in spec]
+    return list(
+        model.objects.filter(machine_id=machine_pk, ts__gte=hour, ts__lt=hour + HOUR, **extra)
+        .order_by("ts", "pk")
+        .values_list("pk", *(["process_id"] if model is GoplsSample else []), *names)
+    )
+
+
+@transaction.atomic
+def compact_hour(machine_pk: int, hour: datetime) -> int:
+    """Compact one machine's hour; returns the raw rows folded into chunks."""
+    system_chunk = (
+        SystemChunk.objects.select_for_update().filter(machine_id=machine_pk, hour=hour).first()
+    )
+    gopls_chunks = {
+        c.process_id: c
+        for c in GoplsChunk.objects.select_for_update().filter(machine_id=machine_pk, hour=hour)
+    }
+    system = _raw(SystemSample, SYSTEM_FIELDS, machine_pk, hour)
+    gopls = _raw(GoplsSample, GOPLS_FIELDS, machine_pk, hour)
+    if not system and not gopls:
+        return 0
+    if system_chunk is None and not gopls_chunks:
+        roll_up_raw(hour, hour + HOUR - timedelta(microseconds=1), machine_ids=[machine_pk])
+    if system:
+        old = decode_rows(system_chunk.data, SYSTEM_FIELDS) if system_chunk else []
+        rows = _merge(SYSTEM_FIELDS, old, [r[1:] for r in system], ("sample_uid", "collected_at"))
+        data = encode_rows(rows, SYSTEM_FIELDS)
+        _write(SystemChunk, system_chunk, data, len(rows), machine_id=machine_pk, hour=hour)
+        _delete(SystemSample, [r[0] for r in system])
+    by_process: dict[int, list[tuple]] = {}
+    for r in gopls:
+        by_process.setdefault(r[1], []).append(r[2:])
+    for process_pk, raw in by_process.items():
+        chunk = gopls_chunks.get(process_pk)
+        old = decode_rows(chunk.data, GOPLS_FIELDS) if chunk else []
+        rows = _merge(GOPLS_FIELDS, old, raw, ("collected_at",))
+        data = encode_rows(rows, GOPLS_FIELDS)
+        _write(
+            GoplsChunk, chunk, data, len(rows),
+            machine_id=machine_pk, process_id=process_pk, hour=hour,
+        )  # fmt: skip
+    _delete(GoplsSample, [r[0] for r in gopls])
+    return len(system) + len(gopls)
+
+
+def due_hours(cutoff: datetime) -> list[tuple[int, datetime]]:
+    """(machine pk, hour) pairs with raw samples before `cutoff`, oldest first."""
+    adapt = connection.ops.adapt_datetimefield_value
+    pairs: set[tuple[int, datetime]] = set()
+    for model in (SystemSample, GoplsSample):
+        bucket = bucket_sql("ts", 3600)
+        sql = f"SELECT DISTINCT machine_id, {bucket} FROM {model._meta.db_table} WHERE ts < %s"
+        with connection.cursor() as cursor:
+            cursor.execute(sql, [adapt(cutoff)])
+            for machine_pk, hour in cursor.fetchall():
+                pairs.add((machine_pk, _aware(hour)))
+    return sorted(pairs, key=lambda p: (p[1], p[0]))
+
+
+def _aware(value) -> datetime:
+    from apps.metrics.reader import _aware as aware
+
+    return aware(value)
+
+
+def _pending(machine_pk: int, hour: datetime) -> bool:
+    return PendingRollup.objects.filter(
+        machine_id=machine_pk, lo__lt=hour + HOUR, hi__gte=hour
+    ).exists()
+
+
+def compact(now: datetime, older_than: timedelta) -> dict:
+    """Compact every machine hour that ended before now - older_than; returns counts and the
+    first and last hour compacted (None when none was)."""
+    cutoff = floor_time(now - older_than, 3600)
+    done = {"hours": 0, "rows": 0, "skipped_pending": 0, "conflicts": 0}
+    span: list[datetime] = []
+    for machine_pk, hour in due_hours(cutoff):
+        if _pending(machine_pk, hour):
+            done["skipped_pending"] += 1
+            continue
+        try:
+            done["rows"] += compact_hour(machine_pk, hour)
+        except IntegrityError:  # another run created the same chunk first; it has the rows
+            done["conflicts"] += 1
+            continue
+        done["hours"] += 1
+        span = [min(span[0], hour), max(span[1], hour)] if span else [hour, hour]
+    return {**done, "span": span or None}
+
+
+@transaction.atomic
+def expand(machine_pk: int, lo: datetime, hi: datetime) -> int:
+    """Turn the machine's chunks of hours touching [lo, hi] back into raw rows (a sample
+    already raw is kept once); returns the rows restored. The range task calls this before
+    rolling up, so rollups over a compacted hour see all of its samples."""
+    start = floor_time(lo, 3600)
+    restored = 0
+    for chunk in SystemChunk.objects.select_for_update().filter(
+        machine_id=machine_pk, hour__gte=start, hour__lte=hi
+    ):
+        names = [name for name, _ in SYSTEM_FIELDS]
+        rows = [
+            {"machine_id": machine_pk, **dict(zip(names, r))}
+            for r in decode_rows(chunk.data, SYSTEM_FIELDS)
+        ]
+        restored += len(insert_system_samples(rows))
+        chunk.delete()
+    for chunk in GoplsChunk.objects.select_for_update().filter(
+        machine_id=machine_pk, hour__gte=start, hour__lte=hi
+    ):
+        have = {
+            codec.to_micros(t)
+            for t in GoplsSample.objects.filter(
+                process_id=chunk.process_id, ts__gte=chunk.hour, ts__lt=chunk.hour + HOUR
+            ).values_list("collected_at", flat=True)
+        }
+        names = [name for name, _ in GOPLS_FIELDS]
+        rows = [
+            {"machine_id": machine_pk, "process_id": chunk.process_id, **dict(zip(names, r))}
+            for r in decode_rows(chunk.data, GOPLS_FIELDS)
+        ]
+        rows = [r for r in rows if codec.to_micros(r["collected_at"]) not in have]
+        insert_gopls_samples(rows)
+        restored += len(rows)
+        chunk.delete()
+    return restored
