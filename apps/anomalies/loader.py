@@ -31,6 +31,7 @@ from apps.anomalies.replay import (
 from apps.anomalies.snapshot import MachineSnapshot, ProcessSeries, SystemSeries
 from apps.fleet.models import GoplsProcess, Machine
 from apps.metrics.catalog import detection_series
+from apps.metrics.chunks.read import machines_with_chunks, oom_victims
 from apps.metrics.models import SystemSample
 from apps.metrics.reader import BUCKET_TIMES, read_buckets
 
@@ -72,6 +73,7 @@ def active_machine_ids(now: datetime) -> list[int]:
             .values_list("machine_id", flat=True)
             .distinct()
         )
+        reported |= machines_with_chunks(later[part : part + 2000], since, now)
     return [pk for pk, last in rows if last <= now or pk in reported]
 
 
@@ -269,4 +271,6 @@ def _oom_victims(machine_ids: list[int], now: datetime) -> dict[int, list[dict]]
     ).values_list("machine_id", KT("detail__system__oom_victims"))
     for mid, victims in rows:
         out[mid].extend(v for v in _json_list(victims) if isinstance(v, dict))
+    for mid, victims in oom_victims(machine_ids, since, now).items():  # compacted history
+        out[mid].extend(v for v in victims if isinstance(v, dict))
     return out

@@ -10,6 +10,7 @@ from django.db.models import Max
 from django.utils import timezone
 
 from apps.fleet.models import InventoryChange, InventoryItem
+from apps.metrics.chunks.read import chunk_points
 from apps.metrics.models import SystemSample
 
 # A pass evaluates at the time it started while machines keep uploading: samples a few
@@ -54,6 +55,10 @@ def last_samples(machines: list[tuple], now: datetime, past: set[int]) -> dict[i
             .values_list("machine_id", "last")
         )
         out.update({mid: last.timestamp() for mid, last in rows})
+        for mid in past - set(out):  # a replay far enough back reads compacted history
+            points = chunk_points(False, mid, ["ts"], now - timedelta(minutes=10), now)
+            if points:
+                out[mid] = max(t for t, _ in points[None]["ts"]).timestamp()
     return out
 
 

@@ -249,6 +249,9 @@ class SystemChunk(models.Model):
     hour = models.DateTimeField()
     n = models.IntegerField()
     data = models.BinaryField()
+    # Detection reads OOM victims of the last day from sample details: only chunks holding
+    # some are decoded.
+    has_oom_victims = models.BooleanField(default=False)
 
     class Meta:
         constraints = [

@@ -14,6 +14,7 @@ from apps.dashboard.services.findings import evidence_spans, machine_findings, r
 from apps.dashboard.services.series import read_gopls, read_system, thin
 from apps.dashboard.services.snapshots import load_snapshots
 from apps.fleet.models import GoplsProcess, Machine
+from apps.metrics.chunks.read import chunk_points, latest_value
 from apps.metrics.models import SystemSample
 
 CHARTS = ("memory", "cpu", "goroutines", "latency", "sysmem", "inotify", "caches")
@@ -86,6 +87,8 @@ def right_now(machine: Machine, latest: dict) -> dict:
                 .values_list(key, flat=True)
                 .first()
             )
+            if values[key] is None:  # older samples of the day may be compacted
+                values[key] = latest_value(machine.pk, key, since, machine.last_sample_at)
     return values
 
 
@@ -220,7 +223,7 @@ def empty_reason(machine: Machine, name: str, since: datetime, until: datetime) 
     if name == "inotify" and machine.os != Machine.OS.LINUX:
         return f"inotify: not collected on {machine.get_os_display()}"
     reported = SystemSample.objects.filter(machine=machine, ts__gte=since, ts__lte=until)
-    if not reported.exists():
+    if not reported.exists() and not chunk_points(False, machine.pk, ["ts"], since, until):
         return "no reports in this range (agent stopped or machine asleep)"
     if name in GOPLS_CHARTS:
         ran = GoplsProcess.objects.filter(

@@ -42,3 +42,43 @@ def chunk_points(
             listed = values.tolist()
             per[column].extend((times[i], listed[i]) for i in take.tolist())
     return out
+
+
+def latest_value(machine_pk: int, column: str, since: datetime, until: datetime):
+    """The newest non-null value of a system column in chunks over [since, until], or None."""
+    points = chunk_points(False, machine_pk, [column], since, until).get(None, {}).get(column)
+    return max(points, key=lambda p: p[0])[1] if points else None
+
+
+def machines_with_chunks(machine_pks, since: datetime, until: datetime) -> set[int]:
+    """Machines with compacted system samples in hours touching [since, until]."""
+    return set(
+        SystemChunk.objects.filter(
+            machine_id__in=list(machine_pks), hour__gte=floor_time(since, 3600), hour__lte=until
+        )
+        .values_list("machine_id", flat=True)
+        .distinct()
+    )
+
+
+def oom_victims(machine_pks, since: datetime, until: datetime) -> dict[int, list]:
+    """{machine pk: [victim]} from `detail.system.oom_victims` of compacted samples in
+    [since, until]; only chunks flagged at compaction as holding some are decoded."""
+    out: dict[int, list] = {}
+    rows = SystemChunk.objects.filter(
+        machine_id__in=list(machine_pks),
+        hour__gte=floor_time(since, 3600),
+        hour__lte=until,
+        has_oom_victims=True,
+    ).values_list("machine_id", "data")
+    lo, hi = codec.to_micros(since), codec.to_micros(until)
+    for machine_pk, blob in rows:
+        _, cols = codec.unpack(blob)
+        ts, details = cols["ts"][1], cols["detail"][1]
+        for t, detail in zip(ts.tolist(), details.tolist()):
+            if lo <= t <= hi and isinstance(detail, dict):
+                system = detail.get("system")
+                victims = system.get("oom_victims") if isinstance(system, dict) else None
+                if isinstance(victims, list):
+                    out.setdefault(machine_pk, []).extend(victims)
+    return out

@@ -113,10 +113,20 @@ def _delete(model, ids: list[int]) -> None:
 
 
 def _write(model, existing, data: bytes, n: int, **keys) -> None:
+    extra = keys.pop("extra", {})
     if existing is None:
-        model.objects.create(data=data, n=n, **keys)
+        model.objects.create(data=data, n=n, **keys, **extra)
     else:
-        model.objects.filter(pk=existing.pk).update(data=data, n=n)
+        model.objects.filter(pk=existing.pk).update(data=data, n=n, **extra)
+
+
+def _has_oom_victims(rows: list[tuple]) -> bool:
+    detail = [name for name, _ in SYSTEM_FIELDS].index("detail")
+    for row in rows:
+        system = row[detail].get("system") if isinstance(row[detail], dict) else None
+        if isinstance(system, dict) and system.get("oom_victims"):
+            return True
+    return False
 
 
 def _raw(model, spec, machine_pk: int, hour: datetime, **extra) -> list[tuple]:
@@ -148,7 +158,11 @@ def compact_hour(machine_pk: int, hour: datetime) -> int:
         old = decode_rows(system_chunk.data, SYSTEM_FIELDS) if system_chunk else []
         rows = _merge(SYSTEM_FIELDS, old, [r[1:] for r in system], ("sample_uid", "collected_at"))
         data = encode_rows(rows, SYSTEM_FIELDS)
-        _write(SystemChunk, system_chunk, data, len(rows), machine_id=machine_pk, hour=hour)
+        extra = {"has_oom_victims": _has_oom_victims(rows)}
+        _write(
+            SystemChunk, system_chunk, data, len(rows),
+            machine_id=machine_pk, hour=hour, extra=extra,
+        )  # fmt: skip
         _delete(SystemSample, [r[0] for r in system])
     by_process: dict[int, list[tuple]] = {}
     for r in gopls:
