@@ -3,7 +3,7 @@
 Generates a realistic fleet day (apps/simulator traces: machines with one to several gopls
 processes, injected problems, detail JSON) and stores it the way ingest does, through
 apps/metrics/writer.py, into daily partitions; then builds the rollups with apps/metrics/
-rollups.py and measures each table with everything it owns: on PostgreSQL
+rollups.py, measures each table with everything it owns: on PostgreSQL
 pg_total_relation_size (heap, indexes, TOAST) summed over the partitions, on SQLite the pages
 dbstat counts for the table and its indexes. Prints bytes per row and the disk a fleet of
 1,000 and 50,000 machines needs under the default retention (RETENTION_* in settings).
@@ -228,6 +228,66 @@ def measure(machines: int, hours: float) -> dict:
     }
 
 
+def compact_all(end: datetime) -> tuple[dict, float]:
+    """Compact every stored hour and reclaim the space the deleted raw rows held."""
+    from django.conf import settings
+    from django.db import connection
+
+    from apps.metrics.chunks.store import compact
+
+    started = time.monotonic()
+    done = compact(end + timedelta(hours=settings.COMPACT_AFTER_HOURS + 1), timedelta(hours=1))
+    seconds = time.monotonic() - started
+    with connection.cursor() as cursor:
+        if connection.vendor == "postgresql":
+            for table in ("metrics_systemsample", "metrics_goplssample"):
+                parts = "SELECT relid::regclass::text FROM pg_partition_tree(%s::regclass)"
+                cursor.execute(parts, [table])
+                for (name,) in cursor.fetchall():
+                    cursor.execute(f"VACUUM FULL {name}")
+            cursor.execute("VACUUM ANALYZE")
+        else:
+            cursor.execute("VACUUM")
+    return done, seconds
+
+
+def measure_compacted(m: dict, machines: int, hours: float) -> dict:
+    """Bytes per sample after compaction: chunks replace the raw tier, rollups are as before."""
+    system = table_bytes("metrics_systemchunk")
+    gopls = table_bytes("metrics_goplschunk")
+    left = table_bytes("metrics_systemsample") + table_bytes("metrics_goplssample")
+    samples = m["rows"]["raw system sample"]
+    machine_days = machines * hours / 24
+    raw_day = (system + gopls + left) / machine_days
+    retained = dict(m["per_machine_retained"], raw=raw_day * m["retention_days"]["raw"])
+    samples_retained = samples / machine_days * m["retention_days"]["raw"]
+    before = sum(m["per_machine_retained"].values()) / samples_retained
+    return {
+        "chunk bytes per system sample": system / samples,
+        "chunk bytes per gopls sample": gopls / m["rows"]["raw gopls sample"],
+        "raw tables left": left,
+        "per_machine_retained": retained,
+        "per_sample_all_tiers_before": before,
+        "per_sample_all_tiers": sum(retained.values()) / samples_retained,
+    }
+
+
+def report_compacted(c: dict, done: dict, seconds: float) -> None:
+    print(f"\n== after compaction: {done['hours']:,} machine hours, {done['rows']:,} raw rows "
+          f"in {seconds:.0f} s ({done['rows'] / max(seconds, 1e-9):,.0f} rows/s)")  # fmt: skip
+    print(f"  chunk bytes per system sample {c['chunk bytes per system sample']:8,.1f}")
+    print(f"  chunk bytes per gopls sample  {c['chunk bytes per gopls sample']:8,.1f}")
+    print(f"  raw tables left after VACUUM   {human(c['raw tables left'])}")
+    total = sum(c["per_machine_retained"].values())
+    print("  retained per machine: "
+          + ", ".join(f"{k} {human(v)}" for k, v in c["per_machine_retained"].items())
+          + f"; total {human(total)}")  # fmt: skip
+    for fleet in PROJECTED_FLEETS:
+        print(f"  projected for {fleet:,} machines: {human(total * fleet)}")
+    print(f"  bytes per sample across all tiers: {c['per_sample_all_tiers_before']:,.0f} before, "
+          f"{c['per_sample_all_tiers']:,.0f} after compaction (target <= 300)")  # fmt: skip
+
+
 def human(n: float) -> str:
     for unit in ("B", "KiB", "MiB", "GiB", "TiB"):
         if n < 1024 or unit == "TiB":
@@ -275,7 +335,10 @@ def main() -> int:
             roll_up(end - timedelta(hours=args.hours), end)
             seconds = time.monotonic() - started
             print(f"stored {counts['system']:,} system and {counts['gopls']:,} gopls samples")
-            report(measure(args.machines, args.hours), args.machines, args.hours, seconds)
+            m = measure(args.machines, args.hours)
+            report(m, args.machines, args.hours, seconds)
+            done, seconds = compact_all(end)
+            report_compacted(measure_compacted(m, args.machines, args.hours), done, seconds)
         finally:
             from django.db import connections
 
