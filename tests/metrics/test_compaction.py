@@ -264,3 +264,27 @@ def test_maintain_storage_runs_rollups_compaction_and_retention_once(history, ca
     assert not SystemSample.objects.exists()
     assert not GoplsSample.objects.exists()
     assert run_compaction(datetime.now(timezone.utc))["hours"] == 0
+
+
+@pytest.mark.django_db
+def test_detection_aggregates_compacted_hours_like_raw_ones(history):
+    """Without rollups detection aggregates the whole window from raw rows; after compaction
+    the same buckets come from chunks (numpy) and the raw tail (SQL)."""
+    from apps.metrics.models import GoplsRollup
+
+    def without_rollups() -> dict:
+        SystemRollup.objects.all().delete()
+        GoplsRollup.objects.all().delete()
+        snap = load_snapshots([history.pk], NOW, hours=6)[0]
+        out = {k: v.tolist() for k, v in snap.system.series.items()}
+        out["t"] = snap.system.t.tolist()
+        for proc in snap.processes:
+            out.update({f"{proc.pid}.{k}": v.tolist() for k, v in proc.series.items()})
+        return out
+
+    before = without_rollups()
+    compact(NOW, AFTER)
+    after = without_rollups()
+    assert after.keys() == before.keys()
+    for name, values in before.items():
+        assert after[name] == pytest.approx(values, rel=1e-12, nan_ok=True), name
