@@ -70,7 +70,8 @@ def main() -> None:
     now = datetime.now(timezone.utc)
     n = args.warmup + 2 * args.uploads
     environs = [
-        _environ(build_request("x", creds[i % len(creds)], template, i, now)) for i in range(n)
+        _environ(build_request("x", creds[i % len(creds)], template, i % len(creds), now))
+        for i in range(n)
     ]
 
     def send(environ) -> None:
@@ -114,6 +115,8 @@ def main() -> None:
         f"{pg / k * 1000:.2f} ms/upload, wall {wall / k * 1000:.2f} ms/upload, "
         f"{queries.count / k:.2f} statements/upload (+ BEGIN/COMMIT when in a transaction)"
     )
+    for kind, count in sorted(queries.kinds.items(), key=lambda kv: -kv[1]):
+        print(f"  {count / k:5.2f} x {kind}")
     stats = pstats.Stats(profile)
     total = sum(v[2] for v in stats.stats.values())  # all internal time = profiled CPU
     print(f"\n{'phase (cumulative, share of profiled time)':48} {'ms/upload':>9} {'share':>6}")
@@ -134,9 +137,12 @@ def main() -> None:
 class _QueryCounter:
     def __init__(self):
         self.count = 0
+        self.kinds: dict[str, int] = {}
 
     def __call__(self, execute, sql, params, many, context):
         self.count += 1
+        kind = " ".join(sql.split())[:70]
+        self.kinds[kind] = self.kinds.get(kind, 0) + 1
         return execute(sql, params, many, context)
 
 

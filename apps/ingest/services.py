@@ -13,10 +13,17 @@ from django.db import connection, models, transaction
 from django.utils import timezone
 
 from apps.common.timestamps import parse_timestamp
-from apps.fleet.models import Machine
-from apps.fleet.recording import apply_identity, record_inventory, resolve_processes
+from apps.fleet.models import GoplsProcess, Machine
+from apps.fleet.recording import (
+    _lifetime_fields,
+    apply_identity,
+    link_projects,
+    record_inventory,
+    resolve_processes,
+)
 from apps.ingest.tasks import after_ingest
 from apps.ingest.validation import validate_report
+from apps.ingest.write_sql import store_upload
 from apps.metrics.columns import gopls_row, system_row
 from apps.metrics.models import HeapProfile
 from apps.metrics.summary import latest_summary
@@ -142,6 +149,17 @@ def ingest_report(
         rows.append(columns)
         by_uid[uid] = (sample, columns["ts"])
 
+    if connection.vendor == "postgresql" and not _needs_transaction(payload):
+        take_rate_token(machine, received_at)
+        new_ids = _store_in_one_statement(
+            machine, payload, rows, by_uid, shift, received_at, offset, skewed
+        )
+        result = _result(machine, payload, by_uid, new_ids, received_at, offset, skewed)
+        result.rejected = rejected
+        result.duplicates -= rejected
+        after_ingest(machine.pk, result)  # committed already: report_stored is sent now
+        return result
+
     with transaction.atomic():
         take_rate_token(machine, received_at)
         new_ids = insert_system_samples(rows)
@@ -160,6 +178,72 @@ def ingest_report(
         result.duplicates -= rejected
         after_ingest(machine.pk, result)  # report_stored is sent on commit
     return result
+
+
+def _needs_transaction(payload: dict) -> bool:
+    """Sections stored by several statements of other apps (inventory, profiles, hooks)."""
+    if payload.get("inventory") or payload.get("profiles"):
+        return True
+    return any(payload.get(section) for section in SECTION_HOOKS)
+
+
+def _has_facts(proc: dict) -> bool:
+    return bool(proc.get("exe") or proc.get("argv") or proc.get("version") or proc.get("projects"))
+
+
+def _store_in_one_statement(
+    machine, payload, rows, by_uid, shift, received_at, offset, skewed
+) -> set[str]:
+    """PostgreSQL: store the upload with apps.ingest.write_sql; returns the new sample ids.
+
+    Everything the statement needs is prepared here for every sample of the upload; the
+    statement keeps what belongs to the samples its INSERT found new.
+    """
+    entries, facts, fact_procs, candidates = [], [], [], []
+    for ord_, row in enumerate(rows):
+        sample, ts = by_uid[row["sample_uid"]]
+        for proc in sample.get("gopls") or []:
+            columns, detail = gopls_row(proc)
+            fi = None
+            if _has_facts(proc):
+                fields = _lifetime_fields(proc)
+                if fields not in facts:
+                    facts.append(fields)
+                    fact_procs.append(proc)
+                fi = facts.index(fields)
+            columns.update(
+                machine_id=machine.pk,
+                collected_at=ts - shift,
+                ts=ts,
+                detail=detail,
+                uid=row["sample_uid"],
+                ord=len(entries),
+                pid=proc["pid"],
+                start_time=lifetime_start(proc),
+                fi=fi,
+            )
+            entries.append(columns)
+        if machine.last_sample_at is None or ts >= machine.last_sample_at:
+            latest = _latest(machine, payload, sample, row)
+            candidates.append({"uid": row["sample_uid"], "ord": ord_, "ts": ts, "latest": latest})
+    for index, fields in enumerate(facts):
+        facts[index] = {"fi": index, **fields}
+    update = _machine_base_update(machine, payload, received_at, offset, skewed)
+    new_ids, lifetimes = store_upload(machine.pk, rows, entries, facts, candidates, update)
+    # Project links are made when a lifetime starts or its project changes (rare), after the
+    # statement: should this fail, the lifetime keeps no or its old project and the next
+    # upload with a sample of it links again.
+    for pk, _pid, _start, project_id, created, fi, last_seen, module_path in lifetimes:
+        proc = fact_procs[fi] if fi is not None else {}
+        projects = [
+            p for p in proc.get("projects") or [] if isinstance(p, dict) and p.get("module")
+        ]
+        if projects and (created or projects[0]["module"][:512] != module_path):
+            with transaction.atomic():
+                project = link_projects(machine, projects, last_seen)
+                if project.pk != project_id:
+                    GoplsProcess.objects.filter(pk=pk).update(project=project)
+    return new_ids
 
 
 def update_machine_row(pk: int, update: dict) -> None:
@@ -274,6 +358,30 @@ def _store_profiles(machine: Machine, profiles: list[dict], received_at: datetim
 
 
 def _machine_update(machine, payload, rows, new_ids, received_at, offset, skewed) -> dict:
+    update = _machine_base_update(machine, payload, received_at, offset, skewed)
+    new_rows = [row for row in rows if row["sample_uid"] in new_ids]
+    if new_rows:
+        newest = max(new_rows, key=lambda row: row["ts"])
+        if machine.last_sample_at is None or newest["ts"] >= machine.last_sample_at:
+            sample = next(s for s in payload["samples"] if s["id"] == newest["sample_uid"])
+            update["last_sample_at"] = newest["ts"]
+            update["latest"] = _latest(machine, payload, sample, newest)
+    return update
+
+
+def _latest(machine, payload, sample: dict, row: dict) -> dict:
+    latest = latest_summary(sample, row)
+    # Whether the agent lets the server ask for heap profiles: from its config when it says,
+    # else as last known (agents send their config only now and then).
+    config = (payload.get("agent") or {}).get("config") or {}
+    latest["allow_profiles"] = bool(
+        config.get("allow_profiles", machine.latest.get("allow_profiles", False))
+    )
+    return latest
+
+
+def _machine_base_update(machine, payload, received_at, offset, skewed) -> dict:
+    """Machine columns every upload sets, whether or not it brought a new newest sample."""
     update = {
         "last_seen": received_at,
         "rate_tokens": machine.rate_tokens,
@@ -288,16 +396,4 @@ def _machine_update(machine, payload, rows, new_ids, received_at, offset, skewed
     if isinstance(facts, dict):
         for name in apply_identity(machine, facts):
             update[name] = getattr(machine, name)
-    new_rows = [row for row in rows if row["sample_uid"] in new_ids]
-    if new_rows:
-        newest = max(new_rows, key=lambda row: row["ts"])
-        if machine.last_sample_at is None or newest["ts"] >= machine.last_sample_at:
-            sample = next(s for s in payload["samples"] if s["id"] == newest["sample_uid"])
-            update["last_sample_at"] = newest["ts"]
-            update["latest"] = latest_summary(sample, newest)
-            # Whether the agent lets the server ask for heap profiles: from its config when it
-            # says, else as last known (agents send their config only now and then).
-            config = (payload.get("agent") or {}).get("config") or {}
-            allowed = config.get("allow_profiles", machine.latest.get("allow_profiles", False))
-            update["latest"]["allow_profiles"] = bool(allowed)
     return update
