@@ -5,10 +5,12 @@ from __future__ import annotations
 from django.contrib import admin
 
 from apps.metrics.models import (
+    GoplsChunk,
     GoplsRollup,
     GoplsSample,
     HeapProfile,
     PendingRollup,
+    SystemChunk,
     SystemRollup,
     SystemSample,
 )
@@ -84,3 +86,29 @@ class PendingRollupAdmin(ReadOnlyAdmin):
     list_display = ["machine", "lo", "hi", "generation", "queued_at"]
     raw_id_fields = ["machine"]
     search_fields = ["machine__hostname", "machine__machine_id"]
+
+
+class ChunkAdmin(ReadOnlyAdmin):
+    """Compacted hours: how many samples each holds and how many bytes they take."""
+
+    list_display = ["machine", "hour", "n", "stored_bytes"]
+    raw_id_fields = ["machine"]
+    search_fields = ["machine__hostname", "machine__machine_id"]
+    date_hierarchy = "hour"
+    show_full_result_count = False
+    exclude = ["data"]
+
+    @admin.display(description="bytes")
+    def stored_bytes(self, chunk) -> int:
+        return len(chunk.data)
+
+
+@admin.register(SystemChunk)
+class SystemChunkAdmin(ChunkAdmin):
+    pass
+
+
+@admin.register(GoplsChunk)
+class GoplsChunkAdmin(ChunkAdmin):
+    list_display = ["process", "machine", "hour", "n", "stored_bytes"]
+    raw_id_fields = ["machine", "process"]
