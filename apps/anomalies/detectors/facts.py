@@ -78,30 +78,9 @@ def human(n: float | None) -> str:
     return f"{int(n)} B"
 
 
-def ceiling(snapshot, process=None) -> tuple[float | None, str]:
-    """The lowest memory ceiling a gopls process hits: RAM, the WSL VM cap (MemTotal inside
-    the VM), GOMEMLIMIT in its environment (soft: GC thrashes near it), cgroup memory.max."""
-    candidates: list[tuple[float, str]] = []
-    if snapshot.mem_total_bytes:
-        candidates.append((float(snapshot.mem_total_bytes), "ram"))
-    cap = snapshot.wsl_cap_bytes()
-    if cap:
-        candidates.append((cap, "wsl_cap"))
-    if process is not None:
-        limit = gomemlimit_bytes((process.env or {}).get("GOMEMLIMIT"))
-        if limit:
-            candidates.append((limit, "gomemlimit"))
-        cg = process.last("cgroup_max")
-        if cg:
-            candidates.append((cg, "cgroup"))
-    if not candidates:
-        return None, ""
-    return min(candidates)
-
-
-def hard_ceiling(snapshot, process=None) -> tuple[float | None, str]:
-    """The lowest hard memory ceiling of a gopls process: RAM, the WSL VM cap or cgroup
-    memory.max (not GOMEMLIMIT, which is soft and what a suggestion replaces)."""
+def _hard_candidates(snapshot, process=None) -> list[tuple[float, str]]:
+    """The hard memory ceilings that apply: RAM, the WSL VM cap (MemTotal inside the VM) and,
+    for a process, its cgroup memory.max."""
     candidates: list[tuple[float, str]] = []
     if snapshot.mem_total_bytes:
         candidates.append((float(snapshot.mem_total_bytes), "ram"))
@@ -111,6 +90,26 @@ def hard_ceiling(snapshot, process=None) -> tuple[float | None, str]:
     cg = process.last("cgroup_max") if process is not None else None
     if cg:
         candidates.append((cg, "cgroup"))
+    return candidates
+
+
+def ceiling(snapshot, process=None) -> tuple[float | None, str]:
+    """The lowest memory ceiling a gopls process hits: a hard ceiling (RAM, the WSL VM cap,
+    cgroup memory.max) or GOMEMLIMIT in its environment (soft: GC thrashes near it)."""
+    candidates = _hard_candidates(snapshot, process)
+    if process is not None:
+        limit = gomemlimit_bytes((process.env or {}).get("GOMEMLIMIT"))
+        if limit:
+            candidates.append((limit, "gomemlimit"))
+    if not candidates:
+        return None, ""
+    return min(candidates)
+
+
+def hard_ceiling(snapshot, process=None) -> tuple[float | None, str]:
+    """The lowest hard memory ceiling of a gopls process: RAM, the WSL VM cap or cgroup
+    memory.max (not GOMEMLIMIT, which is soft and what a suggestion replaces)."""
+    candidates = _hard_candidates(snapshot, process)
     if not candidates:
         return None, ""
     # On a tie name the most specific ceiling: inside WSL, "RAM" is the VM's cap.
