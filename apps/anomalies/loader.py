@@ -31,7 +31,8 @@ from apps.anomalies.replay import (
 from apps.anomalies.snapshot import MachineSnapshot, ProcessSeries, SystemSeries
 from apps.fleet.models import GoplsProcess, Machine
 from apps.metrics.catalog import detection_series
-from apps.metrics.chunks.read import machines_with_chunks, oom_victims
+from apps.metrics.chunks.codec import to_micros
+from apps.metrics.chunks.read import identity, machines_with_chunks, oom_victims
 from apps.metrics.models import SystemSample
 from apps.metrics.reader import BUCKET_TIMES, read_buckets
 
@@ -263,14 +264,18 @@ def _oom_victims(machine_ids: list[int], now: datetime) -> dict[int, list[dict]]
         return {}
     since = now - timedelta(hours=24)
     out: dict[int, list[dict]] = defaultdict(list)
+    compacted = oom_victims(machine_ids, since, now)
     rows = SystemSample.objects.filter(
         machine_id__in=machine_ids,
         ts__gte=since,
         ts__lte=now,
         detail__system__has_key="oom_victims",
-    ).values_list("machine_id", KT("detail__system__oom_victims"))
-    for mid, victims in rows:
+    ).values_list("machine_id", KT("detail__system__oom_victims"), "sample_uid", "collected_at")
+    for mid, victims, uid, collected in rows:
+        if identity(False, None, uid, to_micros(collected)) in compacted.get(mid, ()):
+            continue  # a resent copy of a compacted sample: read once, from its chunk
         out[mid].extend(v for v in _json_list(victims) if isinstance(v, dict))
-    for mid, victims in oom_victims(machine_ids, since, now).items():  # compacted history
-        out[mid].extend(v for v in victims if isinstance(v, dict))
+    for mid, samples in compacted.items():  # compacted history
+        for victims in samples.values():
+            out[mid].extend(v for v in victims if isinstance(v, dict))
     return out

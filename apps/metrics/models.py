@@ -252,6 +252,10 @@ class SystemChunk(models.Model):
     # Detection reads OOM victims of the last day from sample details: only chunks holding
     # some are decoded.
     has_oom_victims = models.BooleanField(default=False)
+    # The agent times (collected_at) of its samples: a resent copy of a sample (same sample
+    # id and collected_at) whose skew correction gave it another hour finds its original here.
+    collected_lo = models.DateTimeField(null=True)
+    collected_hi = models.DateTimeField(null=True)
 
     class Meta:
         constraints = [
@@ -270,6 +274,8 @@ class GoplsChunk(models.Model):
     hour = models.DateTimeField()
     n = models.IntegerField()
     data = models.BinaryField()
+    collected_lo = models.DateTimeField(null=True)  # as SystemChunk's
+    collected_hi = models.DateTimeField(null=True)
 
     class Meta:
         constraints = [models.UniqueConstraint(fields=["process", "hour"], name="uniq_gopls_chunk")]

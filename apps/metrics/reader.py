@@ -25,6 +25,7 @@ from django.db import connection
 
 from apps.metrics.catalog import drawn_columns
 from apps.metrics.chunks.buckets import bucket_rows, keys_with_chunks
+from apps.metrics.chunks.codec import to_micros
 from apps.metrics.chunks.read import chunk_points
 from apps.metrics.models import GoplsRollup, GoplsSample, Resolution, SystemRollup, SystemSample
 from apps.metrics.pending import pending_since
@@ -89,14 +90,18 @@ def _aware(value) -> datetime:
     return value if value.tzinfo else value.replace(tzinfo=timezone.utc)
 
 
-def _raw_query(per_process: bool, machine_pk: int, columns: list[str], since, until):
-    """Raw-resolution rows [process id,] ts, *columns over [since, until], in time order."""
+def _raw_query(
+    per_process: bool, machine_pk: int, columns: list[str], since, until, identity=False
+):
+    """Raw-resolution rows [process id,] ts, *columns over [since, until], in time order;
+    with `identity`, each row ends with its sample id (system) and agent time."""
     keys = ("process_id",) if per_process else ()
+    extra = (() if per_process else ("sample_uid",)) + ("collected_at",) if identity else ()
     return (
         _models(per_process)[1]
         .objects.filter(machine_id=machine_pk, ts__gte=since, ts__lte=until)
         .order_by(*keys, "ts")
-        .values_list(*keys, "ts", *columns)
+        .values_list(*keys, "ts", *columns, *extra)
     )
 
 
@@ -149,9 +154,15 @@ def _time(point: Point) -> datetime:
 
 def _collect_raw(out: dict, per_process: bool, machine_pk: int, columns, since, until) -> bool:
     """Raw samples and compacted chunks (`apps.metrics.chunks`) over [since, until] into
-    `out`; a sample is in exactly one of them. True when chunks added points."""
-    _collect(out, _raw_query(per_process, machine_pk, columns, since, until), columns, per_process)
-    found = chunk_points(per_process, machine_pk, columns, since, until)
+    `out`, each sample once: a raw copy of a sample a chunk holds (a resend stored after its
+    hour was compacted, until compaction folds it away) is skipped. True when chunks added
+    points."""
+    known: set = set()
+    found = chunk_points(per_process, machine_pk, columns, since, until, keys=known)
+    rows = _rows(_raw_query(per_process, machine_pk, columns, since, until, identity=bool(known)))
+    if known:
+        rows = _not_in(rows, known, per_process)
+    _collect_rows(out, rows, columns, per_process)
     for key, per in found.items():
         target = out[key]
         for column, points in per.items():
@@ -159,12 +170,25 @@ def _collect_raw(out: dict, per_process: bool, machine_pk: int, columns, since, 
     return bool(found)
 
 
+def _not_in(rows, known: set, per_process: bool):
+    """Raw rows (ending with their identity columns) whose sample is not in `known`."""
+    for row in rows:
+        collected = to_micros(_aware(row[-1]))
+        key = (row[0], collected) if per_process else (row[-2], collected)
+        if key not in known:
+            yield row
+
+
 def _collect(out: dict, rows, columns: list[str], per_process: bool) -> datetime | None:
-    """Append rows (process id first when per_process, then time, then columns) to `out`;
-    returns the newest time seen."""
+    """Append the rows of a query (process id first when per_process, then time, then
+    columns) to `out`; returns the newest time seen."""
+    return _collect_rows(out, _rows(rows), columns, per_process)
+
+
+def _collect_rows(out: dict, rows, columns: list[str], per_process: bool) -> datetime | None:
     first = 1 if per_process else 0
     last = None
-    for row in _rows(rows):
+    for row in rows:
         per = out[row[0] if per_process else None]
         t = _aware(row[first])
         last = t if last is None else max(last, t)

@@ -38,20 +38,13 @@ def keys_with_chunks(per_process: bool, keys, since: datetime, until: datetime) 
 
 
 def _points(per_process: bool, key: int, columns: list[str], since, until) -> np.ndarray:
-    """[epoch seconds, *columns] rows of one key from raw samples and chunks (NaN for null)."""
+    """[epoch seconds, *columns] rows of one key from raw samples and chunks (NaN for null),
+    each sample once: raw copies of samples a chunk holds (resends) are skipped."""
     chunk, raw = _models(per_process)
     field = "process_id" if per_process else "machine_id"
     lo, hi = codec.to_micros(since), codec.to_micros(until)
     parts = []
-    rows = raw.objects.filter(**{field: key}, ts__gte=since, ts__lte=until).values_list(
-        "ts", *columns
-    )
-    listed = [
-        (codec.to_micros(t) / 1e6, *(np.nan if v is None else float(v) for v in rest))
-        for t, *rest in rows
-    ]
-    if listed:
-        parts.append(np.array(listed, dtype=float))
+    known: set = set()
     blobs = chunk.objects.filter(
         **{field: key}, hour__gte=floor_time(since, 3600), hour__lte=until
     ).values_list("data", flat=True)
@@ -61,6 +54,11 @@ def _points(per_process: bool, key: int, columns: list[str], since, until) -> np
         keep = (ts >= lo) & (ts <= hi)
         if not keep.any():
             continue
+        collected = cols["collected_at"][1][keep].tolist()
+        if per_process:
+            known.update((key, t) for t in collected)
+        else:
+            known.update(zip(cols["sample_uid"][1][keep].tolist(), collected))
         block = [ts[keep] / 1e6]
         for column in columns:
             if column not in cols:
@@ -71,8 +69,24 @@ def _points(per_process: bool, key: int, columns: list[str], since, until) -> np
             v[mask] = np.nan
             block.append(v[keep])
         parts.append(np.column_stack(block))
+    identity = ("collected_at",) if per_process else ("sample_uid", "collected_at")
+    rows = raw.objects.filter(**{field: key}, ts__gte=since, ts__lte=until).values_list(
+        "ts", *columns, *identity
+    )
+    width = 1 + len(columns)
+    listed = []
+    for row in rows:
+        collected = codec.to_micros(row[-1])
+        if ((key, collected) if per_process else (row[-2], collected)) in known:
+            continue
+        t, rest = row[0], row[1:width]
+        listed.append(
+            (codec.to_micros(t) / 1e6, *(np.nan if v is None else float(v) for v in rest))
+        )
+    if listed:  # raw rows first, as before chunks existed: the same float sums
+        parts.insert(0, np.array(listed, dtype=float))
     if not parts:
-        return np.empty((0, 1 + len(columns)), float)
+        return np.empty((0, width), float)
     return np.vstack(parts)
 
 

@@ -11,11 +11,24 @@ from apps.metrics.models import GoplsChunk, SystemChunk
 from apps.metrics.rollups import floor_time
 
 
+def identity(per_process: bool, key, uid, collected_micros: int) -> tuple:
+    """A sample's identity: (sample id, agent time) of a machine's system sample, (gopls
+    lifetime, agent time) of a gopls sample. Two copies of a sample (a resend) share it even
+    when their skew-corrected `ts` differ."""
+    return (key, collected_micros) if per_process else (uid, collected_micros)
+
+
 def chunk_points(
-    per_process: bool, machine_pk: int, columns: list[str], since: datetime, until: datetime
+    per_process: bool,
+    machine_pk: int,
+    columns: list[str],
+    since: datetime,
+    until: datetime,
+    keys: set | None = None,
 ) -> dict:
     """{process pk or None: {column: [(ts, value)]}} of the samples in chunks with
-    since <= ts <= until, nulls skipped, in time order within each chunk."""
+    since <= ts <= until, nulls skipped, in time order within each chunk. `keys`, when given,
+    receives the `identity` of every sample in the range (readers skip raw copies of them)."""
     model = GoplsChunk if per_process else SystemChunk
     rows = (
         model.objects.filter(
@@ -33,6 +46,8 @@ def chunk_points(
         if not keep.any():
             continue
         per = out.setdefault(key if per_process else None, {c: [] for c in columns})
+        if keys is not None:
+            keys.update(_identities(per_process, key, cols, keep))
         times = [codec.from_micros(t) for t in ts.tolist()]
         for column in columns:
             if column not in cols:
@@ -42,6 +57,13 @@ def chunk_points(
             listed = values.tolist()
             per[column].extend((times[i], listed[i]) for i in take.tolist())
     return out
+
+
+def _identities(per_process: bool, key, cols: dict, keep: np.ndarray) -> list[tuple]:
+    collected = cols["collected_at"][1][keep].tolist()
+    if per_process:
+        return [(key, t) for t in collected]
+    return list(zip(cols["sample_uid"][1][keep].tolist(), collected))
 
 
 def latest_value(machine_pk: int, column: str, since: datetime, until: datetime):
@@ -61,10 +83,10 @@ def machines_with_chunks(machine_pks, since: datetime, until: datetime) -> set[i
     )
 
 
-def oom_victims(machine_pks, since: datetime, until: datetime) -> dict[int, list]:
-    """{machine pk: [victim]} from `detail.system.oom_victims` of compacted samples in
-    [since, until]; only chunks flagged at compaction as holding some are decoded."""
-    out: dict[int, list] = {}
+def oom_victims(machine_pks, since: datetime, until: datetime) -> dict[int, dict[tuple, list]]:
+    """{machine pk: {sample identity: victims}} from `detail.system.oom_victims` of compacted
+    samples in [since, until]; only chunks flagged at compaction as holding some are decoded."""
+    out: dict[int, dict[tuple, list]] = {}
     rows = SystemChunk.objects.filter(
         machine_id__in=list(machine_pks),
         hour__gte=floor_time(since, 3600),
@@ -74,11 +96,12 @@ def oom_victims(machine_pks, since: datetime, until: datetime) -> dict[int, list
     lo, hi = codec.to_micros(since), codec.to_micros(until)
     for machine_pk, blob in rows:
         _, cols = codec.unpack(blob)
-        ts, details = cols["ts"][1], cols["detail"][1]
-        for t, detail in zip(ts.tolist(), details.tolist()):
+        ts, details = cols["ts"][1].tolist(), cols["detail"][1].tolist()
+        uids, collected = cols["sample_uid"][1].tolist(), cols["collected_at"][1].tolist()
+        for t, detail, uid, at in zip(ts, details, uids, collected):
             if lo <= t <= hi and isinstance(detail, dict):
                 system = detail.get("system")
                 victims = system.get("oom_victims") if isinstance(system, dict) else None
                 if isinstance(victims, list):
-                    out.setdefault(machine_pk, []).extend(victims)
+                    out.setdefault(machine_pk, {})[identity(False, None, uid, at)] = victims
     return out

@@ -7,8 +7,15 @@ encoded (`codec`) and written, and the raw rows read are deleted by id, all in o
 transaction: a crash or kill before the commit leaves the raw rows as they were, after it the
 chunk holds them, so nothing is lost or stored twice and the next run simply carries on.
 
+A sample is identified by (sample id, agent time) for system samples and (gopls lifetime,
+agent time) for gopls samples; `ts` is the server's skew-corrected time and may differ between
+two copies of one sample (an upload retried after the agent's clock was corrected). The first
+stored copy wins, as at ingest: a raw copy of a sample already in any chunk of the machine
+(found by the chunks' agent-time range) is dropped, in its own hour or another one.
+
 The first compaction of an hour recomputes its 5-minute rollups from the raw rows first (in
-the same transaction), so rollups never miss what went into a chunk. A machine's hours inside
+the same transaction), so rollups never miss what went into a chunk; when copies were dropped
+from the hour its rollups are rebuilt without them. A machine's hours inside
 its pending rollup range are left raw; the range task expands chunks it overlaps back into raw
 rows (`expand`) before rolling up, and a later run compacts them again.
 """
@@ -22,12 +29,14 @@ from django.db import IntegrityError, connection, models, transaction
 from apps.metrics.chunks import codec
 from apps.metrics.models import (
     GoplsChunk,
+    GoplsRollup,
     GoplsSample,
     PendingRollup,
     SystemChunk,
+    SystemRollup,
     SystemSample,
 )
-from apps.metrics.rollups import bucket_sql, floor_time, roll_up_raw
+from apps.metrics.rollups import bucket_sql, floor_time, roll_up_hours, roll_up_raw
 from apps.metrics.writer import insert_gopls_samples, insert_system_samples
 
 HOUR = timedelta(hours=1)
@@ -54,6 +63,9 @@ def fields(model) -> list[tuple[str, str]]:
 
 SYSTEM_FIELDS = fields(SystemSample)
 GOPLS_FIELDS = fields(GoplsSample)
+# A sample's identity within its machine (system) or gopls lifetime (gopls).
+SYSTEM_KEY = ("sample_uid", "collected_at")
+GOPLS_KEY = ("collected_at",)
 
 
 def _python(kind: str, value, null: bool):
@@ -112,6 +124,58 @@ def _delete(model, ids: list[int]) -> None:
         model.objects.filter(pk__in=ids[start : start + BATCH])._raw_delete(connection.alias)
 
 
+def _collected(rows: list[tuple], spec) -> dict:
+    """The chunk columns holding the agent-time range of its rows."""
+    index = [name for name, _ in spec].index("collected_at")
+    times = [r[index] for r in rows]
+    return {"collected_lo": min(times), "collected_hi": max(times)}
+
+
+def _identities(blobs, spec, names: tuple[str, ...]) -> set[tuple]:
+    """(prefix, *identity) of every row of the (prefix, chunk data) pairs given."""
+    out = set()
+    for prefix, blob in blobs:
+        out.update((prefix, *_key(spec, row, names)) for row in decode_rows(blob, spec))
+    return out
+
+
+def _copies_elsewhere(machine_pk: int, hour: datetime, system, gopls) -> tuple[set, set]:
+    """Raw ids (system, gopls) of this hour's rows whose sample is already in a chunk of
+    another hour: copies whose skew correction differs from the stored original's."""
+    found: tuple[set, set] = (set(), set())
+    for model, chunk_model, rows, spec, names, first, owner in (
+        (SystemSample, SystemChunk, system, SYSTEM_FIELDS, SYSTEM_KEY, 1, "machine_id"),
+        (GoplsSample, GoplsChunk, gopls, GOPLS_FIELDS, GOPLS_KEY, 2, "process_id"),
+    ):
+        if not rows:
+            continue
+        times = [row[first + [n for n, _ in spec].index("collected_at")] for row in rows]
+        owners = {machine_pk} if owner == "machine_id" else {row[1] for row in rows}
+        blobs = (
+            chunk_model.objects.filter(**{f"{owner}__in": list(owners)})
+            .filter(collected_lo__lte=max(times), collected_hi__gte=min(times))
+            .exclude(hour=hour)
+            .values_list(owner, "data")
+        )
+        known = _identities(blobs, spec, names)
+        if not known:
+            continue
+        target = found[0] if model is SystemSample else found[1]
+        for row in rows:
+            key = machine_pk if owner == "machine_id" else row[1]
+            if (key, *_key(spec, row[first:], names)) in known:
+                target.add(row[0])
+    return found
+
+
+def _forget_rollups(machine_pk: int, hour: datetime) -> None:
+    """Drop the machine's rollups of the hour (they counted copies) before rebuilding them."""
+    for model in (SystemRollup, GoplsRollup):
+        model.objects.filter(
+            machine_id=machine_pk, bucket__gte=hour, bucket__lt=hour + HOUR
+        ).delete()
+
+
 def _write(model, existing, data: bytes, n: int, **keys) -> None:
     extra = keys.pop("extra", {})
     if existing is None:
@@ -152,13 +216,23 @@ def compact_hour(machine_pk: int, hour: datetime) -> int:
     gopls = _raw(GoplsSample, GOPLS_FIELDS, machine_pk, hour)
     if not system and not gopls:
         return 0
+    system_copies, gopls_copies = _copies_elsewhere(machine_pk, hour, system, gopls)
+    if system_copies or gopls_copies:
+        _delete(SystemSample, sorted(system_copies))
+        _delete(GoplsSample, sorted(gopls_copies))
+        system = [r for r in system if r[0] not in system_copies]
+        gopls = [r for r in gopls if r[0] not in gopls_copies]
     if system_chunk is None and not gopls_chunks:
+        if system_copies or gopls_copies:
+            _forget_rollups(machine_pk, hour)
         roll_up_raw(hour, hour + HOUR - timedelta(microseconds=1), machine_ids=[machine_pk])
+        if system_copies or gopls_copies:
+            roll_up_hours(hour, hour)
     if system:
         old = decode_rows(system_chunk.data, SYSTEM_FIELDS) if system_chunk else []
-        rows = _merge(SYSTEM_FIELDS, old, [r[1:] for r in system], ("sample_uid", "collected_at"))
+        rows = _merge(SYSTEM_FIELDS, old, [r[1:] for r in system], SYSTEM_KEY)
         data = encode_rows(rows, SYSTEM_FIELDS)
-        extra = {"has_oom_victims": _has_oom_victims(rows)}
+        extra = {"has_oom_victims": _has_oom_victims(rows), **_collected(rows, SYSTEM_FIELDS)}
         _write(
             SystemChunk, system_chunk, data, len(rows),
             machine_id=machine_pk, hour=hour, extra=extra,
@@ -170,14 +244,15 @@ def compact_hour(machine_pk: int, hour: datetime) -> int:
     for process_pk, raw in by_process.items():
         chunk = gopls_chunks.get(process_pk)
         old = decode_rows(chunk.data, GOPLS_FIELDS) if chunk else []
-        rows = _merge(GOPLS_FIELDS, old, raw, ("collected_at",))
+        rows = _merge(GOPLS_FIELDS, old, raw, GOPLS_KEY)
         data = encode_rows(rows, GOPLS_FIELDS)
         _write(
             GoplsChunk, chunk, data, len(rows),
             machine_id=machine_pk, process_id=process_pk, hour=hour,
+            extra=_collected(rows, GOPLS_FIELDS),
         )  # fmt: skip
     _delete(GoplsSample, [r[0] for r in gopls])
-    return len(system) + len(gopls)
+    return len(system) + len(gopls) + len(system_copies) + len(gopls_copies)
 
 
 def due_hours(cutoff: datetime) -> list[tuple[int, datetime]]:
@@ -226,38 +301,54 @@ def compact(now: datetime, older_than: timedelta) -> dict:
     return {**done, "span": span or None}
 
 
+def _drop_raw_copies(model, chunk, rows: list[tuple], spec, names) -> None:
+    """Delete raw rows that are copies of the chunk's samples (in any hour): the chunk holds
+    the first stored copy, which is kept."""
+    keys = {_key(spec, row, names) for row in rows}
+    times = [row[[n for n, _ in spec].index("collected_at")] for row in rows]
+    if model is SystemSample:
+        uids = sorted({k[0] for k in keys})
+        candidates = []
+        for start in range(0, len(uids), BATCH):
+            candidates += SystemSample.objects.filter(
+                machine_id=chunk.machine_id, sample_uid__in=uids[start : start + BATCH]
+            ).values_list("pk", "sample_uid", "collected_at")
+        copies = [pk for pk, uid, at in candidates if (uid, codec.to_micros(at)) in keys]
+    else:
+        candidates = GoplsSample.objects.filter(
+            process_id=chunk.process_id, collected_at__gte=min(times), collected_at__lte=max(times)
+        ).values_list("pk", "collected_at")
+        copies = [pk for pk, at in candidates if (codec.to_micros(at),) in keys]
+    _delete(model, copies)
+
+
 @transaction.atomic
 def expand(machine_pk: int, lo: datetime, hi: datetime) -> int:
-    """Turn the machine's chunks of hours touching [lo, hi] back into raw rows (a sample
-    already raw is kept once); returns the rows restored. The range task calls this before
-    rolling up, so rollups over a compacted hour see all of its samples."""
+    """Turn the machine's chunks of hours touching [lo, hi] back into raw rows; returns the
+    rows restored. A raw copy of a chunk's sample (a resend) gives way to the chunk's row, the
+    first stored. The range task calls this before rolling up, so rollups over a compacted
+    hour see all of its samples."""
     start = floor_time(lo, 3600)
     restored = 0
+    names = [name for name, _ in SYSTEM_FIELDS]
     for chunk in SystemChunk.objects.select_for_update().filter(
         machine_id=machine_pk, hour__gte=start, hour__lte=hi
     ):
-        names = [name for name, _ in SYSTEM_FIELDS]
-        rows = [
-            {"machine_id": machine_pk, **dict(zip(names, r))}
-            for r in decode_rows(chunk.data, SYSTEM_FIELDS)
-        ]
+        decoded = decode_rows(chunk.data, SYSTEM_FIELDS)
+        _drop_raw_copies(SystemSample, chunk, decoded, SYSTEM_FIELDS, SYSTEM_KEY)
+        rows = [{"machine_id": machine_pk, **dict(zip(names, r))} for r in decoded]
         restored += len(insert_system_samples(rows))
         chunk.delete()
+    names = [name for name, _ in GOPLS_FIELDS]
     for chunk in GoplsChunk.objects.select_for_update().filter(
         machine_id=machine_pk, hour__gte=start, hour__lte=hi
     ):
-        have = {
-            codec.to_micros(t)
-            for t in GoplsSample.objects.filter(
-                process_id=chunk.process_id, ts__gte=chunk.hour, ts__lt=chunk.hour + HOUR
-            ).values_list("collected_at", flat=True)
-        }
-        names = [name for name, _ in GOPLS_FIELDS]
+        decoded = decode_rows(chunk.data, GOPLS_FIELDS)
+        _drop_raw_copies(GoplsSample, chunk, decoded, GOPLS_FIELDS, GOPLS_KEY)
         rows = [
             {"machine_id": machine_pk, "process_id": chunk.process_id, **dict(zip(names, r))}
-            for r in decode_rows(chunk.data, GOPLS_FIELDS)
+            for r in decoded
         ]
-        rows = [r for r in rows if codec.to_micros(r["collected_at"]) not in have]
         insert_gopls_samples(rows)
         restored += len(rows)
         chunk.delete()
