@@ -197,6 +197,8 @@ _BEAT_TABLE = [
     ("roll-up-recent", "apps.metrics.tasks.roll_up_recent_task", "CRON_ROLLUP", "* * * * *", 55),
     ("prune-old-data", "apps.metrics.tasks.prune_task", "CRON_PRUNE", "17 3 * * *", 3600),
     ("compact-history", "apps.metrics.tasks.compact_task", "CRON_COMPACT", "*/10 * * * *", 540),
+    ("compact-rollups", "apps.metrics.tasks.compact_rollups_task", "CRON_COMPACT_ROLLUPS",
+     "37 * * * *", 3000),
     ("partitions", "apps.metrics.tasks.ensure_partitions_task", "CRON_PARTS", "7 * * * *", 3000),
     ("detection", "apps.anomalies.tasks.evaluate_fleet_task", "CRON_DETECTION", "* * * * *", 55),
     ("alerts-outbox", "apps.alerts.tasks.reconcile_outbox_task", "CRON_ALERTS", "* * * * *", 55),
@@ -294,6 +296,9 @@ RETENTION_5M_DAYS = env_int("RETENTION_5M_DAYS", 90, minimum=1)
 RETENTION_1H_DAYS = env_int("RETENTION_1H_DAYS", 730, minimum=1)
 # Raw samples older than this many hours are compacted into hourly chunks (apps.metrics.chunks).
 COMPACT_AFTER_HOURS = env_int("COMPACT_AFTER_HOURS", 2, minimum=1)
+# Rollup periods (a day of 5-minute, a week of 1-hour buckets) that ended more than this many
+# hours ago are compacted into rollup chunks (apps.metrics.chunks.rollup_store).
+ROLLUP_COMPACT_AFTER_HOURS = env_int("ROLLUP_COMPACT_AFTER_HOURS", 24, minimum=1)
 
 # --- Auth, i18n, static ----------------------------------------------------------------------
 AUTH_PASSWORD_VALIDATORS = [

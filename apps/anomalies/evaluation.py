@@ -27,7 +27,9 @@ from apps.anomalies.models import Finding
 from apps.anomalies.profiles import attach_profiles, request_profile
 from apps.anomalies.thresholds import thresholds
 from apps.common import shapes
-from apps.fleet.models import Machine
+from apps.fleet.models import GoplsProcess, Machine
+from apps.metrics.chunks.rollup_store import chunked_machines
+from apps.metrics.chunks.rollup_store import entries as rollup_entries
 from apps.metrics.models import GoplsRollup, Resolution
 
 log = logging.getLogger(__name__)
@@ -242,14 +244,18 @@ def peer_samples(machine_ids: list[int], now: datetime | None = None) -> list[Pe
 
 def _hour_means(machine_ids: list[int], now: datetime) -> dict[tuple[int, int], tuple]:
     """{(machine pk, gopls pid): (mean CPU %, mean 5-minute completion p95 ms)}, last hour
-    (by machine through the rollups' machine index, in chunks)."""
+    (by machine through the rollups' machine index, in chunks). Machines whose rollups there
+    are compacted (a replay of the past) read chunk and rows together."""
     out: dict[tuple[int, int], tuple] = {}
+    since = now - timedelta(hours=1)
+    five = Resolution.FIVE_MINUTES
     for part in chunks(sorted(machine_ids), 2000):
+        compacted = chunked_machines(True, five, since, now, part)
         rows = (
             GoplsRollup.objects.filter(
-                machine_id__in=part,
-                resolution=Resolution.FIVE_MINUTES,
-                bucket__gte=now - timedelta(hours=1),
+                machine_id__in=[pk for pk in part if pk not in compacted],
+                resolution=five,
+                bucket__gte=since,
                 bucket__lte=now,
             )
             .values("machine_id", "process__pid")
@@ -261,7 +267,29 @@ def _hour_means(machine_ids: list[int], now: datetime) -> dict[tuple[int, int], 
                 None if cpu is None else float(cpu),
                 None if lat is None else float(lat),
             )
+        if compacted:
+            out.update(_compacted_hour_means(compacted, since, now))
     return out
+
+
+def _compacted_hour_means(machine_pks, since: datetime, now: datetime) -> dict:
+    """`_hour_means` of machines with compacted rollups, from chunks and rows together."""
+    found = rollup_entries(
+        True, machine_pks, Resolution.FIVE_MINUTES, since, now,
+        ["cpu_percent_avg", "completion_p95_max"],
+    )  # fmt: skip
+    pids = dict(GoplsProcess.objects.filter(pk__in={e[1] for e in found}).values_list("pk", "pid"))
+    values: dict[tuple[int, int], tuple[list, list]] = defaultdict(lambda: ([], []))
+    for mid, process_pk, _, cpu, latency in found:
+        cpus, latencies = values[(mid, pids[process_pk])]
+        if cpu is not None:
+            cpus.append(float(cpu))
+        if latency is not None:
+            latencies.append(float(latency))
+    return {
+        key: (sum(c) / len(c) if c else None, sum(lat) / len(lat) if lat else None)
+        for key, (c, lat) in values.items()
+    }
 
 
 def fleet_renderer(platform: str):

@@ -7,11 +7,13 @@ from django.contrib import admin
 from apps.metrics.models import (
     GoplsChunk,
     GoplsRollup,
+    GoplsRollupChunk,
     GoplsSample,
     HeapProfile,
     PendingRollup,
     SystemChunk,
     SystemRollup,
+    SystemRollupChunk,
     SystemSample,
 )
 
@@ -112,3 +114,30 @@ class SystemChunkAdmin(ChunkAdmin):
 class GoplsChunkAdmin(ChunkAdmin):
     list_display = ["process", "machine", "hour", "n", "stored_bytes"]
     raw_id_fields = ["machine", "process"]
+
+
+class RollupChunkAdmin(ReadOnlyAdmin):
+    """Compacted rollup periods (`apps.metrics.chunks.rollup_store`): the rollup lists above
+    show only rows not yet compacted (recent periods, and late buckets rolled up again)."""
+
+    list_display = ["machine", "resolution", "start", "n", "stored_bytes"]
+    list_filter = ["resolution"]
+    raw_id_fields = ["machine"]
+    search_fields = ["machine__hostname", "machine__machine_id"]
+    date_hierarchy = "start"
+    show_full_result_count = False
+    exclude = ["data"]
+
+    @admin.display(description="bytes")
+    def stored_bytes(self, chunk) -> int:
+        return len(chunk.data)
+
+
+@admin.register(SystemRollupChunk)
+class SystemRollupChunkAdmin(RollupChunkAdmin):
+    pass
+
+
+@admin.register(GoplsRollupChunk)
+class GoplsRollupChunkAdmin(RollupChunkAdmin):
+    pass

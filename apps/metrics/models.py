@@ -283,3 +283,50 @@ class GoplsChunk(models.Model):
 
     def __str__(self) -> str:
         return f"gopls {self.process_id} chunk @ {self.hour:%Y-%m-%d %H:00}"
+
+
+class SystemRollupChunk(models.Model):
+    """One machine's system rollups of one resolution over one period, compacted
+    (`apps.metrics.chunks.rollup_store`): every `SystemRollup` column as an encoded array.
+    A `SystemRollup` row for the same bucket, written later, wins over the chunk's entry."""
+
+    machine = models.ForeignKey("fleet.Machine", on_delete=models.CASCADE, db_index=False)
+    resolution = models.PositiveIntegerField(choices=Resolution.choices)
+    start = models.DateTimeField()
+    n = models.IntegerField(help_text="Buckets in the chunk.")
+    data = models.BinaryField()
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(
+                fields=["machine", "resolution", "start"], name="uniq_system_rollup_chunk"
+            )
+        ]
+        indexes = [models.Index(fields=["resolution", "start"], name="system_rchunk_res_start")]
+
+    def __str__(self) -> str:
+        return f"{self.machine_id} {self.resolution}s rollups from {self.start:%Y-%m-%d %H:%M}"
+
+
+class GoplsRollupChunk(models.Model):
+    """One machine's gopls rollups (all its processes, `process_id` a column) of one resolution
+    over one period, compacted; a `GoplsRollup` row for the same process and bucket wins."""
+
+    machine = models.ForeignKey("fleet.Machine", on_delete=models.CASCADE, db_index=False)
+    resolution = models.PositiveIntegerField(choices=Resolution.choices)
+    start = models.DateTimeField()
+    n = models.IntegerField(help_text="Buckets (process and time) in the chunk.")
+    data = models.BinaryField()
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(
+                fields=["machine", "resolution", "start"], name="uniq_gopls_rollup_chunk"
+            )
+        ]
+        indexes = [models.Index(fields=["resolution", "start"], name="gopls_rchunk_res_start")]
+
+    def __str__(self) -> str:
+        return (
+            f"gopls {self.machine_id} {self.resolution}s rollups from {self.start:%Y-%m-%d %H:%M}"
+        )

@@ -84,7 +84,7 @@ def roll_up_pending(machine_pk: int) -> bool | None:
     # rest of their hour is in a chunk, and a rollup from raw rows alone would drop it.
     expand(machine_pk, lo, hi)
     roll_up_raw(lo, hi, machine_ids=[machine_pk])
-    roll_up_hours(lo, hi)
+    roll_up_hours(lo, hi, machine_ids=[machine_pk])
     deleted, _ = PendingRollup.objects.filter(machine_id=machine_pk, generation=generation).delete()
     return bool(deleted)
 

@@ -27,6 +27,8 @@ from apps.metrics.catalog import drawn_columns
 from apps.metrics.chunks.buckets import bucket_rows, keys_with_chunks
 from apps.metrics.chunks.codec import to_micros
 from apps.metrics.chunks.read import chunk_points
+from apps.metrics.chunks.rollup_store import chunk_bucket_rows, chunked_machines
+from apps.metrics.chunks.rollup_store import entries as rollup_entries
 from apps.metrics.models import GoplsRollup, GoplsSample, Resolution, SystemRollup, SystemSample
 from apps.metrics.pending import pending_since
 
@@ -129,7 +131,14 @@ def read_columns(
             .order_by(*keys, "bucket")
             .values_list(*keys, "bucket", *rolled.values())
         )
-        newest = _collect(out, rows, list(rolled), per_process)
+        if chunked_machines(per_process, resolution, since, until, [machine_pk]):
+            # Compacted rollup periods: chunk and rows together, each bucket once.
+            found = rollup_entries(
+                per_process, [machine_pk], resolution, since, until, list(rolled.values())
+            )
+            newest = _collect_rows(out, [r[1:] for r in found], list(rolled), per_process)
+        else:
+            newest = _collect(out, rows, list(rolled), per_process)
         pending = pending_since([machine_pk], resolution).get(machine_pk)
         start = raw_from(since, newest, pending, resolution)
         for per in out.values():
@@ -328,6 +337,8 @@ def read_buckets(
     start_of: dict[int, datetime] = {}
     if bucket_s == ROLLUP_S and now - since > 2 * tail:  # short windows stay raw
         rolled = _split(_rollup_rows(rollup, key, series, ids, since, cut, times=times))
+        # Keys of machines with compacted rollup periods there: chunk and rows together.
+        rolled.update(chunk_bucket_rows(per_process, series, ids, owner, since, cut, times=times))
         newest: dict[int, float] = {}
         for k, rows in rolled.items():
             m = owner[k]

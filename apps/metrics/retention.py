@@ -7,14 +7,17 @@ from datetime import datetime, timedelta
 from django.conf import settings
 from django.db import connection
 
+from apps.metrics.chunks.rollup_store import period_of
 from apps.metrics.models import (
     GoplsChunk,
     GoplsRollup,
+    GoplsRollupChunk,
     GoplsSample,
     HeapProfile,
     Resolution,
     SystemChunk,
     SystemRollup,
+    SystemRollupChunk,
     SystemSample,
 )
 from apps.metrics.partitions import PARTITIONED_TABLES, drop_partitions_before, is_partitioned
@@ -67,4 +70,14 @@ def prune(now: datetime) -> dict[str, int]:
         deleted[f"{name}_rollups_1h"] = _delete_older(
             model.objects.filter(resolution=Resolution.ONE_HOUR), "bucket", hour_cutoff
         )
+    # A rollup chunk goes once its whole period is past its tier's limit (so a tier keeps up
+    # to one period, a day of 5-minute or a week of hourly buckets, longer than its limit).
+    for name, model in (("system", SystemRollupChunk), ("gopls", GoplsRollupChunk)):
+        for label, resolution, cutoff in (
+            ("5m", Resolution.FIVE_MINUTES, five_cutoff),
+            ("1h", Resolution.ONE_HOUR, hour_cutoff),
+        ):
+            deleted[f"{name}_rollup_chunks_{label}"] = _delete_older(
+                model.objects.filter(resolution=resolution), "start", cutoff - period_of(resolution)
+            )
     return deleted

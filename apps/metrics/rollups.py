@@ -94,23 +94,65 @@ def _merge(agg: str, column: str) -> str:
     return f"{agg}({column})"
 
 
-def roll_up_hours(since: datetime, until: datetime) -> int:
-    """Recompute the 1-hour buckets touching [since, until) from the 5-minute rollups."""
+def _only(column: str, ids, negate: bool = False) -> tuple[str, list]:
+    """` AND column [NOT] IN (…)` and its params (one array parameter on PostgreSQL)."""
+    ids = list(ids)
+    if connection.vendor == "postgresql":
+        return (f" AND {column} <> ALL(%s)" if negate else f" AND {column} = ANY(%s)"), [ids]
+    marks = ", ".join(["%s"] * len(ids))
+    return f" AND {column} {'NOT IN' if negate else 'IN'} ({marks})", ids
+
+
+def roll_up_hours(since: datetime, until: datetime, machine_ids: list[int] | None = None) -> int:
+    """Recompute the 1-hour buckets touching [since, until) from the 5-minute rollups.
+
+    Machines whose 5-minute rollups there are partly compacted into chunks
+    (`apps.metrics.chunks.rollup_store`) are recomputed from chunks and rows together; the
+    others in one statement per table."""
+    from apps.metrics.chunks.rollup_store import chunked_machines, roll_up_hours_merged
+
     step = Resolution.ONE_HOUR
     since, until = floor_time(since, step), floor_time(until, step) + timedelta(seconds=step)
-    params = [int(Resolution.FIVE_MINUTES), *_range_params(since, until)]
     written = 0
     for target, keys, aggregates in (
         (SystemRollup, ["machine_id"], SYSTEM_AGGREGATES),
         (GoplsRollup, ["machine_id", "process_id"], GOPLS_AGGREGATES),
     ):
+        per_process = target is GoplsRollup
+        chunked = chunked_machines(
+            per_process, Resolution.FIVE_MINUTES, since, until - timedelta(microseconds=1),
+            machine_ids,
+        )  # fmt: skip
+        params = [int(Resolution.FIVE_MINUTES), *_range_params(since, until)]
+        only = ""
+        if machine_ids:
+            sql, extra = _only("machine_id", machine_ids)
+            only, params = only + sql, params + extra
+        if chunked:
+            sql, extra = _only("machine_id", chunked, negate=True)
+            only, params = only + sql, params + extra
         bucket = bucket_sql("bucket", step)
         selects = ", ".join(_merge(agg, col) for col, agg, _ in aggregates)
         group = ", ".join(keys)
         source_sql = (
             f"SELECT {group}, {int(step)}, {bucket}, sum(n), {selects} "
-            f"FROM {target._meta.db_table} WHERE resolution = %s AND bucket >= %s AND bucket < %s "
-            f"GROUP BY {group}, {bucket}"
+            f"FROM {target._meta.db_table} WHERE resolution = %s AND bucket >= %s AND bucket < %s"
+            f"{only} GROUP BY {group}, {bucket}"
         )
         written += _upsert(target, keys, aggregates, source_sql, params)
+        if chunked:
+            written += roll_up_hours_merged(per_process, chunked, since, until)
+    return written
+
+
+def upsert_values(target, keys: list[str], aggregates, values: list[list], batch: int = 500) -> int:
+    """Upsert rollup rows given as [*keys, resolution, bucket, n, *aggregates] value lists."""
+    adapt = connection.ops.adapt_datetimefield_value
+    written = 0
+    for start in range(0, len(values), batch):
+        part = values[start : start + batch]
+        width = len(part[0])
+        marks = ", ".join(["(" + ", ".join(["%s"] * width) + ")"] * len(part))
+        params = [adapt(v) if isinstance(v, datetime) else v for row in part for v in row]
+        written += _upsert(target, keys, aggregates, f"VALUES {marks}", params)
     return written

@@ -12,6 +12,7 @@ from django.utils import timezone
 from apps.fleet.recording import forget_lifetimes
 from apps.metrics import pending
 from apps.metrics.chunks.maintain import run_compaction
+from apps.metrics.chunks.rollup_store import compact_rollups
 from apps.metrics.counters import count_upload
 from apps.metrics.partitions import ensure_partitions
 from apps.metrics.retention import prune
@@ -57,6 +58,13 @@ def compact_task() -> None:
     done = run_compaction(timezone.now())
     if done["hours"]:
         log.info("compacted %s", done)
+
+
+@shared_task
+def compact_rollups_task() -> None:
+    done = compact_rollups(timezone.now())
+    if done["periods"]:
+        log.info("compacted rollups %s", done)
 
 
 @shared_task

@@ -1,8 +1,10 @@
-"""One storage maintenance pass: pending rollups, recent rollups, compaction, retention.
+"""One storage maintenance pass: pending rollups, recent rollups, compaction, rollup
+compaction, retention.
 
 `python manage.py maintain_storage` runs it once; beat runs the same steps on their own
-schedules (rollups every minute, compaction every 10 minutes, retention daily). Every step is
-idempotent, so a pass interrupted anywhere is completed by the next one.
+schedules (rollups every minute, compaction every 10 minutes, rollup compaction hourly,
+retention daily). Every step is idempotent, so a pass interrupted anywhere is completed by the
+next one.
 """
 
 from __future__ import annotations
@@ -11,6 +13,7 @@ from datetime import datetime, timedelta
 
 from django.conf import settings
 
+from apps.metrics.chunks.rollup_store import compact_rollups
 from apps.metrics.chunks.store import compact
 from apps.metrics.pending import roll_up_all_pending
 from apps.metrics.retention import prune
@@ -38,5 +41,11 @@ def maintain(now: datetime) -> dict[str, object]:
     roll_up_raw(now - RECENT, now)
     roll_up_hours(now - RECENT - timedelta(hours=1), now)
     compacted = run_compaction(now)
+    rollups = compact_rollups(now)
     pruned = prune(now)
-    return {"pending_rollups": rolled_pending, "compaction": compacted, "retention": pruned}
+    return {
+        "pending_rollups": rolled_pending,
+        "compaction": compacted,
+        "rollup_compaction": rollups,
+        "retention": pruned,
+    }
