@@ -6,10 +6,16 @@ resolving the URL was a measurable share of an upload's CPU. This middleware sit
 SecurityMiddleware and the NUL-byte check, calls the view directly, and adds the headers the
 skipped middleware would have added (Content-Length, X-Frame-Options, Content-Security-Policy),
 so the response is the same byte for byte. Every other request takes the full stack.
+
+It also skips Django's per-request database health check (a SELECT 1 round trip) for uploads:
+an upload's first statement is the credential lookup, which reconnects and retries once when
+it finds the connection dead (MACHINE_CREDENTIAL_LOOKUP, apps.fleet.services), so the first
+upload after a PostgreSQL restart still succeeds.
 """
 
 from __future__ import annotations
 
+from django.db import connection
 from django.http import HttpRequest, HttpResponse
 from django.middleware.clickjacking import XFrameOptionsMiddleware
 from django.urls import get_script_prefix, resolve, reverse
@@ -39,6 +45,7 @@ class IngestFastPathMiddleware:
         path, view = self._route()
         if request.path != path:
             return self.get_response(request)
+        connection.health_check_done = True  # see the module docstring
         # In the order the full stack adds them, so the headers come out in the same order.
         response = add_csp_header(view(request))
         response = self.xframe.process_response(request, response)

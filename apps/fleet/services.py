@@ -7,7 +7,7 @@ import re
 from dataclasses import dataclass
 
 from django.contrib.auth import get_user_model
-from django.db import connection, transaction
+from django.db import InterfaceError, OperationalError, connection, transaction
 from django.db.models import F
 from django.utils import timezone
 
@@ -256,7 +256,18 @@ def machine_for_credential(secret: str) -> Machine | None:
     if not secret or len(secret) > 200:
         return None
     if connection.vendor == "postgresql":
-        return _machine_for_digest_pg(digest(secret))
+        token_hash = digest(secret)
+        try:
+            return _machine_for_digest_pg(token_hash)
+        except (InterfaceError, OperationalError):
+            # A connection PostgreSQL dropped (a restart): this lookup is read-only and an
+            # upload's first statement, so it is retried once on a new connection. The ingest
+            # fast path (apps/common/fastpath.py) skips Django's per-request health check, a
+            # SELECT 1 round trip per upload, on the strength of this.
+            if connection.in_atomic_block or connection.is_usable():
+                raise
+            connection.close()
+            return _machine_for_digest_pg(token_hash)
     # Raw SQL: this runs on every upload and the ORM's query compilation is a measurable part
     # of an upload's cost; the join and index are the same the ORM would use.
     machines = Machine.objects.raw(

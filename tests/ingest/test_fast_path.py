@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import psycopg
 import pytest
 from django.conf import settings
+from django.db import DEFAULT_DB_ALIAS, connection, connections
 from django.test import override_settings
 
 from tests.factories import make_report
@@ -47,3 +49,36 @@ def test_other_requests_take_the_full_stack(client):
     response = client.get("/api/v1/reports")
     assert response.status_code == 405
     assert client.post("/api/v1/enroll", b"{}", content_type="application/json").status_code == 401
+
+
+def test_an_upload_runs_no_database_health_check(client, enrolled, monkeypatch):
+    checks = []
+    db = connections[DEFAULT_DB_ALIAS]
+    monkeypatch.setattr(db, "is_usable", lambda: checks.append(1) or True)
+    monkeypatch.setattr(db, "health_check_enabled", True)
+    monkeypatch.setattr(db, "health_check_done", False)  # as at a request's start
+    assert post_report(client, enrolled[1], make_report(2)).status_code == 200
+    assert checks == []
+
+
+@pytest.mark.django_db(transaction=True)
+def test_the_first_upload_after_the_database_dropped_the_connection_succeeds(client, enrolled):
+    if connection.vendor != "postgresql":
+        pytest.skip("a dropped server connection is a PostgreSQL case (set DATABASE_URL)")
+    assert post_report(client, enrolled[1], make_report(1)).status_code == 200
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT pg_backend_pid()")
+        backend = cursor.fetchone()[0]
+    with psycopg.connect(connection_url(), autocommit=True) as other:
+        other.execute("SELECT pg_terminate_backend(%s)", [backend])
+    response = post_report(client, enrolled[1], make_report(2))
+    assert response.status_code == 200, response.content
+    assert response.json()["accepted"] == 2
+
+
+def connection_url() -> str:
+    s = connection.settings_dict
+    return (
+        f"postgresql://{s['USER']}:{s['PASSWORD'] or ''}@{s['HOST'] or 'localhost'}:"
+        f"{s['PORT'] or 5432}/{s['NAME']}"
+    )
