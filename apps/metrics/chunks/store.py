@@ -13,8 +13,9 @@ two copies of one sample (an upload retried after the agent's clock was correcte
 stored copy wins, as at ingest: a raw copy of a sample already in any chunk of the machine
 (found by the chunks' agent-time range) is dropped, in its own hour or another one.
 
-The first compaction of an hour recomputes its 5-minute rollups from the raw rows first (in
-the same transaction), so rollups never miss what went into a chunk; when copies were dropped
+The first compaction of an hour recomputes its 5-minute and hourly rollups from the raw rows
+first (in the same transaction), so rollups never miss what went into a chunk, even when the
+run is killed before it ends; when copies were dropped
 from the hour its rollups are rebuilt without them. A machine's hours inside
 its pending rollup range are left raw; the range task expands chunks it overlaps back into raw
 rows (`expand`) before rolling up, and a later run compacts them again.
@@ -22,6 +23,8 @@ rows (`expand`) before rolling up, and a later run compacts them again.
 
 from __future__ import annotations
 
+import os
+import time
 from datetime import datetime, timedelta
 
 from django.db import IntegrityError, connection, models, transaction
@@ -96,6 +99,30 @@ def decode_rows(blob: bytes, spec: list[tuple[str, str]]) -> list[tuple]:
 def encode_rows(rows: list[tuple], spec: list[tuple[str, str]]) -> bytes:
     columns = {name: (kind, [r[i] for r in rows]) for i, (name, kind) in enumerate(spec)}
     return codec.pack(columns, len(rows))
+
+
+# Test hook, off unless the environment sets it: DEVFLEET_COMPACTION_PAUSE="<point>:<n>:<file>"
+# makes the n-th pass through <point> create <file> and then wait forever, so a test can kill
+# the process at a known place (tests/metrics/test_compaction_kill.py). Points: "written" (an
+# hour's system chunk written, its raw rows not yet deleted, the transaction open),
+# "deleted" (the hour's raw rows deleted, not yet committed), "committed" (after the commit).
+PAUSE_ENV = "DEVFLEET_COMPACTION_PAUSE"
+_passes: dict[str, int] = {}
+
+
+def _pause_point(point: str) -> None:
+    spec = os.environ.get(PAUSE_ENV)
+    if not spec:
+        return
+    name, count, path = spec.split(":", 2)
+    if name != point:
+        return
+    _passes[point] = _passes.get(point, 0) + 1
+    if _passes[point] == int(count):
+        with open(path, "w") as fh:
+            fh.write(str(os.getpid()))
+        while True:
+            time.sleep(1)
 
 
 def _key(spec, row: tuple, names: tuple[str, ...]) -> tuple:
@@ -226,8 +253,7 @@ def compact_hour(machine_pk: int, hour: datetime) -> int:
         if system_copies or gopls_copies:
             _forget_rollups(machine_pk, hour)
         roll_up_raw(hour, hour + HOUR - timedelta(microseconds=1), machine_ids=[machine_pk])
-        if system_copies or gopls_copies:
-            roll_up_hours(hour, hour)
+        roll_up_hours(hour, hour, machine_ids=[machine_pk])
     if system:
         old = decode_rows(system_chunk.data, SYSTEM_FIELDS) if system_chunk else []
         rows = _merge(SYSTEM_FIELDS, old, [r[1:] for r in system], SYSTEM_KEY)
@@ -237,6 +263,7 @@ def compact_hour(machine_pk: int, hour: datetime) -> int:
             SystemChunk, system_chunk, data, len(rows),
             machine_id=machine_pk, hour=hour, extra=extra,
         )  # fmt: skip
+        _pause_point("written")
         _delete(SystemSample, [r[0] for r in system])
     by_process: dict[int, list[tuple]] = {}
     for r in gopls:
@@ -252,6 +279,7 @@ def compact_hour(machine_pk: int, hour: datetime) -> int:
             extra=_collected(rows, GOPLS_FIELDS),
         )  # fmt: skip
     _delete(GoplsSample, [r[0] for r in gopls])
+    _pause_point("deleted")
     return len(system) + len(gopls) + len(system_copies) + len(gopls_copies)
 
 
@@ -296,6 +324,7 @@ def compact(now: datetime, older_than: timedelta) -> dict:
         except IntegrityError:  # another run created the same chunk first; it has the rows
             done["conflicts"] += 1
             continue
+        _pause_point("committed")
         done["hours"] += 1
         span = [min(span[0], hour), max(span[1], hour)] if span else [hour, hour]
     return {**done, "span": span or None}
