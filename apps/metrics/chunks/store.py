@@ -119,8 +119,9 @@ def _pause_point(point: str) -> None:
         return
     _passes[point] = _passes.get(point, 0) + 1
     if _passes[point] == int(count):
-        with open(path, "w") as fh:
+        with open(path + ".tmp", "w") as fh:
             fh.write(str(os.getpid()))
+        os.replace(path + ".tmp", path)  # the file appears whole
         while True:
             time.sleep(1)
 
