@@ -26,7 +26,14 @@ class SampleQuerySet(models.QuerySet):
 
 
 class SystemSample(models.Model):
-    machine = models.ForeignKey("fleet.Machine", on_delete=models.CASCADE, db_index=False)
+    # No database foreign keys on the raw sample tables (migration 0009): checking them cost
+    # each upload a lookup per inserted row at commit (measured: ~6 % of PostgreSQL's CPU per
+    # upload). Ingest writes only the authenticated machine and the lifetimes the same
+    # statement upserts; deleting a machine or lifetime still deletes its samples (Django
+    # cascades), and retention drops whole partitions.
+    machine = models.ForeignKey(
+        "fleet.Machine", on_delete=models.CASCADE, db_index=False, db_constraint=False
+    )
     sample_uid = models.CharField(max_length=64)
     collected_at = models.DateTimeField()
     ts = models.DateTimeField()
@@ -74,8 +81,13 @@ class SystemSample(models.Model):
 
 
 class GoplsSample(models.Model):
-    machine = models.ForeignKey("fleet.Machine", on_delete=models.CASCADE, db_index=False)
-    process = models.ForeignKey("fleet.GoplsProcess", on_delete=models.CASCADE, db_index=False)
+    # No database foreign keys, as SystemSample.
+    machine = models.ForeignKey(
+        "fleet.Machine", on_delete=models.CASCADE, db_index=False, db_constraint=False
+    )
+    process = models.ForeignKey(
+        "fleet.GoplsProcess", on_delete=models.CASCADE, db_index=False, db_constraint=False
+    )
     collected_at = models.DateTimeField()
     ts = models.DateTimeField()
     rss_bytes = models.BigIntegerField(null=True)

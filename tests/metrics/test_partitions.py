@@ -10,6 +10,7 @@ from django.db import connection
 from apps.ingest.services import ingest_report
 from apps.metrics.models import SystemSample
 from apps.metrics.partitions import (
+    PARTITIONED_TABLES,
     drop_partitions_before,
     ensure_partitions,
     existing_partitions,
@@ -68,3 +69,15 @@ def test_partitions_for_today_and_the_next_days_exist_after_migrate():
     for offset in range(0, 3):
         assert partition_name("metrics_goplssample", today + timedelta(days=offset)) in names
     assert drop_partitions_before(datetime(2000, 1, 1, tzinfo=timezone.utc)) == []
+
+
+def test_raw_sample_tables_and_their_partitions_carry_no_foreign_keys(enrolled):
+    ensure_partitions(datetime.now(timezone.utc).date())
+    with connection.cursor() as cursor:
+        cursor.execute(
+            "SELECT c.conrelid::regclass::text FROM pg_constraint c "
+            "JOIN pg_class t ON t.oid = c.conrelid "
+            "WHERE c.contype = 'f' AND t.relname LIKE ANY (%s)",
+            [[f"{table}%" for table in PARTITIONED_TABLES]],
+        )
+        assert cursor.fetchall() == []
