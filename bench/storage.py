@@ -1,4 +1,5 @@
-"""Bytes on disk per sample: raw system and gopls samples and their 5-minute and 1-hour rollups.
+"""Bytes on disk per sample: raw system and gopls samples and their 5-minute and 1-hour rollups,
+before and after compaction (raw samples into hourly chunks, rollups into rollup chunks).
 
 Generates a realistic fleet day (apps/simulator traces: machines with one to several gopls
 processes, injected problems, detail JSON) and stores it the way ingest does, through
@@ -7,6 +8,14 @@ rollups.py, measures each table with everything it owns: on PostgreSQL
 pg_total_relation_size (heap, indexes, TOAST) summed over the partitions, on SQLite the pages
 dbstat counts for the table and its indexes. Prints bytes per row and the disk a fleet of
 1,000 and 50,000 machines needs under the default retention (RETENTION_* in settings).
+
+Then compacts the raw tier and the rollup tiers (apps/metrics/chunks/) and prints chunk bytes
+per sample and per rollup bucket, per-tier MiB per machine under the default retention in the
+steady state (recent periods stay rows: on average 1.5 days of 5-minute and 4.5 days of 1-hour
+rollups; a rollup chunk outlives its tier's limit by half a period on average), the total for
+50,000 machines, and bytes per sample across all tiers. A study encodes full periods of
+rollups (several machines' days laid end to end) to compare period lengths. The fleet's day
+ends at UTC midnight, so every machine's 5-minute rollups fill exactly one daily chunk.
 
 PostgreSQL runs in a private cluster (initdb, free port) unless --database-url is given; the
 database is created afresh either way.
@@ -288,6 +297,171 @@ def report_compacted(c: dict, done: dict, seconds: float) -> None:
           f"{c['per_sample_all_tiers']:,.0f} after compaction (target <= 300)")  # fmt: skip
 
 
+def period_study() -> dict:
+    """Blob bytes per bucket of rollup chunks holding 1, 7 or 30 days: machines' days laid
+    end to end as if they were one machine's consecutive days (zlib over a longer period)."""
+    from apps.metrics.chunks.rollup_store import models_for
+    from apps.metrics.chunks.store import encode_rows
+
+    out = {}
+    for per_process in (False, True):
+        rollup, _, spec = models_for(per_process)
+        names = [n for n, _ in spec]
+        b = names.index("bucket")
+        for resolution in (300, 3600):
+            by_machine: dict[int, list] = {}
+            for machine_pk, *row in rollup.objects.filter(resolution=resolution).values_list(
+                "machine_id", *names
+            ):
+                by_machine.setdefault(machine_pk, []).append(row)
+            days = [sorted(rows, key=lambda r: (r[0], r[b])) for rows in by_machine.values()]
+            for span in (1, 7, 30):
+                if len(days) < span:
+                    continue
+                total = buckets = 0
+                for first in range(0, len(days) - span + 1, span):
+                    rows = []
+                    for i, day in enumerate(days[first : first + span]):
+                        shift = timedelta(days=i)
+                        rows += [(*r[:b], r[b] + shift, *r[b + 1 :]) for r in day]
+                    total += len(encode_rows(rows, spec))
+                    buckets += len(rows)
+                kind = "gopls" if per_process else "system"
+                out[(kind, resolution, span)] = total / buckets
+    return out
+
+
+def compact_rollups_all(end: datetime) -> tuple[dict, float]:
+    """Compact every rollup period (all have ended a week after `end`), then reclaim the
+    space of the deleted rows."""
+    from django.db import connection
+
+    from apps.metrics.chunks.rollup_store import compact_rollups
+
+    started = time.monotonic()
+    done = compact_rollups(end + timedelta(days=8), timedelta(hours=1))
+    seconds = time.monotonic() - started
+    with connection.cursor() as cursor:
+        if connection.vendor == "postgresql":
+            for table in ("metrics_systemrollup", "metrics_goplsrollup"):
+                cursor.execute(f"VACUUM FULL {table}")
+            cursor.execute("VACUUM ANALYZE")
+        else:
+            cursor.execute("VACUUM")
+    return done, seconds
+
+
+def _data_bytes(table: str, resolution: int | None = None) -> int:
+    from django.db import connection
+
+    length = "octet_length" if connection.vendor == "postgresql" else "length"
+    where = "" if resolution is None else f" WHERE resolution = {resolution}"
+    return count(f"SELECT COALESCE(SUM({length}(data)), 0) FROM {table}{where}")
+
+
+def row_overhead(table: str, copies: int = 40) -> float:
+    """On-disk bytes a chunk row costs besides its blob (tuple, TOAST chunks, index entries),
+    measured at scale: the table's growth when its rows are copied `copies` times (to other
+    periods), per copied row, less the blobs' bytes. A few dozen machines' tables are mostly
+    the fixed pages any table has; this is what each further row adds."""
+    from django.db import connection
+
+    rows = count(f"SELECT count(*) FROM {table}")
+    if not rows:
+        return 0.0
+    blob = _data_bytes(table) / rows
+    before = table_bytes(table)
+    with connection.cursor() as cursor:
+        for k in range(1, copies + 1):
+            if connection.vendor == "postgresql":
+                shifted = f"start + INTERVAL '{400 * k} days'"
+            else:
+                shifted = f"datetime(start, '+{400 * k} days')"
+            cursor.execute(
+                f"INSERT INTO {table} (machine_id, resolution, start, n, data) "
+                f"SELECT machine_id, resolution, {shifted}, n, data FROM {table} "
+                f"WHERE start < %s",
+                [
+                    connection.ops.adapt_datetimefield_value(
+                        datetime.now(timezone.utc) + timedelta(days=300)
+                    )
+                ],
+            )
+        if connection.vendor == "postgresql":
+            cursor.execute(f"VACUUM ANALYZE {table}")
+    grown = (table_bytes(table) - before) / (rows * copies)
+    return grown - blob
+
+
+def measure_rollup_chunks(m: dict, c: dict, study: dict, machines: int, hours: float) -> dict:
+    """Per-tier bytes per machine under the default retention once rollups are compacted:
+    per bucket, a full period's blob bytes (from the study) plus the measured per-row
+    overhead spread over a full period's buckets."""
+    machine_days = machines * hours / 24
+    retention = m["retention_days"]
+    # Steady state: rows of recent periods (see the module docstring), chunks for the rest
+    # plus half a period past the limit (a chunk goes once its whole period is past it).
+    rows_days = {"5m": 1.5, "1h": 4.5}
+    slack_days = {"5m": 0.5, "1h": 3.5}
+    span = {"5m": 1, "1h": 7}  # PERIODS in apps/metrics/chunks/rollup_store.py, in days
+    overhead = {kind: row_overhead(f"metrics_{kind}rollupchunk") for kind in ("system", "gopls")}
+    per_bucket, per_machine_day, retained = {}, {}, {}
+    for label, resolution in (("5m", 300), ("1h", 3600)):
+        name = "5-minute" if label == "5m" else "1-hour"
+        day = 0.0
+        for kind in ("system", "gopls"):
+            buckets_day = m["rows"][f"{name} {kind} rollup"] / machine_days
+            per_chunk = buckets_day * span[label]
+            blob = study.get((kind, resolution, span[label]))
+            if blob is None:  # too few machines to lay a full period end to end
+                blob = study[(kind, resolution, 1)]
+            cost = blob + overhead[kind] / per_chunk
+            per_bucket[f"{name} {kind}"] = cost
+            day += cost * buckets_day
+        per_machine_day[label] = day
+        row_day = m["per_machine_day"][label]
+        retained[label] = row_day * rows_days[label] + day * (
+            retention[label] - rows_days[label] + slack_days[label]
+        )
+    all_tiers = dict(raw=c["per_machine_retained"]["raw"], **retained)
+    samples_retained = m["rows"]["raw system sample"] / machine_days * retention["raw"]
+    return {
+        "per_bucket": per_bucket,
+        "overhead": overhead,
+        "chunk_per_machine_day": per_machine_day,
+        "per_machine_retained": all_tiers,
+        "per_sample_all_tiers": sum(all_tiers.values()) / samples_retained,
+    }
+
+
+def report_rollups(r: dict, study: dict, done: dict, seconds: float) -> None:
+    rate = done["rows"] / max(seconds, 1e-9)
+    print(f"\n== after rollup compaction: {done['periods']:,} machine periods, {done['rows']:,} "
+          f"rollup rows in {seconds:.1f} s ({rate:,.0f} rows/s)")  # fmt: skip
+    print("  per-row overhead of a rollup chunk (tuple, TOAST, indexes; measured at scale): "
+          + ", ".join(f"{k} {v:,.0f} B" for k, v in r["overhead"].items()))  # fmt: skip
+    for name, value in r["per_bucket"].items():
+        print(f"  rollup chunk bytes per {name:16} bucket {value:8,.1f} (full period)")
+    print("  zlib blob bytes per bucket for chunks of 1 / 7 / 30 days (days laid end to end):")
+    for kind in ("system", "gopls"):
+        for resolution, label in ((300, "5-minute"), (3600, "1-hour")):
+            sizes = [study.get((kind, resolution, span)) for span in (1, 7, 30)]
+            print(f"    {kind:6} {label:8} "
+                  + " / ".join("-" if v is None else f"{v:6,.1f}" for v in sizes))  # fmt: skip
+    per = r["per_machine_retained"]
+    total = sum(per.values())
+    mib = 1024 * 1024
+    print("  retained per machine (raw chunks 14 d, 5-minute 90 d, 1-hour 730 d): "
+          + ", ".join(f"{k} {v / mib:,.2f} MiB" for k, v in per.items())
+          + f"; total {total / mib:,.2f} MiB")  # fmt: skip
+    for fleet in PROJECTED_FLEETS:
+        print(f"  projected for {fleet:,} machines: {human(total * fleet)}")
+    print(
+        f"  bytes per sample across all tiers: {r['per_sample_all_tiers']:,.0f} "
+        f"(target <= 300: {'met' if r['per_sample_all_tiers'] <= 300 else 'NOT met'})"
+    )
+
+
 def human(n: float) -> str:
     for unit in ("B", "KiB", "MiB", "GiB", "TiB"):
         if n < 1024 or unit == "TiB":
@@ -329,7 +503,7 @@ def main() -> int:
         work = Path(tmp)
         cluster = configure(args, work)
         try:
-            end = datetime.now(timezone.utc).replace(minute=0, second=0, microsecond=0)
+            end = datetime.now(timezone.utc).replace(hour=0, minute=0, second=0, microsecond=0)
             started = time.monotonic()
             counts = store_fleet(args.machines, args.hours, args.seed, end)
             roll_up(end - timedelta(hours=args.hours), end)
@@ -338,7 +512,16 @@ def main() -> int:
             m = measure(args.machines, args.hours)
             report(m, args.machines, args.hours, seconds)
             done, seconds = compact_all(end)
-            report_compacted(measure_compacted(m, args.machines, args.hours), done, seconds)
+            c = measure_compacted(m, args.machines, args.hours)
+            report_compacted(c, done, seconds)
+            study = period_study()
+            done, seconds = compact_rollups_all(end)
+            left = count("SELECT count(*) FROM metrics_systemrollup") + count(
+                "SELECT count(*) FROM metrics_goplsrollup"
+            )
+            print(f"  rollup rows left after rollup compaction: {left}")
+            r = measure_rollup_chunks(m, c, study, args.machines, args.hours)
+            report_rollups(r, study, done, seconds)
         finally:
             from django.db import connections
 
