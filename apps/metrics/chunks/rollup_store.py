@@ -140,22 +140,41 @@ def compact_period(machine_pk: int, resolution: int, start: datetime) -> int:
 
 def due_periods(now: datetime, after: timedelta) -> list[tuple[int, int, datetime]]:
     """(resolution, machine pk, period start) with rollup rows in periods that ended at least
-    `after` before now, oldest first."""
+    `after` before now, oldest first.
+
+    Rollup tables keep only recent periods as rows, yet tens of millions of them at 50,000
+    machines: rather than scanning them, each machine's oldest bucket is one probe of the
+    (machine, resolution, bucket) index, and only machines with a due bucket are read
+    further, over their due rows only."""
+    from apps.fleet.models import Machine
+
     adapt = connection.ops.adapt_datetimefield_value
+    machines = Machine._meta.db_table
     due: set[tuple[int, int, datetime]] = set()
     for resolution, period in PERIODS.items():
         seconds = int(period.total_seconds())
-        cutoff = floor_time(now - after, seconds)  # periods starting before end by then
+        cutoff = floor_time(now - after, seconds)  # periods starting before it have ended
         for model in (SystemRollup, GoplsRollup):
-            day = bucket_sql("bucket", 86400)  # days; periods are whole days from the epoch
-            sql = (
-                f"SELECT DISTINCT machine_id, {day} FROM {model._meta.db_table} "
-                "WHERE resolution = %s AND bucket < %s"
+            table = model._meta.db_table
+            probe = (
+                f"SELECT 1 FROM {table} r WHERE r.machine_id = m.id AND r.resolution = %s "
+                "AND r.bucket < %s"
             )
+            if connection.vendor == "postgresql":  # one index probe per machine, never a scan
+                oldest = f"SELECT m.id FROM {machines} m CROSS JOIN LATERAL ({probe} LIMIT 1) x"
+            else:
+                oldest = f"SELECT m.id FROM {machines} m WHERE EXISTS ({probe})"
+            day = bucket_sql("bucket", 86400)  # days; periods are whole days from the epoch
             with connection.cursor() as cursor:
-                cursor.execute(sql, [resolution, adapt(cutoff)])
-                for machine_pk, value in cursor.fetchall():
-                    due.add((resolution, machine_pk, floor_time(_aware(value), seconds)))
+                cursor.execute(oldest, [resolution, adapt(cutoff)])
+                for (machine_pk,) in cursor.fetchall():
+                    cursor.execute(
+                        f"SELECT DISTINCT {day} FROM {table} "
+                        "WHERE machine_id = %s AND resolution = %s AND bucket < %s",
+                        [machine_pk, resolution, adapt(cutoff)],
+                    )
+                    for (value,) in cursor.fetchall():
+                        due.add((resolution, machine_pk, floor_time(_aware(value), seconds)))
     return sorted(due, key=lambda d: (d[2], d[0], d[1]))
 
 
