@@ -356,3 +356,62 @@ def test_maintain_storage_compacts_rollups(history, capsys):
     assert not SystemRollup.objects.exists()
     assert not GoplsRollup.objects.exists()
     assert SystemRollupChunk.objects.exists()
+
+
+KILLED_MID_COMPACTION = """
+import pathlib, sys, time
+import django
+django.setup()
+from datetime import datetime, timedelta, timezone
+from apps.metrics.chunks import rollup_store
+
+real, calls = rollup_store._delete, []
+
+
+def stall(model, ids):
+    calls.append(model)
+    if len(calls) == 5:  # the third period's chunk is written, its rows not yet deleted
+        pathlib.Path(sys.argv[1]).write_text("inside the transaction")
+        time.sleep(600)
+    real(model, ids)
+
+
+rollup_store._delete = stall
+rollup_store.compact_rollups(datetime(2026, 11, 23, 12, 2, 30, tzinfo=timezone.utc),
+                             timedelta(hours=24))
+"""
+
+
+@pytest.mark.slow
+@pytest.mark.django_db(transaction=True)
+def test_a_compaction_killed_with_sigkill_loses_nothing_and_the_next_run_completes(
+    history, tmp_path
+):
+    import signal
+    import subprocess
+    import sys
+    import time
+
+    from tests.conftest import REPO_ROOT
+    from tests.test_worker_integration import subprocess_env
+
+    before = stored(False), stored(True)
+    flag = tmp_path / "inside"
+    env = {**subprocess_env(tmp_path), "DJANGO_SETTINGS_MODULE": "config.settings"}
+    child = subprocess.Popen(
+        [sys.executable, "-c", KILLED_MID_COMPACTION, str(flag)], cwd=REPO_ROOT, env=env
+    )
+    try:
+        deadline = time.monotonic() + 120
+        while not flag.exists() and child.poll() is None and time.monotonic() < deadline:
+            time.sleep(0.05)
+        assert flag.exists(), f"the compaction never reached its third period ({child.poll()})"
+    finally:
+        child.send_signal(signal.SIGKILL)
+        child.wait(timeout=30)
+    # Two periods committed before the kill; the third rolled back with the process.
+    assert SystemRollupChunk.objects.count() == 2
+    assert (stored(False), stored(True)) == before
+    assert compact_rollups(NOW, AFTER)["periods"] >= 30
+    assert (stored(False), stored(True)) == before
+    assert compact_rollups(NOW, AFTER)["periods"] == 0
