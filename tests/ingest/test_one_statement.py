@@ -57,7 +57,12 @@ def _scenario() -> list[dict]:
     skewed = _plain(
         make_report(2, start=NOW + timedelta(minutes=9), sent_at=NOW + timedelta(minutes=10))
     )
-    return [first, resend, later, skewed, copy.deepcopy(skewed)]
+    # Integer fields sent as integral floats (JSON allows 16000000000.0 for an integer).
+    floats = _plain(make_report(2, start=NOW + timedelta(minutes=1), sent_at=NOW))
+    for sample in floats["samples"]:
+        sample["system"]["mem_available_bytes"] = 16e9
+        sample["gopls"][0]["rss_bytes"] = 5e8
+    return [first, resend, later, skewed, copy.deepcopy(skewed), floats]
 
 
 def _state(machine: Machine) -> dict:
@@ -156,6 +161,8 @@ def test_both_write_paths_store_the_same(monkeypatch):
     # The resend's older sample did not become the newest; the skewed upload's samples did.
     assert state_one["machine"][0] == max(s[2] for s in state_one["system"])
     assert [lt[7] for lt in state_one["lifetimes"] if lt[0] == 4242] == ["example.com/other"]
+    assert [type(s[4]) for s in state_one["system"] if s[4] == 16 * 10**9] == [int, int]
+    assert [type(g[3]) for g in state_one["gopls"] if g[3] == 5 * 10**8] == [int, int]
 
 
 @pytest.mark.skipif(connection.vendor != "postgresql", reason="the one-statement path")
@@ -167,3 +174,10 @@ def test_an_upload_is_one_statement_on_postgresql(django_assert_num_queries):
     with django_assert_num_queries(1):
         result = ingest_report(machine, _plain(make_report(4)))
     assert result.accepted == 4
+
+
+def test_a_float_in_an_integer_column_is_stored_as_postgresql_would_cast_it():
+    from apps.ingest.write_sql import _as_integer
+
+    assert [_as_integer(v) for v in (10.0, 2.5, -2.5, 2.4, -0.0)] == [10, 3, -3, 2, 0]
+    assert type(_as_integer(16e9)) is int
