@@ -141,7 +141,9 @@ def roll_up_hours(since: datetime, until: datetime, machine_ids: list[int] | Non
         )
         written += _upsert(target, keys, aggregates, source_sql, params)
         if chunked:
-            written += roll_up_hours_merged(per_process, chunked, since, until)
+            written += roll_up_hours_merged(
+                per_process, chunked, since, until, every_hour=bool(machine_ids)
+            )
     return written
 
 

@@ -234,6 +234,23 @@ def test_late_samples_after_compaction_are_rolled_up_over_chunk_and_rows(history
 
 
 @pytest.mark.django_db
+def test_a_range_task_rolls_up_its_hours_even_when_a_compaction_folded_its_rows_first(history):
+    compact_rollups(NOW, AFTER)
+    hour = datetime(2026, 11, 6, 14, 0, tzinfo=timezone.utc)
+    bucket = hour + timedelta(minutes=20)
+    SystemRollup.objects.create(
+        machine=history, resolution=FIVE, bucket=bucket, n=1000, mem_available_min=7
+    )  # the range task's 5-minute statement …
+    compact_rollups(NOW, AFTER)  # … a compaction commits before its hourly one …
+    assert not SystemRollup.objects.filter(resolution=FIVE, bucket=bucket).exists()
+    roll_up_hours(hour, hour + timedelta(minutes=59), machine_ids=[history.pk])  # … which runs
+    (hourly,) = entries(False, [history.pk], HOUR, hour, hour, ["n", "mem_available_min"])
+    assert hourly[3] == 7
+    assert hourly[2] == sum(e[2] for e in entries(False, [history.pk], FIVE, hour, hour + timedelta(
+        minutes=55), ["n"]))  # fmt: skip
+
+
+@pytest.mark.django_db
 def test_an_aborted_compaction_loses_and_duplicates_nothing_and_the_next_run_completes(
     history, monkeypatch
 ):

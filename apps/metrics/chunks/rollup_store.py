@@ -314,11 +314,18 @@ def _aggregate(group: list[tuple], aggregates, offset: int) -> list:
     return out
 
 
-def roll_up_hours_merged(per_process: bool, machine_pks, since: datetime, until: datetime) -> int:
+def roll_up_hours_merged(
+    per_process: bool, machine_pks, since: datetime, until: datetime, *, every_hour: bool = False
+) -> int:
     """Recompute the hourly buckets in [since, until) of machines with compacted 5-minute
-    rollups there, from chunks and rows together. Only hours holding a 5-minute row are
-    recomputed: an hour whose 5-minute buckets are all in a chunk was rolled up before they
-    were compacted (rows are only written by rollup passes, which roll up their hours next)."""
+    rollups there, from chunks and rows together.
+
+    `every_hour`: every hour with a 5-minute bucket (the range task of one machine's late
+    samples: a compaction committing between its 5-minute and hourly statements may already
+    have folded the new 5-minute rows into a chunk). Otherwise only hours holding a 5-minute
+    row: an hour whose 5-minute buckets are all in a chunk was rolled up before they were
+    compacted (rows are only written by rollup passes, which roll up their hours next), and
+    a pass over the whole fleet need not decode every chunk it touches."""
     from apps.metrics.rollups import upsert_values
 
     rollup, _, _ = models_for(per_process)
@@ -335,17 +342,16 @@ def roll_up_hours_merged(per_process: bool, machine_pks, since: datetime, until:
                 machine_id__in=batch, resolution=five, bucket__gte=since, bucket__lt=until
             ).values_list(*keys, "bucket")
         }
-        if not stale:
+        if not stale and not every_hour:
             continue
-        first = min(s[-1] for s in stale)
-        last = max(s[-1] for s in stale) + timedelta(hours=1)
+        first = since if every_hour else min(s[-1] for s in stale)
+        last = until if every_hour else max(s[-1] for s in stale) + timedelta(hours=1)
+        owners = batch if every_hour else {s[0] for s in stale}
         columns = ["n", *[a[0] for a in aggregates]]
         groups: dict[tuple, list[tuple]] = defaultdict(list)
-        for e in entries(
-            per_process, {s[0] for s in stale}, five, first, last, columns, until_inclusive=False
-        ):
+        for e in entries(per_process, owners, five, first, last, columns, until_inclusive=False):
             key = (*e[: len(keys)], floor_time(e[len(keys)], 3600))
-            if key in stale:
+            if every_hour or key in stale:
                 groups[key].append(e)
         values = [
             [*key[:-1], int(Resolution.ONE_HOUR), key[-1],
