@@ -136,15 +136,43 @@ def resume_from(machine, start: float) -> float:
 
 
 def roll_up_seeded(machine_pks: list[int], start: float, end: float) -> None:
-    """Roll up the seeded range at once, as the live path's rollups would have, so that
-    charts and detection see the whole history whatever the late-rollup bookkeeping did."""
-    from apps.metrics.rollups import roll_up_hours, roll_up_raw
+    """Roll up the seeded machines at once, as the range tasks of their late uploads would
+    have, and forget those ranges: charts and detection see the whole history whether or not
+    a worker runs, and the queued range tasks find nothing left to do.
+
+    One pass over [start, end] widened to the machines' pending ranges, in batches of
+    machines (a range task per machine would re-roll the whole fleet's hours each time).
+    Compacted hours a pending range reaches go back to raw rows first, as in the range task."""
+    from apps.metrics.chunks.store import expand
+    from apps.metrics.models import GoplsChunk, PendingRollup, SystemChunk
+    from apps.metrics.rollups import floor_time, roll_up_hours, roll_up_raw
 
     since = datetime.fromtimestamp(start, tz=timezone.utc)
     until = datetime.fromtimestamp(end, tz=timezone.utc)
+    pending = {}
     for i in range(0, len(machine_pks), ROLLUP_CHUNK):
-        roll_up_raw(since, until, machine_ids=machine_pks[i : i + ROLLUP_CHUNK])
-    roll_up_hours(since, until)
+        part = machine_pks[i : i + ROLLUP_CHUNK]
+        rows = PendingRollup.objects.filter(machine_id__in=part)
+        pending.update({pk: (lo, hi, gen) for pk, lo, hi, gen in rows.values_list(
+            "machine_id", "lo", "hi", "generation")})  # fmt: skip
+    if pending:
+        since = min(since, *(lo for lo, _, _ in pending.values()))
+        until = max(until, *(hi for _, hi, _ in pending.values()))
+        compacted = set()
+        for model in (SystemChunk, GoplsChunk):
+            compacted |= set(
+                model.objects.filter(
+                    machine_id__in=list(pending), hour__gte=floor_time(since, 3600), hour__lte=until
+                ).values_list("machine_id", flat=True)
+            )
+        for pk in sorted(compacted):
+            expand(pk, pending[pk][0], pending[pk][1])
+    for i in range(0, len(machine_pks), ROLLUP_CHUNK):
+        part = machine_pks[i : i + ROLLUP_CHUNK]
+        roll_up_raw(since, until, machine_ids=part)
+        roll_up_hours(since, until, machine_ids=part)
+    for pk, (_, _, generation) in pending.items():  # unless more was merged meanwhile
+        PendingRollup.objects.filter(machine_id=pk, generation=generation).delete()
 
 
 def run_direct(cfg: RunConfig, write=print, every_s: float = 3.0, specs=None) -> Progress:

@@ -139,13 +139,8 @@ class Command(BaseCommand):
                 progress = run_direct(cfg, write, every_s=opts["progress_every"], specs=specs)
             except EnrollmentError as exc:  # e.g. --team changed for machine ids enrolled before
                 raise CommandError(f"enrollment refused: {exc}") from exc
-            # The backfill is late data: roll it up now, as the range tasks would, so 24 h,
-            # 7 d and 30 d views show it whether or not a worker runs.
-            from apps.metrics.pending import roll_up_all_pending
-
-            rolled = roll_up_all_pending()
-            if rolled:
-                self.stdout.write(f"rolled up the history of {rolled} machines")
+            # run_direct rolled the backfill up (late data) and forgot its pending ranges, so
+            # 24 h, 7 d and 30 d views show it whether or not a worker runs.
         elapsed = progress.elapsed()
         self.stdout.write(
             f"done: {progress.machines} machines, {progress.samples:,} samples in "
