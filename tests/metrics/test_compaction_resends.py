@@ -181,3 +181,22 @@ def test_compaction_folds_a_resent_sample_into_the_chunk_that_holds_it_without_d
     ):
         compacted = sum(chunk.objects.filter(machine=history).values_list("n", flat=True))
         assert compacted + raw.objects.filter(machine=history).count() == len(rows)
+
+
+@pytest.mark.django_db
+def test_chunks_written_before_their_agent_time_range_was_kept_get_it_from_their_data(history):
+    import importlib
+
+    from django.apps import apps
+
+    migration = importlib.import_module("apps.metrics.migrations.0007_chunk_collected_range")
+    want = {
+        model: sorted(model.objects.values_list("pk", "collected_lo", "collected_hi"))
+        for model in (SystemChunk, GoplsChunk)
+    }
+    for model in want:
+        model.objects.update(collected_lo=None, collected_hi=None)
+    migration.fill_collected_range(apps, None)
+    for model, rows in want.items():
+        assert rows
+        assert sorted(model.objects.values_list("pk", "collected_lo", "collected_hi")) == rows
