@@ -122,8 +122,11 @@ def pack(columns: dict[str, tuple[str, list]], count: int) -> bytes:
     return zlib.compress(struct.pack("<I", len(head)) + head + b"".join(parts), 6)
 
 
-def unpack(blob: bytes) -> tuple[int, dict[str, tuple[str, np.ndarray, np.ndarray]]]:
-    """A chunk → (row count, {name: (kind, values, null mask)})."""
+def unpack(
+    blob: bytes, only: set[str] | None = None
+) -> tuple[int, dict[str, tuple[str, np.ndarray, np.ndarray]]]:
+    """A chunk → (row count, {name: (kind, values, null mask)}); with `only`, just those
+    columns are decoded (the others are skipped, not returned)."""
     d = zlib.decompressobj()
     raw = d.decompress(bytes(blob), MAX_RAW_BYTES)
     if d.unconsumed_tail:
@@ -140,6 +143,8 @@ def unpack(blob: bytes) -> tuple[int, dict[str, tuple[str, np.ndarray, np.ndarra
     for col in header["cols"]:
         data = raw[offset : offset + col["len"]]
         offset += col["len"]
+        if only is not None and col["name"] not in only:
+            continue
         values, mask = decode_column(col["kind"], data, count, col)
         out[col["name"]] = (col["kind"], values, mask)
     if offset != len(raw):

@@ -23,6 +23,7 @@ from __future__ import annotations
 
 from collections import defaultdict
 from datetime import datetime, timedelta
+from itertools import repeat
 
 from django.conf import settings
 from django.db import IntegrityError, connection, models, transaction
@@ -226,14 +227,6 @@ def chunked_machines(
     return set(qs.values_list("machine_id", flat=True).distinct())
 
 
-def _python(kind: str, value, null: bool):
-    if null:
-        return None
-    if kind == "time":
-        return codec.from_micros(value)
-    return value
-
-
 def entries(
     per_process: bool,
     machine_pks,
@@ -261,32 +254,36 @@ def entries(
     )
     merged: dict[tuple, tuple] = {}
     lo, hi = codec.to_micros(since), codec.to_micros(until)
+    needed = {"bucket", "process_id", *columns}
     for machine_pk, blob in _chunks(per_process, machine_pks, resolution, since, until).values_list(
         "machine_id", "data"
     ):
-        _, cols = codec.unpack(blob)
+        _, cols = codec.unpack(blob, needed)
         buckets = cols["bucket"][1]
         keep = (buckets >= lo) & ((buckets <= hi) if until_inclusive else (buckets < hi))
-        take = keep.nonzero()[0].tolist()
-        if not take:
+        if not keep.any():
             continue
-        stamps = buckets.tolist()
-        procs = cols["process_id"][1].tolist() if per_process else None
-        values = []
+        stamps = buckets[keep].tolist()
+        values = [[codec.from_micros(t) for t in stamps]]
         for column in columns:
             if column not in cols:
-                values.append(None)
+                values.append([None] * len(stamps))
                 continue
             kind, data, mask = cols[column]
-            values.append((kind, data.tolist(), mask.tolist()))
-        for i in take:
-            key = (machine_pk, procs[i], stamps[i]) if per_process else (machine_pk, stamps[i])
-            head = (machine_pk, procs[i]) if per_process else (machine_pk,)
-            merged[key] = (
-                *head,
-                codec.from_micros(stamps[i]),
-                *(None if v is None else _python(v[0], v[1][i], v[2][i]) for v in values),
-            )
+            data, mask = data[keep].tolist(), mask[keep]
+            if kind == "time":
+                data = [codec.from_micros(v) for v in data]
+            if mask.any():
+                data = [None if m else v for v, m in zip(data, mask.tolist())]
+            values.append(data)
+        if per_process:
+            procs = cols["process_id"][1][keep].tolist()
+            keys_of = zip(repeat(machine_pk), procs, stamps)
+            rows_of = zip(repeat(machine_pk), procs, *values)
+        else:
+            keys_of = zip(repeat(machine_pk), stamps)
+            rows_of = zip(repeat(machine_pk), *values)
+        merged.update(zip(keys_of, rows_of))
     for row in rows:
         bucket = _aware(row[width])
         merged[(*row[:width], codec.to_micros(bucket))] = (*row[:width], bucket, *row[width + 1 :])
